@@ -1,0 +1,490 @@
+//! Elementwise functions of two tensors with NumPy/PyTorch broadcasting, their scalar
+//! forms, comparisons (0/1 masks), `where_` and the arithmetic operators.
+//!
+//! Operands of different dtypes are promoted (`f64` > `f32` > `i64`), as in PyTorch.
+//! sinew has no boolean dtype: a comparison returns 0/1 in the promoted dtype, so a mask
+//! multiplies straight into arithmetic.
+
+use std::ops::{Add, Div, Mul, Neg, Sub};
+
+use rayon::prelude::*;
+
+use crate::dtype::{DType, Element, Float};
+
+use crate::error::{Result, or_panic};
+use crate::parallel;
+use crate::shape;
+use crate::tensor::{StorageElement, Tensor, with_elem, with_float};
+
+impl Tensor {
+    /// Applies `f` pairwise under broadcasting; both tensors must have dtype `T`. The
+    /// building block of every binary op.
+    ///
+    /// # Errors
+    /// If the shapes do not broadcast.
+    ///
+    /// # Panics
+    /// If either dtype is not `T`.
+    #[track_caller]
+    pub fn try_zip_map<T: StorageElement, U: StorageElement>(
+        &self,
+        other: &Tensor,
+        op: &'static str,
+        f: impl Fn(T, T) -> U + Sync + Send,
+    ) -> Result<Tensor> {
+        assert!(
+            self.dtype() == T::DTYPE && other.dtype() == T::DTYPE,
+            "{op}: operands are {} and {}, kernel takes {}",
+            self.dtype(),
+            other.dtype(),
+            T::DTYPE
+        );
+        let out_shape = if self.dims() == other.dims() {
+            self.dims().to_vec()
+        } else {
+            shape::broadcast_shapes(op, self.dims(), other.dims())?
+        };
+        let n = shape::numel(&out_shape);
+        // Fast path: equal shapes, both contiguous.
+        if let (Some(a), Some(b)) = (self.as_slice::<T>(), other.as_slice::<T>()) {
+            if self.dims() == other.dims() {
+                let out: Vec<U> = if parallel::worth_parallel(n) {
+                    let mut out = vec![U::ZERO; n];
+                    let c = parallel::CHUNK;
+                    parallel::install(|| {
+                        out.par_chunks_mut(c).zip(a.par_chunks(c)).zip(b.par_chunks(c)).for_each(
+                            |((o, a), b)| {
+                                for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+                                    *o = f(a, b);
+                                }
+                            },
+                        )
+                    });
+                    out
+                } else {
+                    a.iter().zip(b).map(|(&a, &b)| f(a, b)).collect()
+                };
+                return Ok(Tensor::from_parts(out, &out_shape));
+            }
+        }
+        let sa = shape::broadcast_strides(self.dims(), self.strides(), &out_shape);
+        let sb = shape::broadcast_strides(other.dims(), other.strides(), &out_shape);
+        let (da, db) = (self.storage_slice::<T>(), other.storage_slice::<T>());
+        let mut out: Vec<U> = Vec::with_capacity(n);
+        shape::walk(
+            &out_shape,
+            [&sa, &sb],
+            [self.layout().offset, other.layout().offset],
+            |[oa, ob], len, [ia, ib]| match (ia, ib) {
+                (1, 1) => out.extend(da[oa..oa + len].iter().zip(&db[ob..ob + len]).map(|(&a, &b)| f(a, b))),
+                (1, 0) => {
+                    let b = db[ob];
+                    out.extend(da[oa..oa + len].iter().map(|&a| f(a, b)))
+                }
+                (0, 1) => {
+                    let a = da[oa];
+                    out.extend(db[ob..ob + len].iter().map(|&b| f(a, b)))
+                }
+                _ => out.extend((0..len).map(|i| f(da[oa + i * ia], db[ob + i * ib]))),
+            },
+        );
+        Ok(Tensor::from_parts(out, &out_shape))
+    }
+
+    /// Both operands converted to their common dtype.
+    fn promoted(&self, other: &Tensor) -> (Tensor, Tensor) {
+        let dt = self.dtype().promote(other.dtype());
+        (self.to_dtype(dt), other.to_dtype(dt))
+    }
+
+    /// Both operands promoted to a common float dtype (`i64` with `i64` gives `f32`).
+    fn promoted_float(&self, other: &Tensor) -> (Tensor, Tensor) {
+        let dt = match self.dtype().promote(other.dtype()) {
+            DType::I64 => DType::F32,
+            dt => dt,
+        };
+        (self.to_dtype(dt), other.to_dtype(dt))
+    }
+}
+
+/// Defines `try_name` / `name` / `name_scalar` for ops valid on every dtype.
+macro_rules! binary_any {
+    ($($(#[$m:meta])* $name:ident, $try_name:ident, $scalar:ident => |$a:ident, $b:ident| $body:expr;)*) => {
+        impl Tensor {
+            $(
+                #[doc = concat!("[`Tensor::", stringify!($name), "`] that returns an error instead of panicking.")]
+                ///
+                /// # Errors
+                /// If the shapes do not broadcast.
+                pub fn $try_name(&self, other: &Tensor) -> Result<Tensor> {
+                    let (x, y) = self.promoted(other);
+                    with_elem!(x.dtype(), |T| x.try_zip_map::<T, T>(&y, stringify!($name), |$a: T, $b: T| $body))
+                }
+
+                $(#[$m])*
+                ///
+                /// # Panics
+                /// If the shapes do not broadcast; the message names both shapes.
+                #[track_caller]
+                pub fn $name(&self, other: &Tensor) -> Tensor {
+                    or_panic(self.$try_name(other))
+                }
+
+                #[doc = concat!("[`Tensor::", stringify!($name), "`] with a scalar right operand.")]
+                /// An `i64` tensor with a non-integral scalar computes in `f32`.
+                pub fn $scalar(&self, scalar: f64) -> Tensor {
+                    let x = if self.dtype() == DType::I64 && scalar.fract() != 0.0 {
+                        self.to_dtype(DType::F32)
+                    } else {
+                        self.clone()
+                    };
+                    with_elem!(x.dtype(), |T| {
+                        let $b = T::from_f64(scalar);
+                        x.map::<T, T>(move |$a: T| $body)
+                    })
+                }
+            )*
+        }
+    };
+}
+
+/// Defines `try_name` / `name` / `name_scalar` for float ops (integers compute in `f32`).
+macro_rules! binary_float {
+    ($($(#[$m:meta])* $name:ident, $try_name:ident, $scalar:ident => |$a:ident, $b:ident| $body:expr;)*) => {
+        impl Tensor {
+            $(
+                #[doc = concat!("[`Tensor::", stringify!($name), "`] that returns an error instead of panicking.")]
+                ///
+                /// # Errors
+                /// If the shapes do not broadcast.
+                pub fn $try_name(&self, other: &Tensor) -> Result<Tensor> {
+                    let (x, y) = self.promoted_float(other);
+                    with_float!(x.dtype(), stringify!($name), |T| x.try_zip_map::<T, T>(&y, stringify!($name), |$a: T, $b: T| $body))
+                }
+
+                $(#[$m])*
+                ///
+                /// # Panics
+                /// If the shapes do not broadcast; the message names both shapes.
+                #[track_caller]
+                pub fn $name(&self, other: &Tensor) -> Tensor {
+                    or_panic(self.$try_name(other))
+                }
+
+                #[doc = concat!("[`Tensor::", stringify!($name), "`] with a scalar right operand.")]
+                pub fn $scalar(&self, scalar: f64) -> Tensor {
+                    let x = if self.dtype() == DType::I64 { self.to_dtype(DType::F32) } else { self.clone() };
+                    with_float!(x.dtype(), stringify!($name), |T| {
+                        let $b = T::from_f64(scalar);
+                        x.map::<T, T>(move |$a: T| $body)
+                    })
+                }
+            )*
+        }
+    };
+}
+
+binary_any! {
+    /// Elementwise sum with broadcasting (also `&a + &b`).
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let a = Tensor::ones(&[2, 3]);
+    /// let b = Tensor::arange(0.0, 3.0, 1.0);     // broadcasts over rows
+    /// assert_eq!(a.add(&b).to_vec::<f32>(), vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
+    /// ```
+    add, try_add, add_scalar => |a, b| a + b;
+    /// Elementwise difference with broadcasting (also `&a - &b`).
+    sub, try_sub, sub_scalar => |a, b| a - b;
+    /// Elementwise product with broadcasting (also `&a * &b`).
+    mul, try_mul, mul_scalar => |a, b| a * b;
+    /// Elementwise maximum; NaN if either is NaN (`torch.maximum`).
+    maximum, try_maximum, maximum_scalar => |a, b| if a.is_nan() || b.is_nan() { a + b } else if a >= b { a } else { b };
+    /// Elementwise minimum; NaN if either is NaN (`torch.minimum`).
+    minimum, try_minimum, minimum_scalar => |a, b| if a.is_nan() || b.is_nan() { a + b } else if a <= b { a } else { b };
+    /// `a == b` as a 0/1 mask.
+    eq, try_eq, eq_scalar => |a, b| if a == b { T::ONE } else { T::ZERO };
+    /// `a != b` as a 0/1 mask.
+    ne, try_ne, ne_scalar => |a, b| if a != b { T::ONE } else { T::ZERO };
+    /// `a < b` as a 0/1 mask.
+    lt, try_lt, lt_scalar => |a, b| if a < b { T::ONE } else { T::ZERO };
+    /// `a <= b` as a 0/1 mask.
+    le, try_le, le_scalar => |a, b| if a <= b { T::ONE } else { T::ZERO };
+    /// `a > b` as a 0/1 mask.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let x = Tensor::arange(-1.0, 2.0, 1.0);
+    /// assert_eq!(x.gt_scalar(0.0).to_vec::<f32>(), vec![0.0, 0.0, 1.0]);
+    /// ```
+    gt, try_gt, gt_scalar => |a, b| if a > b { T::ONE } else { T::ZERO };
+    /// `a >= b` as a 0/1 mask.
+    ge, try_ge, ge_scalar => |a, b| if a >= b { T::ONE } else { T::ZERO };
+}
+
+binary_float! {
+    /// Elementwise true division with broadcasting (also `&a / &b`); integers divide in `f32`.
+    div, try_div, div_scalar => |a, b| a / b;
+    /// Elementwise power `a^b` with broadcasting (`torch.pow` of two tensors).
+    pow, try_pow, pow_scalar => |a, b| Float::powf(a, b);
+}
+
+impl Tensor {
+    /// `scalar - x` (`torch.rsub`).
+    pub fn rsub_scalar(&self, scalar: f64) -> Tensor {
+        self.neg().add_scalar(scalar)
+    }
+
+    /// `scalar / x`.
+    pub fn rdiv_scalar(&self, scalar: f64) -> Tensor {
+        self.recip().mul_scalar(scalar)
+    }
+
+    /// Picks from `a` where `self` is non-zero and from `b` elsewhere, with all three
+    /// broadcast together (`torch.where(cond, a, b)`).
+    ///
+    /// # Panics
+    /// If the shapes do not broadcast.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let x = Tensor::arange(-2.0, 2.0, 1.0);
+    /// let y = x.gt_scalar(0.0).where_(&x, &Tensor::zeros(&[1]));
+    /// assert_eq!(y.to_vec::<f32>(), vec![0.0, 0.0, 0.0, 1.0]);
+    /// ```
+    #[track_caller]
+    pub fn where_(&self, a: &Tensor, b: &Tensor) -> Tensor {
+        let (a, b) = a.promoted(b);
+        let shape = or_panic(shape::broadcast_shapes("where", self.dims(), a.dims()));
+        let shape = or_panic(shape::broadcast_shapes("where", &shape, b.dims()));
+        let cond = self.to_dtype(DType::F64);
+        let sc = shape::broadcast_strides(cond.dims(), cond.strides(), &shape);
+        let sa = shape::broadcast_strides(a.dims(), a.strides(), &shape);
+        let sb = shape::broadcast_strides(b.dims(), b.strides(), &shape);
+        let c = cond.storage_slice::<f64>();
+        with_elem!(a.dtype(), |T| {
+            let (da, db) = (a.storage_slice::<T>(), b.storage_slice::<T>());
+            let mut out: Vec<T> = Vec::with_capacity(shape::numel(&shape));
+            let offs = [cond.layout().offset, a.layout().offset, b.layout().offset];
+            shape::walk(&shape, [&sc, &sa, &sb], offs, |[oc, oa, ob], len, [ic, ia, ib]| {
+                out.extend(
+                    (0..len).map(|i| if c[oc + i * ic] != 0.0 { da[oa + i * ia] } else { db[ob + i * ib] }),
+                );
+            });
+            Tensor::from_parts(out, &shape)
+        })
+    }
+
+    /// Sets elements to `value` where `mask` (broadcast to this shape) is non-zero.
+    #[track_caller]
+    pub fn masked_fill(&self, mask: &Tensor, value: f64) -> Tensor {
+        let fill = Tensor::full_dtype(&[], value, self.dtype());
+        mask.where_(&fill, self).broadcast_to(self.dims()).contiguous()
+    }
+
+    /// The elements where `mask` (broadcast to this shape) is non-zero, as a 1-D tensor
+    /// (`torch.masked_select`).
+    #[track_caller]
+    pub fn masked_select(&self, mask: &Tensor) -> Tensor {
+        let shape = or_panic(shape::broadcast_shapes("masked_select", self.dims(), mask.dims()));
+        let m = mask.to_dtype(DType::F64).broadcast_to(&shape).to_vec::<f64>();
+        with_elem!(self.dtype(), |T| {
+            let v = self.broadcast_to(&shape).gather_vec::<T>();
+            let out: Vec<T> = v.into_iter().zip(m).filter(|(_, m)| *m != 0.0).map(|(v, _)| v).collect();
+            let n = out.len();
+            Tensor::from_parts(out, &[n])
+        })
+    }
+}
+
+// ---------------------------------------------------------------- operators
+
+macro_rules! impl_operator {
+    ($trait:ident, $method:ident, $tensor_fn:ident, $scalar_fn:ident) => {
+        impl $trait<&Tensor> for &Tensor {
+            type Output = Tensor;
+            #[track_caller]
+            fn $method(self, rhs: &Tensor) -> Tensor {
+                Tensor::$tensor_fn(&self, rhs)
+            }
+        }
+        impl $trait<Tensor> for Tensor {
+            type Output = Tensor;
+            #[track_caller]
+            fn $method(self, rhs: Tensor) -> Tensor {
+                Tensor::$tensor_fn(&self, &rhs)
+            }
+        }
+        impl $trait<&Tensor> for Tensor {
+            type Output = Tensor;
+            #[track_caller]
+            fn $method(self, rhs: &Tensor) -> Tensor {
+                Tensor::$tensor_fn(&self, rhs)
+            }
+        }
+        impl $trait<Tensor> for &Tensor {
+            type Output = Tensor;
+            #[track_caller]
+            fn $method(self, rhs: Tensor) -> Tensor {
+                Tensor::$tensor_fn(&self, &rhs)
+            }
+        }
+        impl $trait<f64> for &Tensor {
+            type Output = Tensor;
+            fn $method(self, rhs: f64) -> Tensor {
+                Tensor::$scalar_fn(&self, rhs)
+            }
+        }
+        impl $trait<f64> for Tensor {
+            type Output = Tensor;
+            fn $method(self, rhs: f64) -> Tensor {
+                Tensor::$scalar_fn(&self, rhs)
+            }
+        }
+    };
+}
+impl_operator!(Add, add, add, add_scalar);
+impl_operator!(Sub, sub, sub, sub_scalar);
+impl_operator!(Mul, mul, mul, mul_scalar);
+impl_operator!(Div, div, div, div_scalar);
+
+impl Add<&Tensor> for f64 {
+    type Output = Tensor;
+    fn add(self, rhs: &Tensor) -> Tensor {
+        rhs.add_scalar(self)
+    }
+}
+impl Sub<&Tensor> for f64 {
+    type Output = Tensor;
+    fn sub(self, rhs: &Tensor) -> Tensor {
+        rhs.rsub_scalar(self)
+    }
+}
+impl Mul<&Tensor> for f64 {
+    type Output = Tensor;
+    fn mul(self, rhs: &Tensor) -> Tensor {
+        rhs.mul_scalar(self)
+    }
+}
+impl Div<&Tensor> for f64 {
+    type Output = Tensor;
+    fn div(self, rhs: &Tensor) -> Tensor {
+        rhs.rdiv_scalar(self)
+    }
+}
+impl Neg for &Tensor {
+    type Output = Tensor;
+    fn neg(self) -> Tensor {
+        Tensor::neg(self)
+    }
+}
+impl Neg for Tensor {
+    type Output = Tensor;
+    fn neg(self) -> Tensor {
+        Tensor::neg(&self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{DType, Tensor};
+    use proptest::prelude::*;
+
+    /// Reference broadcasting: index each operand by the output multi-index directly.
+    fn reference_add(a: &[f64], sa: &[usize], b: &[f64], sb: &[usize]) -> (Vec<f64>, Vec<usize>) {
+        let n = sa.len().max(sb.len());
+        let pad = |s: &[usize]| -> Vec<usize> {
+            std::iter::repeat_n(1, n - s.len()).chain(s.iter().copied()).collect()
+        };
+        let (pa, pb) = (pad(sa), pad(sb));
+        let out: Vec<usize> = pa.iter().zip(&pb).map(|(&x, &y)| x.max(y)).collect();
+        let total: usize = out.iter().product();
+        let mut res = Vec::with_capacity(total);
+        for flat in 0..total {
+            let mut rem = flat;
+            let mut idx = vec![0; n];
+            for d in (0..n).rev() {
+                idx[d] = rem % out[d];
+                rem /= out[d];
+            }
+            let lin =
+                |p: &[usize]| idx.iter().zip(p).fold(0, |acc, (&i, &s)| acc * s + if s == 1 { 0 } else { i });
+            res.push(a[lin(&pa)] + 10.0 * b[lin(&pb)]);
+        }
+        (res, out)
+    }
+
+    fn broadcastable_pair() -> impl Strategy<Value = (Vec<usize>, Vec<usize>)> {
+        proptest::collection::vec((1usize..4, 0u8..3), 0..5).prop_flat_map(|dims| {
+            let full: Vec<usize> = dims.iter().map(|d| d.0).collect();
+            let a: Vec<usize> = dims.iter().map(|&(s, m)| if m == 1 { 1 } else { s }).collect();
+            let b: Vec<usize> = dims.iter().map(|&(s, m)| if m == 2 { 1 } else { s }).collect();
+            let _ = full;
+            (0..=a.len(), 0..=b.len()).prop_map(move |(ca, cb)| (a[ca..].to_vec(), b[cb..].to_vec()))
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        #[test]
+        fn broadcasting_agrees_with_reference((sa, sb) in broadcastable_pair(), transpose in any::<bool>()) {
+            let na: usize = sa.iter().product();
+            let nb: usize = sb.iter().product();
+            let a = Tensor::arange_dtype(0.0, na as f64, 1.0, DType::F64).reshape(&sa);
+            let b = Tensor::arange_dtype(0.0, nb as f64, 1.0, DType::F64).reshape(&sb);
+            let (expected, shape) = reference_add(&a.to_vec::<f64>(), &sa, &b.to_vec::<f64>(), &sb);
+            // the same values through a strided (transposed twice) view
+            let b2 = if transpose && sb.len() >= 2 { b.t().contiguous().t() } else { b.clone() };
+            let got = &a + &(&b2 * 10.0);
+            prop_assert_eq!(got.dims(), &shape[..]);
+            prop_assert_eq!(got.to_vec::<f64>(), expected);
+        }
+    }
+
+    #[test]
+    fn mismatched_shapes_name_both() {
+        let e = Tensor::zeros(&[2, 3]).try_add(&Tensor::zeros(&[4])).unwrap_err();
+        assert!(e.to_string().contains("add: incompatible shapes [2, 3] and [4]"), "{e}");
+    }
+
+    #[test]
+    #[should_panic(expected = "mul: incompatible shapes [3] and [2]")]
+    fn operator_panics_name_shapes() {
+        let _ = &Tensor::zeros(&[3]) * &Tensor::zeros(&[2]);
+    }
+
+    #[test]
+    fn dtype_promotion() {
+        let i = Tensor::from_vec(vec![1i64, 2], &[2]).unwrap();
+        let f = Tensor::from_vec(vec![0.5f64, 0.5], &[2]).unwrap();
+        assert_eq!((&i + &f).dtype(), DType::F64);
+        assert_eq!((&i / &i).dtype(), DType::F32);
+        assert_eq!((&i + 1.0).dtype(), DType::I64);
+        assert_eq!((&i * 0.5).to_vec::<f32>(), vec![0.5, 1.0]);
+    }
+
+    #[test]
+    fn maximum_propagates_nan() {
+        let a = Tensor::from_vec(vec![f64::NAN, 1.0], &[2]).unwrap();
+        let b = Tensor::from_vec(vec![0.0, f64::NAN], &[2]).unwrap();
+        assert!(a.maximum(&b).to_vec::<f64>().iter().all(|v| v.is_nan()));
+        assert!(a.minimum(&b).to_vec::<f64>().iter().all(|v| v.is_nan()));
+    }
+
+    #[test]
+    fn masks_and_selection() {
+        let x = Tensor::arange(0.0, 6.0, 1.0).reshape(&[2, 3]);
+        let m = x.ge_scalar(3.0);
+        assert_eq!(x.masked_select(&m).to_vec::<f32>(), vec![3.0, 4.0, 5.0]);
+        assert_eq!(x.masked_fill(&m, -1.0).to_vec::<f32>(), vec![0.0, 1.0, 2.0, -1.0, -1.0, -1.0]);
+    }
+
+    #[test]
+    fn scalar_operators() {
+        let x = Tensor::arange(1.0, 3.0, 1.0);
+        assert_eq!((1.0 - &x).to_vec::<f32>(), vec![0.0, -1.0]);
+        assert_eq!((2.0 / &x).to_vec::<f32>(), vec![2.0, 1.0]);
+        assert_eq!((-&x).to_vec::<f32>(), vec![-1.0, -2.0]);
+    }
+}

@@ -1,0 +1,493 @@
+//! Convolution on tensors: `conv1d`, `conv2d`, `conv_transpose2d`, and the gradient
+//! kernels autograd needs (`conv2d_input_grad`, `conv2d_weight_grad`, and the transposed
+//! convolution's). Shapes are checked here, in one place, before a kernel runs; the
+//! arithmetic lives in [`crate::kernels::conv`] (im2col + faer GEMM).
+
+use crate::dtype::{DType, Float};
+use crate::error::{Result, TensorError, or_panic};
+use crate::kernels::conv::{self as k, Conv2dGeometry, ConvTranspose2dGeometry};
+use crate::tensor::{StorageElement, Tensor, with_float};
+
+/// Stride, padding, dilation and groups of a 2-D convolution (`[height, width]` pairs).
+/// The default is PyTorch's: stride 1, padding 0, dilation 1, one group.
+///
+/// ```
+/// use sinew_tensor::Conv2dOptions;
+/// let o = Conv2dOptions::default().stride(2).padding(1);
+/// assert_eq!((o.stride, o.padding, o.dilation, o.groups), ([2, 2], [1, 1], [1, 1], 1));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dOptions {
+    /// Step between windows.
+    pub stride: [usize; 2],
+    /// Zeros added on each side.
+    pub padding: [usize; 2],
+    /// Spacing between kernel taps.
+    pub dilation: [usize; 2],
+    /// Channel groups.
+    pub groups: usize,
+    /// Extra output size on one side (transposed convolution only; must stay below the
+    /// stride or the dilation).
+    pub output_padding: [usize; 2],
+}
+
+impl Default for Conv2dOptions {
+    fn default() -> Self {
+        Conv2dOptions { stride: [1, 1], padding: [0, 0], dilation: [1, 1], groups: 1, output_padding: [0, 0] }
+    }
+}
+
+impl Conv2dOptions {
+    /// The same stride on both axes.
+    pub fn stride(mut self, s: usize) -> Self {
+        self.stride = [s, s];
+        self
+    }
+    /// The same padding on both axes.
+    pub fn padding(mut self, p: usize) -> Self {
+        self.padding = [p, p];
+        self
+    }
+    /// The same dilation on both axes.
+    pub fn dilation(mut self, d: usize) -> Self {
+        self.dilation = [d, d];
+        self
+    }
+    /// Channel groups.
+    pub fn groups(mut self, g: usize) -> Self {
+        self.groups = g;
+        self
+    }
+    /// The same output padding on both axes (transposed convolution).
+    pub fn output_padding(mut self, p: usize) -> Self {
+        self.output_padding = [p, p];
+        self
+    }
+    /// The 1-D options as 2-D ones over a height-1 image.
+    fn lift_1d(o: Conv1dOptions) -> Self {
+        Conv2dOptions {
+            stride: [1, o.stride],
+            padding: [0, o.padding],
+            dilation: [1, o.dilation],
+            groups: o.groups,
+            output_padding: [0, 0],
+        }
+    }
+}
+
+/// Stride, padding, dilation and groups of a 1-D convolution (PyTorch's defaults:
+/// 1, 0, 1, 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv1dOptions {
+    /// Step between windows.
+    pub stride: usize,
+    /// Zeros added on each side.
+    pub padding: usize,
+    /// Spacing between kernel taps.
+    pub dilation: usize,
+    /// Channel groups.
+    pub groups: usize,
+}
+
+impl Default for Conv1dOptions {
+    fn default() -> Self {
+        Conv1dOptions { stride: 1, padding: 0, dilation: 1, groups: 1 }
+    }
+}
+
+fn four_d(op: &'static str, what: &str, t: &Tensor) -> Result<[usize; 4]> {
+    <[usize; 4]>::try_from(t.dims()).map_err(|_| TensorError::InvalidArgument {
+        op,
+        msg: format!("{what} must be 4-D (N, C, H, W), got shape {:?}", t.dims()),
+    })
+}
+
+fn float_pair(op: &'static str, a: &Tensor, b: &Tensor) -> Result<DType> {
+    if a.dtype() != b.dtype() || !a.dtype().is_float() {
+        return Err(TensorError::InvalidArgument {
+            op,
+            msg: format!("operands must share a float dtype, got {} and {}", a.dtype(), b.dtype()),
+        });
+    }
+    Ok(a.dtype())
+}
+
+fn conv_geometry(op: &'static str, x: &Tensor, w: &Tensor, o: &Conv2dOptions) -> Result<Conv2dGeometry> {
+    let [n, c, h, wd] = four_d(op, "input", x)?;
+    let [oc, icg, kh, kw] = four_d(op, "weight", w)?;
+    if o.groups == 0 || icg * o.groups != c {
+        return Err(TensorError::ShapeMismatch {
+            op,
+            lhs: x.dims().to_vec(),
+            rhs: w.dims().to_vec(),
+            detail: format!(": input has {c} channels, weight expects {icg} per group × {} groups", o.groups),
+        });
+    }
+    let g = Conv2dGeometry {
+        batch: n,
+        in_channels: c,
+        in_h: h,
+        in_w: wd,
+        out_channels: oc,
+        kernel: [kh, kw],
+        stride: o.stride,
+        padding: o.padding,
+        dilation: o.dilation,
+        groups: o.groups,
+    };
+    g.check().map_err(|msg| TensorError::InvalidArgument {
+        op,
+        msg: format!("{msg} (input {:?}, weight {:?})", x.dims(), w.dims()),
+    })?;
+    Ok(g)
+}
+
+fn check_bias(op: &'static str, bias: Option<&Tensor>, channels: usize, dtype: DType) -> Result<()> {
+    if let Some(b) = bias {
+        if b.dims() != [channels] || b.dtype() != dtype {
+            return Err(TensorError::InvalidArgument {
+                op,
+                msg: format!(
+                    "bias must be a {dtype} vector of {channels}, got {} of shape {:?}",
+                    b.dtype(),
+                    b.dims()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn run<T: Float + StorageElement>(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    f: impl FnOnce(&[T], &[T], Option<&[T]>) -> Vec<T>,
+    shape: &[usize],
+) -> Tensor {
+    let (xs, ws) = (x.contiguous_slice::<T>(), w.contiguous_slice::<T>());
+    let bs = bias.map(|b| b.contiguous_slice::<T>());
+    Tensor::from_parts(f(&xs, &ws, bs.as_deref()), shape)
+}
+
+impl Tensor {
+    /// [`Tensor::conv2d`] that returns an error instead of panicking.
+    ///
+    /// # Errors
+    /// If shapes, dtypes or options are inconsistent; the message names them.
+    pub fn try_conv2d(&self, weight: &Tensor, bias: Option<&Tensor>, opts: Conv2dOptions) -> Result<Tensor> {
+        let dt = float_pair("conv2d", self, weight)?;
+        let g = conv_geometry("conv2d", self, weight, &opts)?;
+        check_bias("conv2d", bias, g.out_channels, dt)?;
+        let shape = [g.batch, g.out_channels, g.out_h(), g.out_w()];
+        Ok(with_float!(dt, "conv2d", |T| run::<T>(
+            self,
+            weight,
+            bias,
+            |x, w, b| k::conv2d_forward(x, w, b, &g),
+            &shape
+        )))
+    }
+
+    /// 2-D convolution (cross-correlation, as in PyTorch) of an `(N, C, H, W)` input with an
+    /// `(O, C/groups, kH, kW)` weight and optional `(O)` bias.
+    ///
+    /// # Panics
+    /// If shapes, dtypes or options are inconsistent; the message names the shapes.
+    ///
+    /// ```
+    /// use sinew_tensor::{Conv2dOptions, Tensor};
+    /// let x = Tensor::ones(&[1, 1, 4, 4]);
+    /// let w = Tensor::ones(&[2, 1, 3, 3]);
+    /// let y = x.conv2d(&w, None, Conv2dOptions::default().padding(1));
+    /// assert_eq!(y.dims(), &[1, 2, 4, 4]);
+    /// assert_eq!(y.to_vec::<f32>()[5], 9.0); // an interior pixel sees the whole kernel
+    /// ```
+    #[track_caller]
+    pub fn conv2d(&self, weight: &Tensor, bias: Option<&Tensor>, opts: Conv2dOptions) -> Tensor {
+        or_panic(self.try_conv2d(weight, bias, opts))
+    }
+
+    /// 1-D convolution of an `(N, C, L)` input with an `(O, C/groups, k)` weight.
+    ///
+    /// # Panics
+    /// If shapes, dtypes or options are inconsistent.
+    ///
+    /// ```
+    /// use sinew_tensor::{Conv1dOptions, Tensor};
+    /// let x = Tensor::arange(0.0, 5.0, 1.0).reshape(&[1, 1, 5]);
+    /// let w = Tensor::ones(&[1, 1, 2]);
+    /// let y = x.conv1d(&w, None, Conv1dOptions::default());
+    /// assert_eq!(y.to_vec::<f32>(), vec![1.0, 3.0, 5.0, 7.0]);
+    /// ```
+    #[track_caller]
+    pub fn conv1d(&self, weight: &Tensor, bias: Option<&Tensor>, opts: Conv1dOptions) -> Tensor {
+        let (x4, w4) = lift_1d("conv1d", self, weight);
+        let y = x4.conv2d(&w4, bias, Conv2dOptions::lift_1d(opts));
+        y.squeeze_dim(2)
+    }
+
+    /// Gradient of [`Tensor::conv2d`] with respect to its input, given the output gradient
+    /// `dy` `(N, O, Ho, Wo)`, the weight and the input's spatial size `[H, W]`. This is a
+    /// transposed convolution of `dy`.
+    ///
+    /// # Panics
+    /// If shapes are inconsistent.
+    #[track_caller]
+    pub fn conv2d_input_grad(
+        dy: &Tensor,
+        weight: &Tensor,
+        input_hw: [usize; 2],
+        opts: Conv2dOptions,
+    ) -> Tensor {
+        let [n, _, ho, wo] = or_panic(four_d("conv2d_input_grad", "dy", dy));
+        let [_, icg, _, _] = or_panic(four_d("conv2d_input_grad", "weight", weight));
+        let probe = Tensor::zeros_dtype(&[n, icg * opts.groups, input_hw[0], input_hw[1]], dy.dtype());
+        let g = or_panic(conv_geometry("conv2d_input_grad", &probe, weight, &opts));
+        assert!(
+            dy.dims() == [n, g.out_channels, g.out_h(), g.out_w()],
+            "conv2d_input_grad: dy has shape {:?}, the convolution of a {:?} input gives {:?}",
+            dy.dims(),
+            probe.dims(),
+            [n, g.out_channels, g.out_h(), g.out_w()]
+        );
+        let _ = (ho, wo);
+        let shape = probe.dims().to_vec();
+        with_float!(dy.dtype(), "conv2d_input_grad", |T| run::<T>(
+            dy,
+            weight,
+            None,
+            |d, w, _| k::conv2d_input_grad(d, w, &g),
+            &shape
+        ))
+    }
+
+    /// Gradient of [`Tensor::conv2d`] with respect to its weight, given the input and the
+    /// output gradient `dy`; `kernel` is the weight's `[kH, kW]`.
+    ///
+    /// # Panics
+    /// If shapes are inconsistent.
+    #[track_caller]
+    pub fn conv2d_weight_grad(
+        input: &Tensor,
+        dy: &Tensor,
+        kernel: [usize; 2],
+        opts: Conv2dOptions,
+    ) -> Tensor {
+        let [_, c, _, _] = or_panic(four_d("conv2d_weight_grad", "input", input));
+        let [_, o, _, _] = or_panic(four_d("conv2d_weight_grad", "dy", dy));
+        assert!(
+            opts.groups > 0 && c % opts.groups == 0,
+            "conv2d_weight_grad: {c} channels do not split into {} groups",
+            opts.groups
+        );
+        let probe = Tensor::zeros_dtype(&[o, c / opts.groups, kernel[0], kernel[1]], input.dtype());
+        let g = or_panic(conv_geometry("conv2d_weight_grad", input, &probe, &opts));
+        assert!(
+            dy.dims() == [g.batch, o, g.out_h(), g.out_w()],
+            "conv2d_weight_grad: dy has shape {:?}, expected {:?}",
+            dy.dims(),
+            [g.batch, o, g.out_h(), g.out_w()]
+        );
+        let shape = probe.dims().to_vec();
+        with_float!(dy.dtype(), "conv2d_weight_grad", |T| run::<T>(
+            input,
+            dy,
+            None,
+            |x, d, _| k::conv2d_weight_grad(x, d, &g),
+            &shape
+        ))
+    }
+
+    /// [`Tensor::conv_transpose2d`] that returns an error instead of panicking.
+    ///
+    /// # Errors
+    /// If shapes, dtypes or options are inconsistent.
+    pub fn try_conv_transpose2d(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        opts: Conv2dOptions,
+    ) -> Result<Tensor> {
+        let dt = float_pair("conv_transpose2d", self, weight)?;
+        let g = transpose_geometry(self, weight, &opts)?;
+        check_bias("conv_transpose2d", bias, g.out_channels, dt)?;
+        let shape = [g.batch, g.out_channels, g.out_h(), g.out_w()];
+        Ok(with_float!(dt, "conv_transpose2d", |T| run::<T>(
+            self,
+            weight,
+            bias,
+            |x, w, b| k::conv_transpose2d_forward(x, w, b, &g),
+            &shape
+        )))
+    }
+
+    /// Transposed 2-D convolution ("deconvolution") of an `(N, C_in, H, W)` input with a
+    /// `(C_in, C_out/groups, kH, kW)` weight, as `F.conv_transpose2d`; uses
+    /// `opts.output_padding`.
+    ///
+    /// # Panics
+    /// If shapes, dtypes or options are inconsistent.
+    ///
+    /// ```
+    /// use sinew_tensor::{Conv2dOptions, Tensor};
+    /// let x = Tensor::ones(&[1, 4, 7, 7]);
+    /// let w = Tensor::ones(&[4, 2, 3, 3]);
+    /// let y = x.conv_transpose2d(&w, None, Conv2dOptions::default().stride(2).padding(1).output_padding(1));
+    /// assert_eq!(y.dims(), &[1, 2, 14, 14]);
+    /// ```
+    #[track_caller]
+    pub fn conv_transpose2d(&self, weight: &Tensor, bias: Option<&Tensor>, opts: Conv2dOptions) -> Tensor {
+        or_panic(self.try_conv_transpose2d(weight, bias, opts))
+    }
+
+    /// Gradient of [`Tensor::conv_transpose2d`] with respect to its input (a convolution of `dy`).
+    #[track_caller]
+    pub fn conv_transpose2d_input_grad(
+        dy: &Tensor,
+        weight: &Tensor,
+        input_hw: [usize; 2],
+        opts: Conv2dOptions,
+    ) -> Tensor {
+        let [n, _, _, _] = or_panic(four_d("conv_transpose2d_input_grad", "dy", dy));
+        let probe = Tensor::zeros_dtype(&[n, weight.dims()[0], input_hw[0], input_hw[1]], dy.dtype());
+        let g = or_panic(transpose_geometry(&probe, weight, &opts));
+        assert!(
+            dy.dims() == [n, g.out_channels, g.out_h(), g.out_w()],
+            "conv_transpose2d_input_grad: dy has shape {:?}, expected {:?}",
+            dy.dims(),
+            [n, g.out_channels, g.out_h(), g.out_w()]
+        );
+        let shape = probe.dims().to_vec();
+        with_float!(dy.dtype(), "conv_transpose2d_input_grad", |T| run::<T>(
+            dy,
+            weight,
+            None,
+            |d, w, _| k::conv_transpose2d_input_grad(d, w, &g),
+            &shape
+        ))
+    }
+
+    /// Gradient of [`Tensor::conv_transpose2d`] with respect to its weight
+    /// `(C_in, C_out/groups, kH, kW)`; `kernel` is `[kH, kW]`.
+    #[track_caller]
+    pub fn conv_transpose2d_weight_grad(
+        input: &Tensor,
+        dy: &Tensor,
+        kernel: [usize; 2],
+        opts: Conv2dOptions,
+    ) -> Tensor {
+        let [_, cin, _, _] = or_panic(four_d("conv_transpose2d_weight_grad", "input", input));
+        let [_, cout, _, _] = or_panic(four_d("conv_transpose2d_weight_grad", "dy", dy));
+        assert!(
+            opts.groups > 0 && cout % opts.groups == 0,
+            "conv_transpose2d_weight_grad: {cout} channels do not split into {} groups",
+            opts.groups
+        );
+        let probe = Tensor::zeros_dtype(&[cin, cout / opts.groups, kernel[0], kernel[1]], input.dtype());
+        let g = or_panic(transpose_geometry(input, &probe, &opts));
+        assert!(
+            dy.dims() == [g.batch, cout, g.out_h(), g.out_w()],
+            "conv_transpose2d_weight_grad: dy has shape {:?}, expected {:?}",
+            dy.dims(),
+            [g.batch, cout, g.out_h(), g.out_w()]
+        );
+        let shape = probe.dims().to_vec();
+        with_float!(dy.dtype(), "conv_transpose2d_weight_grad", |T| run::<T>(
+            input,
+            dy,
+            None,
+            |x, d, _| k::conv_transpose2d_weight_grad(x, d, &g),
+            &shape
+        ))
+    }
+}
+
+#[track_caller]
+fn lift_1d(op: &'static str, x: &Tensor, w: &Tensor) -> (Tensor, Tensor) {
+    assert!(x.ndim() == 3, "{op}: input must be 3-D (N, C, L), got shape {:?}", x.dims());
+    assert!(w.ndim() == 3, "{op}: weight must be 3-D (O, C/groups, k), got shape {:?}", w.dims());
+    (x.unsqueeze(2), w.unsqueeze(2))
+}
+
+fn transpose_geometry(x: &Tensor, w: &Tensor, o: &Conv2dOptions) -> Result<ConvTranspose2dGeometry> {
+    const OP: &str = "conv_transpose2d";
+    let [n, c, h, wd] = four_d(OP, "input", x)?;
+    let [wc, ocg, kh, kw] = four_d(OP, "weight", w)?;
+    if wc != c {
+        return Err(TensorError::ShapeMismatch {
+            op: OP,
+            lhs: x.dims().to_vec(),
+            rhs: w.dims().to_vec(),
+            detail: format!(": input has {c} channels, weight expects {wc}"),
+        });
+    }
+    let g = ConvTranspose2dGeometry {
+        batch: n,
+        in_channels: c,
+        in_h: h,
+        in_w: wd,
+        out_channels: ocg * o.groups,
+        kernel: [kh, kw],
+        stride: o.stride,
+        padding: o.padding,
+        output_padding: o.output_padding,
+        dilation: o.dilation,
+        groups: o.groups,
+    };
+    g.check().map_err(|msg| TensorError::InvalidArgument {
+        op: OP,
+        msg: format!("{msg} (input {:?}, weight {:?})", x.dims(), w.dims()),
+    })?;
+    Ok(g)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Conv1dOptions, Conv2dOptions, DType, Generator, Tensor};
+
+    #[test]
+    fn channel_mismatch_names_shapes() {
+        let e = Tensor::zeros(&[1, 3, 5, 5]).try_conv2d(
+            &Tensor::zeros(&[4, 2, 3, 3]),
+            None,
+            Conv2dOptions::default(),
+        );
+        let msg = e.unwrap_err().to_string();
+        assert!(msg.contains("[1, 3, 5, 5]") && msg.contains("[4, 2, 3, 3]"), "{msg}");
+    }
+
+    #[test]
+    #[should_panic(expected = "conv2d: input must be 4-D")]
+    fn wrong_rank_panics() {
+        Tensor::zeros(&[3, 5, 5]).conv2d(&Tensor::zeros(&[4, 3, 3, 3]), None, Conv2dOptions::default());
+    }
+
+    #[test]
+    fn gradient_kernels_are_adjoint_on_tensors() {
+        let mut g = Generator::new(0);
+        let o = Conv2dOptions::default().stride(2).padding(1).groups(2);
+        let x = Tensor::randn_with(&[2, 4, 7, 6], DType::F64, &mut g);
+        let w = Tensor::randn_with(&[6, 2, 3, 3], DType::F64, &mut g);
+        let y = x.conv2d(&w, None, o);
+        let dy = Tensor::randn_with(y.dims(), DType::F64, &mut g);
+        // <conv(x, w), dy> = <x, dX> = <w, dW>
+        let lhs = y.mul(&dy).sum_all().item();
+        let dx = Tensor::conv2d_input_grad(&dy, &w, [7, 6], o);
+        let dw = Tensor::conv2d_weight_grad(&x, &dy, [3, 3], o);
+        assert!((lhs - x.mul(&dx).sum_all().item()).abs() < 1e-9);
+        assert!((lhs - w.mul(&dw).sum_all().item()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn conv1d_matches_conv2d_on_a_row() {
+        let mut g = Generator::new(1);
+        let x = Tensor::randn_with(&[2, 3, 9], DType::F64, &mut g);
+        let w = Tensor::randn_with(&[4, 3, 2], DType::F64, &mut g);
+        let o = Conv1dOptions { stride: 2, padding: 1, dilation: 2, groups: 1 };
+        let y = x.conv1d(&w, None, o);
+        let y2 = x.unsqueeze(2).conv2d(&w.unsqueeze(2), None, Conv2dOptions::lift_1d(o)).squeeze_dim(2);
+        assert!(y.allclose(&y2, 0.0, 0.0));
+        assert_eq!(y.dims(), &[2, 4, 5]); // (9 + 2·1 − 2·1 − 1)/2 + 1
+    }
+}

@@ -1,0 +1,313 @@
+//! Element types: the runtime [`DType`] tag and the [`Element`] / [`Float`] traits that
+//! generic kernels are written against.
+
+use std::fmt;
+
+/// The element type of a [`Tensor`](crate::Tensor), chosen at run time.
+///
+/// `F32` is the default for parameters and activations, `F64` serves gradient checks and
+/// precision-sensitive work, `I64` holds indices (class targets, embedding ids).
+///
+/// ```
+/// use sinew_tensor::{DType, Tensor};
+/// let t = Tensor::zeros(&[2, 3]);
+/// assert_eq!(t.dtype(), DType::F32);
+/// assert_eq!(t.to_dtype(DType::F64).dtype(), DType::F64);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum DType {
+    /// 32-bit IEEE float (the default).
+    #[default]
+    F32,
+    /// 64-bit IEEE float.
+    F64,
+    /// 64-bit signed integer, for indices.
+    I64,
+}
+
+impl DType {
+    /// Size of one element in bytes.
+    pub const fn size_in_bytes(self) -> usize {
+        match self {
+            DType::F32 => 4,
+            DType::F64 | DType::I64 => 8,
+        }
+    }
+
+    /// Whether this is a floating-point type.
+    pub const fn is_float(self) -> bool {
+        matches!(self, DType::F32 | DType::F64)
+    }
+
+    /// The type both operands of a binary op are converted to, as in PyTorch:
+    /// `F64` beats `F32` beats `I64`.
+    pub fn promote(self, other: DType) -> DType {
+        use DType::*;
+        match (self, other) {
+            (F64, _) | (_, F64) => F64,
+            (F32, _) | (_, F32) => F32,
+            (I64, I64) => I64,
+        }
+    }
+
+    /// PyTorch's spelling (`float32`, `float64`, `int64`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "float32",
+            DType::F64 => "float64",
+            DType::I64 => "int64",
+        }
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+    impl Sealed for i64 {}
+}
+
+/// A Rust type that a tensor can hold: `f32`, `f64` or `i64`. Sealed.
+pub trait Element:
+    sealed::Sealed
+    + Copy
+    + Send
+    + Sync
+    + PartialOrd
+    + PartialEq
+    + fmt::Debug
+    + fmt::Display
+    + Default
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::AddAssign
+    + 'static
+{
+    /// The matching runtime tag.
+    const DTYPE: DType;
+    /// Additive identity.
+    const ZERO: Self;
+    /// Multiplicative identity.
+    const ONE: Self;
+    /// Conversion from `f64` (rounding or truncating toward zero for `i64`).
+    fn from_f64(v: f64) -> Self;
+    /// Conversion to `f64`.
+    fn to_f64(self) -> f64;
+    /// Conversion from `i64`.
+    fn from_i64(v: i64) -> Self;
+    /// Conversion to `i64` (truncating toward zero for floats).
+    fn to_i64(self) -> i64;
+    /// Whether the value is NaN (never, for integers).
+    fn is_nan(self) -> bool;
+}
+
+macro_rules! impl_element {
+    ($t:ty, $dt:ident, $zero:expr, $one:expr) => {
+        impl_element!($t, $dt, $zero, $one, |v| v != v);
+    };
+    ($t:ty, $dt:ident, $zero:expr, $one:expr, |$v:ident| $nan:expr) => {
+        impl Element for $t {
+            const DTYPE: DType = DType::$dt;
+            const ZERO: Self = $zero;
+            const ONE: Self = $one;
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn from_i64(v: i64) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn to_i64(self) -> i64 {
+                self as i64
+            }
+            #[inline(always)]
+            #[allow(clippy::eq_op)]
+            fn is_nan(self) -> bool {
+                let $v = self;
+                $nan
+            }
+        }
+    };
+}
+impl_element!(f32, F32, 0.0, 1.0);
+impl_element!(f64, F64, 0.0, 1.0);
+impl_element!(i64, I64, 0, 1, |_v| false);
+
+/// A floating-point element (`f32` or `f64`): the math every float kernel needs.
+pub trait Float:
+    Element
+    + faer::traits::RealField
+    + std::ops::Neg<Output = Self>
+    + std::ops::Div<Output = Self>
+    + std::ops::SubAssign
+    + std::ops::MulAssign
+    + std::ops::DivAssign
+    + std::iter::Sum
+{
+    /// Positive infinity.
+    const INFINITY: Self;
+    /// Negative infinity.
+    const NEG_INFINITY: Self;
+    /// Not a number.
+    const NAN: Self;
+    /// Machine epsilon.
+    const EPSILON: Self;
+    /// `e^x`.
+    fn exp(self) -> Self;
+    /// Natural logarithm.
+    fn ln(self) -> Self;
+    /// `ln(1 + x)`, accurate near 0.
+    fn ln_1p(self) -> Self;
+    /// `e^x - 1`, accurate near 0.
+    fn exp_m1(self) -> Self;
+    /// Square root.
+    fn sqrt(self) -> Self;
+    /// Absolute value.
+    fn abs(self) -> Self;
+    /// Sine.
+    fn sin(self) -> Self;
+    /// Cosine.
+    fn cos(self) -> Self;
+    /// Hyperbolic tangent.
+    fn tanh(self) -> Self;
+    /// Error function.
+    fn erf(self) -> Self;
+    /// `self^e` for a float exponent.
+    fn powf(self, e: Self) -> Self;
+    /// `self^n` for an integer exponent.
+    fn powi(self, n: i32) -> Self;
+    /// Larger of two values; NaN if either is NaN (PyTorch's `maximum`).
+    fn max_nan(self, other: Self) -> Self;
+    /// Smaller of two values; NaN if either is NaN (PyTorch's `minimum`).
+    fn min_nan(self, other: Self) -> Self;
+    /// Whether the value is finite.
+    fn is_finite(self) -> bool;
+    /// Sign: -1, 0 or 1 (NaN stays NaN).
+    fn signum0(self) -> Self;
+    /// Round to the nearest integer, ties to even (PyTorch's `round`).
+    fn round_even(self) -> Self;
+    /// Largest integer not above.
+    fn floor(self) -> Self;
+    /// Smallest integer not below.
+    fn ceil(self) -> Self;
+}
+
+macro_rules! impl_float {
+    ($t:ty, $erf:path) => {
+        impl Float for $t {
+            const INFINITY: Self = <$t>::INFINITY;
+            const NEG_INFINITY: Self = <$t>::NEG_INFINITY;
+            const NAN: Self = <$t>::NAN;
+            const EPSILON: Self = <$t>::EPSILON;
+            #[inline(always)]
+            fn exp(self) -> Self {
+                <$t>::exp(self)
+            }
+            #[inline(always)]
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            #[inline(always)]
+            fn ln_1p(self) -> Self {
+                <$t>::ln_1p(self)
+            }
+            #[inline(always)]
+            fn exp_m1(self) -> Self {
+                <$t>::exp_m1(self)
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                <$t>::sqrt(self)
+            }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                <$t>::abs(self)
+            }
+            #[inline(always)]
+            fn sin(self) -> Self {
+                <$t>::sin(self)
+            }
+            #[inline(always)]
+            fn cos(self) -> Self {
+                <$t>::cos(self)
+            }
+            #[inline(always)]
+            fn tanh(self) -> Self {
+                <$t>::tanh(self)
+            }
+            #[inline(always)]
+            fn erf(self) -> Self {
+                $erf(self)
+            }
+            #[inline(always)]
+            fn powf(self, e: Self) -> Self {
+                <$t>::powf(self, e)
+            }
+            #[inline(always)]
+            fn powi(self, n: i32) -> Self {
+                <$t>::powi(self, n)
+            }
+            #[inline(always)]
+            fn max_nan(self, other: Self) -> Self {
+                if self.is_nan() || other.is_nan() {
+                    <$t>::NAN
+                } else if self >= other {
+                    self
+                } else {
+                    other
+                }
+            }
+            #[inline(always)]
+            fn min_nan(self, other: Self) -> Self {
+                if self.is_nan() || other.is_nan() {
+                    <$t>::NAN
+                } else if self <= other {
+                    self
+                } else {
+                    other
+                }
+            }
+            #[inline(always)]
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
+            #[inline(always)]
+            fn signum0(self) -> Self {
+                if self > 0.0 {
+                    1.0
+                } else if self < 0.0 {
+                    -1.0
+                } else {
+                    self
+                }
+            }
+            #[inline(always)]
+            fn round_even(self) -> Self {
+                <$t>::round_ties_even(self)
+            }
+            #[inline(always)]
+            fn floor(self) -> Self {
+                <$t>::floor(self)
+            }
+            #[inline(always)]
+            fn ceil(self) -> Self {
+                <$t>::ceil(self)
+            }
+        }
+    };
+}
+impl_float!(f32, libm::erff);
+impl_float!(f64, libm::erf);

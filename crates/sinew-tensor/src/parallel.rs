@@ -1,0 +1,78 @@
+//! Threads: one rayon pool owned by sinew, sized by [`set_num_threads`], used by faer's
+//! parallel matmul and by the large elementwise, reduction and convolution kernels.
+//!
+//! Work is split into chunks whose boundaries depend only on the problem size, never on
+//! the number of threads, so results are identical for any thread count.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
+
+static NUM_THREADS: AtomicUsize = AtomicUsize::new(0);
+static POOL: OnceLock<RwLock<Option<Arc<rayon::ThreadPool>>>> = OnceLock::new();
+
+/// Elementwise and reduction work below this many elements runs on the calling thread:
+/// below it, waking a second thread costs more than it saves (measured in
+/// `benches/elementwise.rs`).
+pub const PARALLEL_ELEMENT_THRESHOLD: usize = 1 << 17;
+
+/// Chunk length for parallel elementwise kernels (fixed, so results never depend on the
+/// thread count).
+pub const CHUNK: usize = 1 << 15;
+
+/// Sets the number of threads sinew's kernels may use (`torch.set_num_threads`).
+/// `0` restores the default: the number of available cores.
+///
+/// ```
+/// sinew_tensor::set_num_threads(1);
+/// assert_eq!(sinew_tensor::num_threads(), 1);
+/// sinew_tensor::set_num_threads(0);
+/// ```
+pub fn set_num_threads(n: usize) {
+    NUM_THREADS.store(n, Ordering::SeqCst);
+    let lock = POOL.get_or_init(|| RwLock::new(None));
+    *lock.write().unwrap_or_else(|e| e.into_inner()) = None;
+}
+
+/// The number of threads kernels use (the available cores unless [`set_num_threads`] said otherwise).
+pub fn num_threads() -> usize {
+    match NUM_THREADS.load(Ordering::SeqCst) {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+fn pool() -> Arc<rayon::ThreadPool> {
+    let lock = POOL.get_or_init(|| RwLock::new(None));
+    if let Some(p) = lock.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        return p.clone();
+    }
+    let mut guard = lock.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = guard.as_ref() {
+        return p.clone();
+    }
+    let p = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(num_threads())
+            .thread_name(|i| format!("sinew-{i}"))
+            .build()
+            .expect("sinew: could not start the thread pool"),
+    );
+    *guard = Some(p.clone());
+    p
+}
+
+/// Runs `f` inside sinew's pool, so that rayon iterators and faer's `Par::rayon(0)` in it
+/// use [`num_threads`] threads. Runs `f` directly when only one thread is allowed or when
+/// already on one of the pool's threads.
+pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if num_threads() <= 1 || rayon::current_thread_index().is_some() {
+        return f();
+    }
+    pool().install(f)
+}
+
+/// Whether work of `n` elements should be spread over threads.
+#[inline]
+pub fn worth_parallel(n: usize) -> bool {
+    n >= PARALLEL_ELEMENT_THRESHOLD && num_threads() > 1
+}

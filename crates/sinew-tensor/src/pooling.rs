@@ -1,0 +1,276 @@
+//! Pooling on tensors: `max_pool2d` (with indices) and its backward, `avg_pool2d` and its
+//! backward, `adaptive_avg_pool2d` and its backward. Shapes are checked here; the loops
+//! live in [`crate::kernels::pool`].
+
+use crate::error::{Result, TensorError, or_panic};
+use crate::kernels::pool::{self as k, Pool2dGeometry};
+use crate::tensor::{Tensor, with_float};
+
+/// Window, stride, padding, dilation and rounding of a 2-D pooling (`[height, width]`
+/// pairs). PyTorch's defaults: stride = kernel size, no padding, dilation 1, floor rounding.
+///
+/// ```
+/// use sinew_tensor::Pool2dOptions;
+/// let o = Pool2dOptions::new(3).stride(2).padding(1);
+/// assert_eq!((o.kernel, o.stride, o.padding), ([3, 3], [2, 2], [1, 1]));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool2dOptions {
+    /// Window size.
+    pub kernel: [usize; 2],
+    /// Step between windows.
+    pub stride: [usize; 2],
+    /// Implicit padding on each side (at most half the window).
+    pub padding: [usize; 2],
+    /// Spacing between window taps (max pooling only).
+    pub dilation: [usize; 2],
+    /// Round the output size up instead of down.
+    pub ceil_mode: bool,
+}
+
+impl Pool2dOptions {
+    /// A square window of `k` with stride `k`.
+    pub fn new(k: usize) -> Self {
+        Pool2dOptions::rect([k, k])
+    }
+    /// A `[kH, kW]` window with the same stride.
+    pub fn rect(kernel: [usize; 2]) -> Self {
+        Pool2dOptions { kernel, stride: kernel, padding: [0, 0], dilation: [1, 1], ceil_mode: false }
+    }
+    /// The same stride on both axes.
+    pub fn stride(mut self, s: usize) -> Self {
+        self.stride = [s, s];
+        self
+    }
+    /// The same padding on both axes.
+    pub fn padding(mut self, p: usize) -> Self {
+        self.padding = [p, p];
+        self
+    }
+    /// The same dilation on both axes.
+    pub fn dilation(mut self, d: usize) -> Self {
+        self.dilation = [d, d];
+        self
+    }
+    /// Round output sizes up.
+    pub fn ceil_mode(mut self, on: bool) -> Self {
+        self.ceil_mode = on;
+        self
+    }
+}
+
+fn geometry(op: &'static str, x: &Tensor, o: &Pool2dOptions) -> Result<Pool2dGeometry> {
+    let [n, c, h, w] = <[usize; 4]>::try_from(x.dims()).map_err(|_| TensorError::InvalidArgument {
+        op,
+        msg: format!("input must be 4-D (N, C, H, W), got shape {:?}", x.dims()),
+    })?;
+    if !x.dtype().is_float() {
+        return Err(TensorError::UnsupportedDType { op, dtype: x.dtype(), detail: String::new() });
+    }
+    let g = Pool2dGeometry {
+        batch: n,
+        channels: c,
+        in_h: h,
+        in_w: w,
+        kernel: o.kernel,
+        stride: o.stride,
+        padding: o.padding,
+        dilation: o.dilation,
+        ceil_mode: o.ceil_mode,
+    };
+    g.check()
+        .map_err(|msg| TensorError::InvalidArgument { op, msg: format!("{msg} (input {:?})", x.dims()) })?;
+    Ok(g)
+}
+
+impl Tensor {
+    /// [`Tensor::max_pool2d`] that returns an error instead of panicking.
+    ///
+    /// # Errors
+    /// If the input is not a 4-D float tensor or the options do not fit it.
+    pub fn try_max_pool2d(&self, opts: Pool2dOptions) -> Result<(Tensor, Tensor)> {
+        let g = geometry("max_pool2d", self, &opts)?;
+        let shape = [g.batch, g.channels, g.out_h(), g.out_w()];
+        Ok(with_float!(self.dtype(), "max_pool2d", |T| {
+            let (v, i) = k::max_pool2d_forward(&self.contiguous_slice::<T>(), &g);
+            (Tensor::from_parts(v, &shape), Tensor::from_parts(i, &shape))
+        }))
+    }
+
+    /// 2-D max pooling of an `(N, C, H, W)` input. Returns the values and, as `i64`, the
+    /// flat index `h·W + w` of each maximum within its input plane (PyTorch's
+    /// `return_indices=True`), which [`Tensor::max_pool2d_backward`] takes.
+    ///
+    /// # Panics
+    /// If the input is not a 4-D float tensor or the options do not fit it.
+    ///
+    /// ```
+    /// use sinew_tensor::{Pool2dOptions, Tensor};
+    /// let x = Tensor::arange(0.0, 16.0, 1.0).reshape(&[1, 1, 4, 4]);
+    /// let (y, idx) = x.max_pool2d(Pool2dOptions::new(2));
+    /// assert_eq!(y.to_vec::<f32>(), vec![5.0, 7.0, 13.0, 15.0]);
+    /// assert_eq!(idx.to_vec::<i64>(), vec![5, 7, 13, 15]);
+    /// ```
+    #[track_caller]
+    pub fn max_pool2d(&self, opts: Pool2dOptions) -> (Tensor, Tensor) {
+        or_panic(self.try_max_pool2d(opts))
+    }
+
+    /// Gradient of [`Tensor::max_pool2d`]: each `dy` element goes to the input position its
+    /// index names. `input_dims` is the pooled input's shape.
+    ///
+    /// # Panics
+    /// If shapes disagree.
+    #[track_caller]
+    pub fn max_pool2d_backward(
+        dy: &Tensor,
+        indices: &Tensor,
+        input_dims: &[usize],
+        opts: Pool2dOptions,
+    ) -> Tensor {
+        let probe = Tensor::zeros_dtype(input_dims, dy.dtype());
+        let g = or_panic(geometry("max_pool2d_backward", &probe, &opts));
+        let out = [g.batch, g.channels, g.out_h(), g.out_w()];
+        assert!(
+            dy.dims() == out && indices.dims() == out,
+            "max_pool2d_backward: dy {:?} and indices {:?} must have the pooled shape {out:?}",
+            dy.dims(),
+            indices.dims()
+        );
+        let idx = indices.to_dtype(crate::DType::I64);
+        with_float!(dy.dtype(), "max_pool2d_backward", |T| Tensor::from_parts(
+            k::max_pool2d_backward(&dy.contiguous_slice::<T>(), &idx.contiguous_slice::<i64>(), &g),
+            input_dims
+        ))
+    }
+
+    /// [`Tensor::avg_pool2d`] that returns an error instead of panicking.
+    ///
+    /// # Errors
+    /// If the input is not a 4-D float tensor or the options do not fit it.
+    pub fn try_avg_pool2d(&self, opts: Pool2dOptions, count_include_pad: bool) -> Result<Tensor> {
+        let g = geometry("avg_pool2d", self, &opts)?;
+        let shape = [g.batch, g.channels, g.out_h(), g.out_w()];
+        Ok(with_float!(self.dtype(), "avg_pool2d", |T| Tensor::from_parts(
+            k::avg_pool2d_forward(&self.contiguous_slice::<T>(), &g, count_include_pad),
+            &shape
+        )))
+    }
+
+    /// 2-D average pooling. With `count_include_pad` (PyTorch's default) padded zeros
+    /// count in the divisor.
+    ///
+    /// # Panics
+    /// If the input is not a 4-D float tensor or the options do not fit it.
+    ///
+    /// ```
+    /// use sinew_tensor::{Pool2dOptions, Tensor};
+    /// let x = Tensor::arange(0.0, 16.0, 1.0).reshape(&[1, 1, 4, 4]);
+    /// let y = x.avg_pool2d(Pool2dOptions::new(2), true);
+    /// assert_eq!(y.to_vec::<f32>(), vec![2.5, 4.5, 10.5, 12.5]);
+    /// ```
+    #[track_caller]
+    pub fn avg_pool2d(&self, opts: Pool2dOptions, count_include_pad: bool) -> Tensor {
+        or_panic(self.try_avg_pool2d(opts, count_include_pad))
+    }
+
+    /// Gradient of [`Tensor::avg_pool2d`]; `input_dims` is the pooled input's shape.
+    ///
+    /// # Panics
+    /// If shapes disagree.
+    #[track_caller]
+    pub fn avg_pool2d_backward(
+        dy: &Tensor,
+        input_dims: &[usize],
+        opts: Pool2dOptions,
+        count_include_pad: bool,
+    ) -> Tensor {
+        let probe = Tensor::zeros_dtype(input_dims, dy.dtype());
+        let g = or_panic(geometry("avg_pool2d_backward", &probe, &opts));
+        let out = [g.batch, g.channels, g.out_h(), g.out_w()];
+        assert!(
+            dy.dims() == out,
+            "avg_pool2d_backward: dy {:?} must have the pooled shape {out:?}",
+            dy.dims()
+        );
+        with_float!(dy.dtype(), "avg_pool2d_backward", |T| Tensor::from_parts(
+            k::avg_pool2d_backward(&dy.contiguous_slice::<T>(), &g, count_include_pad),
+            input_dims
+        ))
+    }
+
+    /// Adaptive average pooling to an `[oh, ow]` output, whatever the input size
+    /// (`F.adaptive_avg_pool2d`).
+    ///
+    /// # Panics
+    /// If the input is not a 4-D float tensor with non-empty planes, or an output size is 0.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let x = Tensor::ones(&[2, 3, 7, 5]);
+    /// assert_eq!(x.adaptive_avg_pool2d([1, 1]).dims(), &[2, 3, 1, 1]);
+    /// ```
+    #[track_caller]
+    pub fn adaptive_avg_pool2d(&self, out: [usize; 2]) -> Tensor {
+        let [n, c, h, w] = adaptive_dims("adaptive_avg_pool2d", self.dims(), out);
+        with_float!(self.dtype(), "adaptive_avg_pool2d", |T| Tensor::from_parts(
+            k::adaptive_avg_pool2d_forward(&self.contiguous_slice::<T>(), n, c, h, w, out),
+            &[n, c, out[0], out[1]]
+        ))
+    }
+
+    /// Gradient of [`Tensor::adaptive_avg_pool2d`]; `input_dims` is the pooled input's shape.
+    #[track_caller]
+    pub fn adaptive_avg_pool2d_backward(dy: &Tensor, input_dims: &[usize]) -> Tensor {
+        let out = [dy.dims().get(2).copied().unwrap_or(0), dy.dims().get(3).copied().unwrap_or(0)];
+        let [n, c, h, w] = adaptive_dims("adaptive_avg_pool2d_backward", input_dims, out);
+        assert!(
+            dy.dims() == [n, c, out[0], out[1]],
+            "adaptive_avg_pool2d_backward: dy {:?} does not fit input {input_dims:?}",
+            dy.dims()
+        );
+        with_float!(dy.dtype(), "adaptive_avg_pool2d_backward", |T| Tensor::from_parts(
+            k::adaptive_avg_pool2d_backward(&dy.contiguous_slice::<T>(), n, c, h, w, out),
+            input_dims
+        ))
+    }
+}
+
+#[track_caller]
+fn adaptive_dims(op: &str, dims: &[usize], out: [usize; 2]) -> [usize; 4] {
+    let d = <[usize; 4]>::try_from(dims)
+        .unwrap_or_else(|_| panic!("{op}: input must be 4-D (N, C, H, W), got shape {dims:?}"));
+    assert!(d[1] > 0 && d[2] > 0 && d[3] > 0, "{op}: input planes must be non-empty, got shape {dims:?}");
+    assert!(out[0] > 0 && out[1] > 0, "{op}: output size {out:?} must be positive");
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{DType, Generator, Pool2dOptions, Tensor};
+
+    #[test]
+    fn backward_kernels_are_adjoint() {
+        let mut g = Generator::new(2);
+        let x = Tensor::randn_with(&[2, 3, 7, 6], DType::F64, &mut g);
+        let o = Pool2dOptions::new(3).stride(2).padding(1);
+        let (y, idx) = x.max_pool2d(o);
+        let dy = Tensor::randn_with(y.dims(), DType::F64, &mut g);
+        let dx = Tensor::max_pool2d_backward(&dy, &idx, x.dims(), o);
+        // max pooling is linear in x once the argmax is fixed
+        assert!((y.mul(&dy).sum_all().item() - x.mul(&dx).sum_all().item()).abs() < 1e-10);
+        let ya = x.avg_pool2d(o, true);
+        let dxa = Tensor::avg_pool2d_backward(&dy, x.dims(), o, true);
+        assert!((ya.mul(&dy).sum_all().item() - x.mul(&dxa).sum_all().item()).abs() < 1e-10);
+        let yd = x.adaptive_avg_pool2d([3, 2]);
+        let dyd = Tensor::randn_with(yd.dims(), DType::F64, &mut g);
+        let dxd = Tensor::adaptive_avg_pool2d_backward(&dyd, x.dims());
+        assert!((yd.mul(&dyd).sum_all().item() - x.mul(&dxd).sum_all().item()).abs() < 1e-10);
+    }
+
+    #[test]
+    fn oversized_padding_is_an_error() {
+        let e = Tensor::zeros(&[1, 1, 4, 4]).try_max_pool2d(Pool2dOptions::new(2).padding(2)).unwrap_err();
+        assert!(e.to_string().starts_with("max_pool2d:"), "{e}");
+    }
+}

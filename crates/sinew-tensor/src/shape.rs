@@ -1,0 +1,225 @@
+//! Layout: a shape, strides (in elements) and an offset into storage; broadcasting rules;
+//! and the strided walks every kernel that accepts non-contiguous input uses.
+
+use crate::error::{Result, TensorError};
+
+/// Row-major (C-order) strides for `shape`.
+pub fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
+    let mut strides = vec![0; shape.len()];
+    let mut acc = 1usize;
+    for i in (0..shape.len()).rev() {
+        strides[i] = acc;
+        acc = acc.saturating_mul(shape[i].max(1));
+    }
+    strides
+}
+
+/// Number of elements of `shape` (1 for a scalar).
+#[inline]
+pub fn numel(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+/// Number of elements, or `None` if it overflows `usize`.
+pub fn checked_numel(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
+/// Turns a possibly negative dimension (`-1` = last) into an index, PyTorch-style.
+pub fn normalize_dim(op: &'static str, dim: isize, ndim: usize) -> Result<usize> {
+    let n = ndim as isize;
+    let d = if dim < 0 { dim + n } else { dim };
+    if d < 0 || d >= n.max(1) || (ndim == 0 && d != 0) {
+        return Err(TensorError::DimOutOfRange { op, dim, ndim });
+    }
+    Ok(d as usize)
+}
+
+/// The broadcast of two shapes under NumPy/PyTorch rules (align right; sizes equal or 1).
+pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
+    let n = a.len().max(b.len());
+    let mut out = vec![0; n];
+    for i in 0..n {
+        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
+        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        out[i] = if da == db || db == 1 {
+            da
+        } else if da == 1 {
+            db
+        } else {
+            return Err(TensorError::ShapeMismatch {
+                op,
+                lhs: a.to_vec(),
+                rhs: b.to_vec(),
+                detail: format!(": sizes {da} and {db} at dimension {i} of the broadcast cannot broadcast"),
+            });
+        };
+    }
+    Ok(out)
+}
+
+/// Strides that read a tensor of `shape`/`strides` as if it had the (broadcast) shape
+/// `target`: size-1 and missing leading dimensions get stride 0.
+pub fn broadcast_strides(shape: &[usize], strides: &[usize], target: &[usize]) -> Vec<usize> {
+    let lead = target.len() - shape.len();
+    let mut out = vec![0; target.len()];
+    for i in 0..shape.len() {
+        out[lead + i] = if shape[i] == 1 && target[lead + i] != 1 { 0 } else { strides[i] };
+    }
+    out
+}
+
+/// Shape, strides and offset of a tensor within its storage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Size of each dimension.
+    pub shape: Vec<usize>,
+    /// Elements to skip to move one step along each dimension.
+    pub strides: Vec<usize>,
+    /// Index of the first element in storage.
+    pub offset: usize,
+}
+
+impl Layout {
+    /// A row-major layout starting at offset 0.
+    pub fn contiguous(shape: &[usize]) -> Self {
+        Layout { strides: contiguous_strides(shape), shape: shape.to_vec(), offset: 0 }
+    }
+
+    /// Number of elements.
+    #[inline]
+    pub fn numel(&self) -> usize {
+        numel(&self.shape)
+    }
+
+    /// Whether elements are row-major with no gaps (size-1 dimensions may have any stride).
+    pub fn is_contiguous(&self) -> bool {
+        let mut expected = 1usize;
+        for i in (0..self.shape.len()).rev() {
+            if self.shape[i] != 1 {
+                if self.strides[i] != expected {
+                    return false;
+                }
+                expected *= self.shape[i];
+            }
+        }
+        true
+    }
+
+    /// Storage index of the element at a multi-index.
+    #[inline]
+    pub fn index_of(&self, idx: &[usize]) -> usize {
+        self.offset + idx.iter().zip(&self.strides).map(|(i, s)| i * s).sum::<usize>()
+    }
+}
+
+/// Merges adjacent dimensions that are contiguous with each other in every one of the
+/// given stride sets, and drops size-1 dimensions: a walk over the result visits the
+/// same offsets in the same order with fewer, longer inner loops.
+pub fn collapse<const K: usize>(shape: &[usize], strides: [&[usize]; K]) -> (Vec<usize>, [Vec<usize>; K]) {
+    let mut out_shape: Vec<usize> = Vec::with_capacity(shape.len());
+    let mut out_strides: [Vec<usize>; K] = std::array::from_fn(|_| Vec::with_capacity(shape.len()));
+    for i in 0..shape.len() {
+        if shape[i] == 1 {
+            continue;
+        }
+        if let Some(&last) = out_shape.last() {
+            let mergeable = (0..K).all(|k| *out_strides[k].last().unwrap() == strides[k][i] * shape[i]);
+            if mergeable {
+                *out_shape.last_mut().unwrap() = last * shape[i];
+                for k in 0..K {
+                    *out_strides[k].last_mut().unwrap() = strides[k][i];
+                }
+                continue;
+            }
+        }
+        out_shape.push(shape[i]);
+        for k in 0..K {
+            out_strides[k].push(strides[k][i]);
+        }
+    }
+    if out_shape.is_empty() {
+        out_shape.push(1);
+        for s in &mut out_strides {
+            s.push(1);
+        }
+    }
+    (out_shape, out_strides)
+}
+
+/// Walks every element of `shape` in row-major order, for `K` operands with their own
+/// strides and offsets, calling `inner(offsets, len, inner_strides)` once per run of the
+/// innermost (collapsed) dimension.
+pub fn walk<const K: usize>(
+    shape: &[usize],
+    strides: [&[usize]; K],
+    offsets: [usize; K],
+    mut inner: impl FnMut([usize; K], usize, [usize; K]),
+) {
+    if shape.contains(&0) {
+        return;
+    }
+    let (shape, strides) = collapse(shape, strides);
+    let nd = shape.len();
+    let inner_len = shape[nd - 1];
+    let inner_strides: [usize; K] = std::array::from_fn(|k| strides[k][nd - 1]);
+    let outer: usize = shape[..nd - 1].iter().product();
+    let mut idx = vec![0usize; nd - 1];
+    let mut offs = offsets;
+    for _ in 0..outer {
+        inner(offs, inner_len, inner_strides);
+        // advance the outer multi-index (odometer), updating offsets incrementally
+        for d in (0..nd - 1).rev() {
+            idx[d] += 1;
+            for k in 0..K {
+                offs[k] += strides[k][d];
+            }
+            if idx[d] < shape[d] {
+                break;
+            }
+            for k in 0..K {
+                offs[k] -= strides[k][d] * shape[d];
+            }
+            idx[d] = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcasting_follows_numpy() {
+        assert_eq!(broadcast_shapes("t", &[3, 1, 4], &[5, 1]).unwrap(), vec![3, 5, 4]);
+        assert_eq!(broadcast_shapes("t", &[], &[2]).unwrap(), vec![2]);
+        assert!(broadcast_shapes("t", &[3], &[4]).is_err());
+    }
+
+    #[test]
+    fn collapse_merges_contiguous_dims() {
+        let (s, [st]) = collapse(&[2, 3, 4], [&[12, 4, 1]]);
+        assert_eq!((s, st), (vec![24], vec![1]));
+        let (s, [a, b]) = collapse(&[2, 3, 4], [&[12, 4, 1], &[0, 0, 1]]);
+        assert_eq!((s, a, b), (vec![6, 4], vec![4, 1], vec![0, 1]));
+    }
+
+    #[test]
+    fn walk_visits_row_major_order() {
+        // transposed 2x3 view of a 3x2 buffer
+        let mut seen = vec![];
+        walk(&[2, 3], [&[1, 2]], [0], |[o], n, [s]| {
+            for i in 0..n {
+                seen.push(o + i * s);
+            }
+        });
+        assert_eq!(seen, vec![0, 2, 4, 1, 3, 5]);
+    }
+
+    #[test]
+    fn negative_dims_normalize() {
+        assert_eq!(normalize_dim("t", -1, 3).unwrap(), 2);
+        assert!(normalize_dim("t", 3, 3).is_err());
+        assert!(normalize_dim("t", -4, 3).is_err());
+    }
+}
