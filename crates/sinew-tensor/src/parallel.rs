@@ -35,8 +35,10 @@ pub fn set_num_threads(n: usize) {
 
 /// The number of threads kernels use (the available cores unless [`set_num_threads`] said otherwise).
 pub fn num_threads() -> usize {
-    match NUM_THREADS.load(Ordering::SeqCst) {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    static CORES: OnceLock<usize> = OnceLock::new();
+    match NUM_THREADS.load(Ordering::Relaxed) {
+        // `available_parallelism` reads cgroup files on Linux: ask once.
+        0 => *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         n => n,
     }
 }

@@ -67,7 +67,7 @@ fn check_family(json: &str, eval: impl Fn(&Value, DType) -> Tensor) -> usize {
 
 #[test]
 fn elementwise_matches_pytorch() {
-    let n = check_family(include_str!("fixtures/elementwise.json"), |c, dt| {
+    let n = check_family(include_str!("../../../tests/fixtures/elementwise.json"), |c, dt| {
         let x = first_input(c, dt);
         match c["op"].as_str().unwrap() {
             "neg" => x.neg(),
@@ -98,7 +98,7 @@ fn elementwise_matches_pytorch() {
 
 #[test]
 fn binary_broadcast_matches_pytorch() {
-    let n = check_family(include_str!("fixtures/binary_broadcast.json"), |c, dt| {
+    let n = check_family(include_str!("../../../tests/fixtures/binary_broadcast.json"), |c, dt| {
         let (a, b) = (input(c, "a", dt), input(c, "b", dt));
         match c["op"].as_str().unwrap() {
             "add" => &a + &b,
@@ -116,7 +116,7 @@ fn binary_broadcast_matches_pytorch() {
 
 #[test]
 fn reductions_match_pytorch() {
-    let n = check_family(include_str!("fixtures/reductions.json"), |c, dt| {
+    let n = check_family(include_str!("../../../tests/fixtures/reductions.json"), |c, dt| {
         let x = first_input(c, dt);
         let a = &c["attrs"];
         let dims: Vec<isize> = a["dim"].as_i64().map(|d| vec![d as isize]).unwrap_or_default();
@@ -137,26 +137,28 @@ fn reductions_match_pytorch() {
 
 #[test]
 fn shape_ops_match_pytorch() {
-    let n = check_family(include_str!("fixtures/shape.json"), |c, dt| match c["op"].as_str().unwrap() {
-        "permute" => first_input(c, dt).permute(&attr_usizes(c, "perm")),
-        "reshape" => first_input(c, dt).reshape(&attr_usizes(c, "shape")),
-        "narrow" => first_input(c, dt).narrow(
-            attr_isize(c, "dim"),
-            attr_isize(c, "start") as usize,
-            attr_isize(c, "len") as usize,
-        ),
-        "cat" => Tensor::cat(&[&input(c, "a", dt), &input(c, "b", dt)], attr_isize(c, "dim")),
-        "stack" => Tensor::stack(&[&input(c, "a", dt), &input(c, "b", dt)], attr_isize(c, "dim")),
-        "broadcast_to" => first_input(c, dt).broadcast_to(&attr_usizes(c, "shape")),
-        "index_select" => input(c, "x", dt).index_select(attr_isize(c, "dim"), &input(c, "idx", dt)),
-        op => panic!("shape: no mapping for op {op}"),
+    let n = check_family(include_str!("../../../tests/fixtures/shape.json"), |c, dt| {
+        match c["op"].as_str().unwrap() {
+            "permute" => first_input(c, dt).permute(&attr_usizes(c, "perm")),
+            "reshape" => first_input(c, dt).reshape(&attr_usizes(c, "shape")),
+            "narrow" => first_input(c, dt).narrow(
+                attr_isize(c, "dim"),
+                attr_isize(c, "start") as usize,
+                attr_isize(c, "len") as usize,
+            ),
+            "cat" => Tensor::cat(&[&input(c, "a", dt), &input(c, "b", dt)], attr_isize(c, "dim")),
+            "stack" => Tensor::stack(&[&input(c, "a", dt), &input(c, "b", dt)], attr_isize(c, "dim")),
+            "broadcast_to" => first_input(c, dt).broadcast_to(&attr_usizes(c, "shape")),
+            "index_select" => input(c, "x", dt).index_select(attr_isize(c, "dim"), &input(c, "idx", dt)),
+            op => panic!("shape: no mapping for op {op}"),
+        }
     });
     assert_eq!(n, 7);
 }
 
 #[test]
 fn matmul_matches_pytorch() {
-    let n = check_family(include_str!("fixtures/matmul.json"), |c, dt| {
+    let n = check_family(include_str!("../../../tests/fixtures/matmul.json"), |c, dt| {
         input(c, "a", dt).matmul(&input(c, "b", dt))
     });
     assert_eq!(n, 4);

@@ -7,9 +7,10 @@
 //! | module | crate | what |
 //! | --- | --- | --- |
 //! | [`tensor`] | `sinew-tensor` | n-d tensors, broadcasting, reductions, matmul and convolution on faer |
+//! | [`autograd`] | `sinew-autograd` | `Var`, reverse-mode gradients of any order, `Param`, `gradcheck` |
 //!
-//! The autograd, layer, optimizer, serialization, data and training crates join this
-//! facade as they land (see `ARCHITECTURE.md`).
+//! The layer, optimizer, serialization, data and training crates join this facade as
+//! they land (see `ARCHITECTURE.md`).
 //!
 //! ```
 //! use sinew::prelude::*;
@@ -17,9 +18,11 @@
 //! assert_eq!(x.relu().sum_all().item(), 1.5);
 //! ```
 
+pub use sinew_autograd as autograd;
 pub use sinew_tensor as tensor;
 
 /// The names most programs need: `use sinew::prelude::*;`.
 pub mod prelude {
+    pub use sinew_autograd::{Gradients, Param, Var, no_grad};
     pub use sinew_tensor::{DType, Generator, Tensor, manual_seed};
 }

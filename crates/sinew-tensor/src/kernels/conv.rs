@@ -791,7 +791,8 @@ pub(crate) mod tests {
     // ---- PyTorch golden cases -------------------------------------------------------
 
     pub(crate) fn golden_cases(ops: &[&str]) -> Vec<Value> {
-        let all: Value = serde_json::from_str(include_str!("../../tests/fixtures/layers.json")).unwrap();
+        let all: Value =
+            serde_json::from_str(include_str!("../../../../tests/fixtures/layers.json")).unwrap();
         all["cases"]
             .as_array()
             .unwrap()

@@ -1,0 +1,327 @@
+//! The backward pass: topological order over the graph behind a result, backward rules
+//! applied in reverse, gradients accumulated per variable into [`Gradients`].
+
+use std::collections::{HashMap, HashSet};
+
+use sinew_tensor::Tensor;
+
+use crate::anomaly;
+use crate::mode::set_grad_enabled;
+use crate::var::{BackwardCtx, Var, VarId};
+
+/// Gradients from a backward pass, keyed by variable (or parameter) id.
+///
+/// Nothing is accumulated inside parameters: a new backward pass returns new gradients,
+/// and accumulation over micro-batches is explicit with [`Gradients::accumulate`].
+#[derive(Clone, Default)]
+pub struct Gradients {
+    grads: HashMap<VarId, Var>,
+}
+
+impl Gradients {
+    /// No gradients.
+    pub fn new() -> Self {
+        Gradients::default()
+    }
+
+    /// The gradient for `v`, if it received one.
+    pub fn get(&self, v: &Var) -> Option<&Tensor> {
+        self.grads.get(&v.id()).map(Var::value)
+    }
+
+    /// The gradient for an id (a parameter's, say).
+    pub fn get_id(&self, id: VarId) -> Option<&Tensor> {
+        self.grads.get(&id).map(Var::value)
+    }
+
+    /// The gradient as a `Var`: with `create_graph` it is part of a graph and can be
+    /// differentiated again.
+    pub fn get_var(&self, v: &Var) -> Option<&Var> {
+        self.grads.get(&v.id())
+    }
+
+    /// The gradient `Var` for an id.
+    pub fn get_var_id(&self, id: VarId) -> Option<&Var> {
+        self.grads.get(&id)
+    }
+
+    /// Sets the gradient for an id (replacing any).
+    pub fn insert(&mut self, id: VarId, grad: Tensor) {
+        self.grads.insert(id, Var::constant(grad));
+    }
+
+    /// Removes and returns the gradient for an id.
+    pub fn remove(&mut self, id: VarId) -> Option<Tensor> {
+        self.grads.remove(&id).map(|v| v.value().clone())
+    }
+
+    /// Adds `other`'s gradients into these (gradient accumulation over micro-batches).
+    ///
+    /// ```
+    /// use sinew_autograd::{Gradients, Var};
+    /// use sinew_tensor::Tensor;
+    /// let w = Var::leaf(Tensor::ones(&[2]));
+    /// let mut total = Gradients::new();
+    /// for _ in 0..3 {
+    ///     total.accumulate(&w.sum_all().backward());
+    /// }
+    /// assert_eq!(total.get(&w).unwrap().to_vec::<f32>(), vec![3.0, 3.0]);
+    /// ```
+    pub fn accumulate(&mut self, other: &Gradients) {
+        for (id, g) in &other.grads {
+            match self.grads.get_mut(id) {
+                Some(acc) => *acc = Var::constant(acc.value() + g.value()),
+                None => {
+                    self.grads.insert(*id, Var::constant(g.value().clone()));
+                }
+            }
+        }
+    }
+
+    /// Multiplies every gradient by `factor` (averaging accumulated micro-batches).
+    pub fn scale(&mut self, factor: f64) {
+        for g in self.grads.values_mut() {
+            *g = Var::constant(g.value() * factor);
+        }
+    }
+
+    /// Number of variables with a gradient.
+    pub fn len(&self) -> usize {
+        self.grads.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.grads.is_empty()
+    }
+
+    /// The ids and gradients, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (VarId, &Tensor)> {
+        self.grads.iter().map(|(id, v)| (*id, v.value()))
+    }
+
+    /// Replaces every gradient through `f` (gradient clipping and the like).
+    pub fn map_in_place(&mut self, mut f: impl FnMut(VarId, &Tensor) -> Tensor) {
+        for (id, g) in self.grads.iter_mut() {
+            *g = Var::constant(f(*id, g.value()));
+        }
+    }
+}
+
+impl std::fmt::Debug for Gradients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut m = f.debug_map();
+        for (id, g) in &self.grads {
+            m.entry(&id.as_u64(), &g.dims());
+        }
+        m.finish()
+    }
+}
+
+/// A configurable backward pass; see [`Var::backward_pass`].
+pub struct BackwardPass<'a> {
+    root: &'a Var,
+    grad_output: Option<Var>,
+    create_graph: bool,
+    retain: Vec<VarId>,
+}
+
+impl<'a> BackwardPass<'a> {
+    /// The upstream gradient of the root (required when the root is not a scalar).
+    pub fn grad_output(mut self, g: impl Into<Var>) -> Self {
+        self.grad_output = Some(g.into());
+        self
+    }
+
+    /// Build a graph while computing gradients, so they can be differentiated again
+    /// (Hessian-vector products, gradient penalties).
+    pub fn create_graph(mut self, on: bool) -> Self {
+        self.create_graph = on;
+        self
+    }
+
+    /// Also keep the gradients of these intermediate (non-leaf) variables.
+    pub fn retain(mut self, vars: &[&Var]) -> Self {
+        self.retain.extend(vars.iter().map(|v| v.id()));
+        self
+    }
+
+    /// Runs the pass.
+    ///
+    /// # Panics
+    /// If the root is not a scalar and no `grad_output` was given, or its shape differs
+    /// from the root's.
+    #[track_caller]
+    pub fn run(self) -> Gradients {
+        let root = self.root;
+        let seed = match self.grad_output {
+            Some(g) => {
+                assert_eq!(
+                    g.dims(),
+                    root.dims(),
+                    "backward: the upstream gradient has shape {:?}, the output {:?}",
+                    g.dims(),
+                    root.dims()
+                );
+                g
+            }
+            None => {
+                assert_eq!(
+                    root.numel(),
+                    1,
+                    "backward: output of shape {:?} is not a scalar; pass its upstream gradient with grad_output",
+                    root.dims()
+                );
+                Var::constant(root.value().ones_like())
+            }
+        };
+        run_backward(root, seed, self.create_graph, &self.retain)
+    }
+}
+
+impl Var {
+    /// Gradients of this scalar with respect to every leaf that requires one.
+    ///
+    /// # Panics
+    /// If the variable is not a scalar (use [`Var::backward_with`]).
+    #[track_caller]
+    pub fn backward(&self) -> Gradients {
+        self.backward_pass().run()
+    }
+
+    /// Gradients given the upstream gradient `grad` of this (non-scalar) variable.
+    #[track_caller]
+    pub fn backward_with(&self, grad: &Tensor) -> Gradients {
+        self.backward_pass().grad_output(grad.clone()).run()
+    }
+
+    /// A backward pass with options: upstream gradient, `create_graph`, retained
+    /// intermediates.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// // d²/dx² x³ = 6x, through a gradient that is itself differentiable
+    /// let x = Var::leaf(Tensor::scalar(2.0f64));
+    /// let y = x.powf(3.0);
+    /// let g = y.backward_pass().create_graph(true).run();
+    /// let dydx = g.get_var(&x).unwrap().clone();       // 3x² = 12, with a graph
+    /// assert_eq!(dydx.item(), 12.0);
+    /// assert_eq!(dydx.backward().get(&x).unwrap().item(), 12.0);
+    /// ```
+    pub fn backward_pass(&self) -> BackwardPass<'_> {
+        BackwardPass { root: self, grad_output: None, create_graph: false, retain: Vec::new() }
+    }
+}
+
+/// `torch.autograd.grad`: the gradients of `output` (a scalar, or with `grad_output`)
+/// with respect to `inputs`, leaves or not; `None` where an input does not influence the
+/// output.
+///
+/// ```
+/// use sinew_autograd::{Var, grad};
+/// use sinew_tensor::Tensor;
+/// let x = Var::leaf(Tensor::scalar(3.0f64));
+/// let h = x.square();              // an intermediate
+/// let y = h.sin();
+/// let g = grad(&y, &[&h], None, false);
+/// assert!((g[0].as_ref().unwrap().item() - 9f64.cos()).abs() < 1e-12);
+/// ```
+#[track_caller]
+pub fn grad(
+    output: &Var,
+    inputs: &[&Var],
+    grad_output: Option<&Tensor>,
+    create_graph: bool,
+) -> Vec<Option<Var>> {
+    let mut pass = output.backward_pass().create_graph(create_graph).retain(inputs);
+    if let Some(g) = grad_output {
+        pass = pass.grad_output(g.clone());
+    }
+    let grads = pass.run();
+    inputs.iter().map(|v| grads.get_var(v).cloned()).collect()
+}
+
+/// Nodes reachable from `root` through recorded ops, in topological order (inputs first).
+fn topo_order(root: &Var) -> Vec<Var> {
+    let mut order = Vec::new();
+    let mut seen: HashSet<VarId> = HashSet::new();
+    // iterative post-order DFS: (node, children pushed?)
+    let mut stack: Vec<(Var, bool)> = vec![(root.clone(), false)];
+    while let Some((v, expanded)) = stack.pop() {
+        if expanded {
+            order.push(v);
+            continue;
+        }
+        if !v.requires_grad() || !seen.insert(v.id()) {
+            continue;
+        }
+        stack.push((v.clone(), true));
+        if let Some(op) = &v.node.op {
+            for inp in op.inputs.iter().rev() {
+                if inp.requires_grad() && !seen.contains(&inp.id()) {
+                    stack.push((inp.clone(), false));
+                }
+            }
+        }
+    }
+    order
+}
+
+fn accumulate(pending: &mut HashMap<VarId, Var>, id: VarId, g: Var) {
+    match pending.remove(&id) {
+        Some(prev) => {
+            pending.insert(id, &prev + &g);
+        }
+        None => {
+            pending.insert(id, g);
+        }
+    }
+}
+
+fn run_backward(root: &Var, seed: Var, create_graph: bool, retain: &[VarId]) -> Gradients {
+    let _mode = set_grad_enabled(create_graph);
+    let mut result = Gradients::new();
+    if !root.requires_grad() {
+        return result;
+    }
+    let order = topo_order(root);
+    let mut pending: HashMap<VarId, Var> = HashMap::new();
+    pending.insert(root.id(), seed);
+    let check = anomaly::is_enabled();
+    let _scope = check.then(anomaly::BackwardScope::enter);
+    for v in order.iter().rev() {
+        let Some(g) = pending.remove(&v.id()) else { continue };
+        let Some(op) = &v.node.op else {
+            result.grads.insert(v.id(), g);
+            continue;
+        };
+        if retain.contains(&v.id()) {
+            result.grads.insert(v.id(), g.clone());
+        }
+        let input_grads = (op.backward)(&BackwardCtx { inputs: &op.inputs, output: v, grad: &g });
+        debug_assert_eq!(
+            input_grads.len(),
+            op.inputs.len(),
+            "backward of {} returned the wrong count",
+            op.name
+        );
+        for (i, (inp, ig)) in op.inputs.iter().zip(input_grads).enumerate() {
+            let Some(ig) = ig else { continue };
+            if !inp.requires_grad() {
+                continue;
+            }
+            debug_assert_eq!(
+                ig.dims(),
+                inp.dims(),
+                "backward of {}: gradient {i} has the wrong shape",
+                op.name
+            );
+            if check {
+                anomaly::check_backward(op.name, i, ig.value(), &op.inputs);
+            }
+            accumulate(&mut pending, inp.id(), ig);
+        }
+    }
+    result
+}

@@ -1,0 +1,40 @@
+//! `matmul` on variables, with `torch.matmul` semantics including 1-D operands and
+//! broadcast batch dimensions: `dA = dC·Bᵀ`, `dB = Aᵀ·dC`, summed over broadcast batches.
+
+use super::sum_to;
+use crate::Var;
+
+impl Var {
+    /// Matrix product with `torch.matmul` semantics.
+    ///
+    /// # Panics
+    /// If the shapes do not fit (the message names both).
+    #[track_caller]
+    pub fn matmul(&self, other: &Var) -> Var {
+        Var::from_op("matmul", self.value().matmul(other.value()), &[self, other], |ctx| {
+            let (a, b, g) = (&ctx.inputs[0], &ctx.inputs[1], ctx.grad);
+            if a.ndim() == 1 && b.ndim() == 1 {
+                return vec![Some(g * b), Some(g * a)];
+            }
+            // Treat 1-D operands as matrices, and restore the dims the product dropped.
+            let a2 = if a.ndim() == 1 { a.unsqueeze(0) } else { a.clone() };
+            let b2 = if b.ndim() == 1 { b.unsqueeze(-1) } else { b.clone() };
+            let mut g2 = g.clone();
+            if a.ndim() == 1 {
+                g2 = g2.unsqueeze(if b.ndim() == 1 { -1 } else { -2 });
+            }
+            if b.ndim() == 1 {
+                g2 = g2.unsqueeze(-1);
+            }
+            let ga = a.requires_grad().then(|| {
+                let full = g2.matmul(&b2.t());
+                sum_to(&full, a2.dims()).reshape(a.dims())
+            });
+            let gb = b.requires_grad().then(|| {
+                let full = a2.t().matmul(&g2);
+                sum_to(&full, b2.dims()).reshape(b.dims())
+            });
+            vec![ga, gb]
+        })
+    }
+}

@@ -1,0 +1,12 @@
+//! The differentiable ops on [`Var`](crate::Var), one module per family, each op's
+//! forward and backward rule side by side.
+
+mod binary;
+mod conv;
+mod index;
+mod matmul;
+mod reduce;
+mod shape;
+mod unary;
+
+pub(crate) use shape::sum_to;

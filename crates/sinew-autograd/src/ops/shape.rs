@@ -1,0 +1,190 @@
+//! Shape and view ops on variables: reshape, permute, transpose, narrow, slice, select,
+//! squeeze, unsqueeze, broadcast, and cat/stack/split/chunk. Each backward rule is the
+//! inverse reshaping (or a scatter of the gradient into zeros), written with `Var` ops.
+
+use sinew_tensor::{DType, Tensor};
+
+use crate::Var;
+
+/// Sums a gradient over the dimensions that broadcasting expanded, back to `shape`.
+pub(crate) fn sum_to(g: &Var, shape: &[usize]) -> Var {
+    if g.dims() == shape {
+        return g.clone();
+    }
+    let lead = g.ndim() - shape.len();
+    let mut dims: Vec<isize> = (0..lead as isize).collect();
+    for (i, &s) in shape.iter().enumerate() {
+        if s == 1 && g.dims()[lead + i] != 1 {
+            dims.push((lead + i) as isize);
+        }
+    }
+    let summed = if dims.is_empty() { g.clone() } else { g.sum(&dims, true) };
+    summed.reshape(shape)
+}
+
+fn normalize(dim: isize, ndim: usize) -> usize {
+    if dim < 0 { (dim + ndim as isize) as usize } else { dim as usize }
+}
+
+impl Var {
+    /// Same elements, another shape (a view when contiguous).
+    #[track_caller]
+    pub fn reshape(&self, shape: &[usize]) -> Var {
+        Var::from_op("reshape", self.value().reshape(shape), &[self], |ctx| {
+            vec![Some(ctx.grad.reshape(ctx.inputs[0].dims()))]
+        })
+    }
+
+    /// Flattens dimensions `start..=end` into one.
+    #[track_caller]
+    pub fn flatten(&self, start: isize, end: isize) -> Var {
+        let shape = self.value().flatten(start, end).dims().to_vec();
+        self.reshape(&shape)
+    }
+
+    /// Reorders dimensions (a view).
+    #[track_caller]
+    pub fn permute(&self, perm: &[usize]) -> Var {
+        let mut inverse = vec![0; perm.len()];
+        for (i, &p) in perm.iter().enumerate() {
+            if p < inverse.len() {
+                inverse[p] = i;
+            }
+        }
+        Var::from_op("permute", self.value().permute(perm), &[self], move |ctx| {
+            vec![Some(ctx.grad.permute(&inverse))]
+        })
+    }
+
+    /// Swaps two dimensions (a view).
+    #[track_caller]
+    pub fn transpose(&self, dim0: isize, dim1: isize) -> Var {
+        Var::from_op("transpose", self.value().transpose(dim0, dim1), &[self], move |ctx| {
+            vec![Some(ctx.grad.transpose(dim0, dim1))]
+        })
+    }
+
+    /// Matrix transpose of the last two dimensions (a view).
+    pub fn t(&self) -> Var {
+        if self.ndim() < 2 { self.clone() } else { self.transpose(-2, -1) }
+    }
+
+    /// `len` entries of `dim` from `start` (a view).
+    #[track_caller]
+    pub fn narrow(&self, dim: isize, start: usize, len: usize) -> Var {
+        self.slice(dim, start, start + len, 1)
+    }
+
+    /// Entries `start..end` of `dim`, every `step`-th (a view).
+    #[track_caller]
+    pub fn slice(&self, dim: isize, start: usize, end: usize, step: usize) -> Var {
+        let value = self.value().slice(dim, start, end, step);
+        let d = normalize(dim, self.ndim());
+        let count = value.dims()[d];
+        Var::from_op("slice", value, &[self], move |ctx| {
+            let idx =
+                Tensor::arange_dtype(start as f64, (start + count * step) as f64, step as f64, DType::I64);
+            vec![Some(ctx.grad.zeros_shaped(ctx.inputs[0].dims()).index_add(d as isize, &idx, ctx.grad))]
+        })
+    }
+
+    /// The sub-variable at `index` of `dim`, with that dimension removed.
+    #[track_caller]
+    pub fn select(&self, dim: isize, index: usize) -> Var {
+        let d = normalize(dim, self.ndim());
+        self.narrow(dim, index, 1).squeeze_dim(d as isize)
+    }
+
+    /// Removes dimension `dim` if it has size 1.
+    #[track_caller]
+    pub fn squeeze_dim(&self, dim: isize) -> Var {
+        let shape = self.value().squeeze_dim(dim).dims().to_vec();
+        self.reshape(&shape)
+    }
+
+    /// Removes every size-1 dimension.
+    pub fn squeeze(&self) -> Var {
+        let shape = self.value().squeeze().dims().to_vec();
+        self.reshape(&shape)
+    }
+
+    /// Inserts a size-1 dimension at `dim`.
+    #[track_caller]
+    pub fn unsqueeze(&self, dim: isize) -> Var {
+        let shape = self.value().unsqueeze(dim).dims().to_vec();
+        self.reshape(&shape)
+    }
+
+    /// Broadcasts to `shape` (a view); the gradient is summed back.
+    #[track_caller]
+    pub fn broadcast_to(&self, shape: &[usize]) -> Var {
+        Var::from_op("broadcast_to", self.value().broadcast_to(shape), &[self], |ctx| {
+            vec![Some(sum_to(ctx.grad, ctx.inputs[0].dims()))]
+        })
+    }
+
+    /// `torch.expand`: broadcast where `-1` keeps a dimension.
+    #[track_caller]
+    pub fn expand(&self, sizes: &[isize]) -> Var {
+        let shape = self.value().expand(sizes).dims().to_vec();
+        self.broadcast_to(&shape)
+    }
+
+    /// A contiguous copy if needed; the gradient passes unchanged.
+    pub fn contiguous(&self) -> Var {
+        if self.value().is_contiguous() {
+            return self.clone();
+        }
+        Var::from_op("contiguous", self.value().contiguous(), &[self], |ctx| vec![Some(ctx.grad.clone())])
+    }
+
+    /// Concatenates along `dim`; each input gets its slice of the gradient.
+    #[track_caller]
+    pub fn cat(vars: &[&Var], dim: isize) -> Var {
+        let tensors: Vec<&Tensor> = vars.iter().map(|v| v.value()).collect();
+        let value = Tensor::cat(&tensors, dim);
+        let d = normalize(dim, value.ndim());
+        let sizes: Vec<usize> = vars.iter().map(|v| v.dims()[d]).collect();
+        Var::from_op("cat", value, vars, move |ctx| {
+            let mut start = 0;
+            sizes
+                .iter()
+                .map(|&s| {
+                    let piece = ctx.grad.narrow(d as isize, start, s);
+                    start += s;
+                    Some(piece)
+                })
+                .collect()
+        })
+    }
+
+    /// Stacks along a new dimension `dim`.
+    #[track_caller]
+    pub fn stack(vars: &[&Var], dim: isize) -> Var {
+        let unsq: Vec<Var> = vars.iter().map(|v| v.unsqueeze(dim)).collect();
+        let refs: Vec<&Var> = unsq.iter().collect();
+        Var::cat(&refs, dim)
+    }
+
+    /// Splits into pieces of `size` along `dim` (views).
+    #[track_caller]
+    pub fn split(&self, size: usize, dim: isize) -> Vec<Var> {
+        let d = normalize(dim, self.ndim());
+        let n = self.dims()[d];
+        assert!(size > 0, "split: size must be positive");
+        (0..n).step_by(size).map(|s| self.narrow(d as isize, s, size.min(n - s))).collect()
+    }
+
+    /// Splits into `chunks` nearly equal pieces along `dim`.
+    #[track_caller]
+    pub fn chunk(&self, chunks: usize, dim: isize) -> Vec<Var> {
+        assert!(chunks > 0, "chunk: number of chunks must be positive");
+        let d = normalize(dim, self.ndim());
+        self.split(self.dims()[d].div_ceil(chunks).max(1), d as isize)
+    }
+
+    /// A constant of zeros of `shape` with this variable's dtype.
+    pub(crate) fn zeros_shaped(&self, shape: &[usize]) -> Var {
+        Var::constant(Tensor::zeros_dtype(shape, self.dtype()))
+    }
+}

@@ -1,0 +1,253 @@
+//! [`Var`]: a tensor plus its place in the graph; leaves, constants, grad mode and the
+//! recording of ops.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sinew_tensor::Tensor;
+
+use crate::anomaly;
+use crate::mode::is_grad_enabled;
+
+/// A unique identity for a variable or parameter: the key of [`Gradients`](crate::Gradients).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VarId(u64);
+
+impl VarId {
+    /// A fresh id, never handed out before in this process.
+    pub fn fresh() -> VarId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        VarId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The raw number (stable for the life of the process).
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+/// What a backward rule sees: the op's inputs, its output and the gradient flowing into
+/// that output. Rules compute input gradients with `Var` ops, so that a backward pass that
+/// builds a graph (`create_graph`) can be differentiated again.
+pub struct BackwardCtx<'a> {
+    /// The op's inputs, in the order they were recorded.
+    pub inputs: &'a [Var],
+    /// The op's output.
+    pub output: &'a Var,
+    /// The gradient of the final result with respect to `output`.
+    pub grad: &'a Var,
+}
+
+/// A backward rule: one gradient per input (`None` where the input gets none).
+pub type BackwardFn = dyn Fn(&BackwardCtx<'_>) -> Vec<Option<Var>> + Send + Sync;
+
+pub(crate) struct OpRecord {
+    pub(crate) name: &'static str,
+    pub(crate) inputs: Vec<Var>,
+    pub(crate) backward: Box<BackwardFn>,
+}
+
+pub(crate) struct Node {
+    pub(crate) id: VarId,
+    pub(crate) value: Tensor,
+    pub(crate) requires_grad: bool,
+    pub(crate) op: Option<OpRecord>,
+}
+
+impl Drop for Node {
+    /// Frees the graph behind this node without recursion, so that dropping the result of
+    /// a chain of a million ops cannot overflow the stack.
+    fn drop(&mut self) {
+        let Some(op) = self.op.take() else { return };
+        let mut stack = op.inputs;
+        drop(op.backward);
+        while let Some(v) = stack.pop() {
+            if let Ok(mut node) = Arc::try_unwrap(v.node) {
+                if let Some(op) = node.op.take() {
+                    stack.extend(op.inputs);
+                }
+            }
+        }
+    }
+}
+
+/// A tensor with its place in a dynamic autograd graph. Cheap to clone (an `Arc`),
+/// `Send + Sync`. The graph lives in the `Var`s themselves: an op's output holds its
+/// inputs, so dropping the last `Var` of a result frees the graph behind it.
+///
+/// ```
+/// use sinew_autograd::Var;
+/// use sinew_tensor::Tensor;
+///
+/// let x = Var::leaf(Tensor::from_vec(vec![1.0f64, 2.0, 3.0], &[3])?);
+/// let y = (&x * &x).sum_all();        // y = Σ x²
+/// let grads = y.backward();
+/// assert_eq!(grads.get(&x).unwrap().to_vec::<f64>(), vec![2.0, 4.0, 6.0]);
+/// # Ok::<(), sinew_tensor::TensorError>(())
+/// ```
+#[derive(Clone)]
+pub struct Var {
+    pub(crate) node: Arc<Node>,
+}
+
+impl Var {
+    /// A leaf that requires a gradient (an input to differentiate with respect to).
+    pub fn leaf(value: Tensor) -> Var {
+        Var::leaf_with_id(value, VarId::fresh())
+    }
+
+    /// A leaf with a given id: how a [`Param`](crate::Param) enters a graph under its own,
+    /// stable id.
+    pub fn leaf_with_id(value: Tensor, id: VarId) -> Var {
+        Var { node: Arc::new(Node { id, value, requires_grad: true, op: None }) }
+    }
+
+    /// A value that takes no gradient.
+    pub fn constant(value: Tensor) -> Var {
+        Var { node: Arc::new(Node { id: VarId::fresh(), value, requires_grad: false, op: None }) }
+    }
+
+    /// Records an op: `value` was computed from `inputs`, and `backward` maps the output
+    /// gradient to input gradients. If gradients are disabled ([`no_grad`](crate::no_grad))
+    /// or no input requires one, the result is a constant and nothing is recorded.
+    ///
+    /// This is how every op of this crate is built, and how users add their own:
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    ///
+    /// /// y = x³, with dy/dx = 3x² written with Var ops (so it is twice differentiable).
+    /// fn cube(x: &Var) -> Var {
+    ///     Var::from_op("cube", x.value().powf(3.0), &[x], |ctx| {
+    ///         let x = &ctx.inputs[0];
+    ///         vec![Some(&(&x.square() * 3.0) * ctx.grad)]
+    ///     })
+    /// }
+    /// let x = Var::leaf(Tensor::scalar(2.0f64));
+    /// assert_eq!(cube(&x).backward().get(&x).unwrap().item(), 12.0);
+    /// ```
+    pub fn from_op(
+        name: &'static str,
+        value: Tensor,
+        inputs: &[&Var],
+        backward: impl Fn(&BackwardCtx<'_>) -> Vec<Option<Var>> + Send + Sync + 'static,
+    ) -> Var {
+        if anomaly::is_enabled() {
+            anomaly::check_forward(name, &value, inputs);
+        }
+        if !is_grad_enabled() || !inputs.iter().any(|v| v.requires_grad()) {
+            return Var::constant(value);
+        }
+        Var {
+            node: Arc::new(Node {
+                id: VarId::fresh(),
+                value,
+                requires_grad: true,
+                op: Some(OpRecord {
+                    name,
+                    inputs: inputs.iter().map(|v| (*v).clone()).collect(),
+                    backward: Box::new(backward),
+                }),
+            }),
+        }
+    }
+
+    /// The value.
+    #[inline]
+    pub fn value(&self) -> &Tensor {
+        &self.node.value
+    }
+
+    /// This variable's id (the key of its gradient).
+    #[inline]
+    pub fn id(&self) -> VarId {
+        self.node.id
+    }
+
+    /// Whether gradients flow to or through this variable.
+    #[inline]
+    pub fn requires_grad(&self) -> bool {
+        self.node.requires_grad
+    }
+
+    /// Whether this is a leaf (not the result of a recorded op).
+    pub fn is_leaf(&self) -> bool {
+        self.node.op.is_none()
+    }
+
+    /// The name of the op that produced this variable (`None` for leaves and constants).
+    pub fn op_name(&self) -> Option<&'static str> {
+        self.node.op.as_ref().map(|o| o.name)
+    }
+
+    /// The same value cut from the graph: a constant.
+    pub fn detach(&self) -> Var {
+        Var::constant(self.value().clone())
+    }
+
+    /// The shape.
+    #[inline]
+    pub fn dims(&self) -> &[usize] {
+        self.value().dims()
+    }
+
+    /// The element type.
+    #[inline]
+    pub fn dtype(&self) -> sinew_tensor::DType {
+        self.value().dtype()
+    }
+
+    /// Number of elements.
+    #[inline]
+    pub fn numel(&self) -> usize {
+        self.value().numel()
+    }
+
+    /// Number of dimensions.
+    #[inline]
+    pub fn ndim(&self) -> usize {
+        self.value().ndim()
+    }
+
+    /// The single value of a one-element variable.
+    #[track_caller]
+    pub fn item(&self) -> f64 {
+        self.value().item()
+    }
+
+    /// A weak handle that does not keep the node alive (for tests of graph freeing).
+    pub fn downgrade(&self) -> WeakVar {
+        WeakVar(Arc::downgrade(&self.node))
+    }
+}
+
+/// A non-owning handle to a [`Var`]'s node; see [`Var::downgrade`].
+pub struct WeakVar(std::sync::Weak<Node>);
+
+impl WeakVar {
+    /// Whether the node is still alive.
+    pub fn is_alive(&self) -> bool {
+        self.0.strong_count() > 0
+    }
+}
+
+impl From<Tensor> for Var {
+    /// A constant.
+    fn from(t: Tensor) -> Var {
+        Var::constant(t)
+    }
+}
+
+impl fmt::Debug for Var {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Var(id={}, ", self.id().0)?;
+        match self.op_name() {
+            Some(op) => write!(f, "op={op}, ")?,
+            None if self.requires_grad() => write!(f, "leaf, ")?,
+            None => write!(f, "constant, ")?,
+        }
+        write!(f, "{:?})", self.value())
+    }
+}
