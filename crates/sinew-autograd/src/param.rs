@@ -101,6 +101,12 @@ impl Param {
         *v = value;
     }
 
+    /// Converts the value to another element type (`model.double()` in PyTorch).
+    pub fn cast(&self, dtype: sinew_tensor::DType) {
+        let mut v = self.value_mut();
+        *v = v.to_dtype(dtype);
+    }
+
     /// Number of elements.
     pub fn numel(&self) -> usize {
         self.value().numel()

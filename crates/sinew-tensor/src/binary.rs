@@ -7,8 +7,6 @@
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
-use rayon::prelude::*;
-
 use crate::dtype::{DType, Element, Float};
 
 use crate::error::{Result, or_panic};
@@ -48,22 +46,11 @@ impl Tensor {
         // Fast path: equal shapes, both contiguous.
         if let (Some(a), Some(b)) = (self.as_slice::<T>(), other.as_slice::<T>()) {
             if self.dims() == other.dims() {
-                let out: Vec<U> = if parallel::worth_parallel(n) {
-                    let mut out = vec![U::ZERO; n];
-                    let c = parallel::CHUNK;
-                    parallel::install(|| {
-                        out.par_chunks_mut(c).zip(a.par_chunks(c)).zip(b.par_chunks(c)).for_each(
-                            |((o, a), b)| {
-                                for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
-                                    *o = f(a, b);
-                                }
-                            },
-                        )
-                    });
-                    out
-                } else {
-                    a.iter().zip(b).map(|(&a, &b)| f(a, b)).collect()
-                };
+                let out = parallel::build_vec(n, |start, chunk| {
+                    for ((o, &x), &y) in chunk.iter_mut().zip(&a[start..]).zip(&b[start..]) {
+                        o.write(f(x, y));
+                    }
+                });
                 return Ok(Tensor::from_parts(out, &out_shape));
             }
         }

@@ -4,7 +4,10 @@
 //! Work is split into chunks whose boundaries depend only on the problem size, never on
 //! the number of threads, so results are identical for any thread count.
 
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
 use std::sync::{Arc, OnceLock, RwLock};
 
 static NUM_THREADS: AtomicUsize = AtomicUsize::new(0);
@@ -77,4 +80,21 @@ pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 #[inline]
 pub fn worth_parallel(n: usize) -> bool {
     n >= PARALLEL_ELEMENT_THRESHOLD && num_threads() > 1
+}
+
+/// Builds a vector of `n` elements without zero-filling it first: `fill(start, chunk)`
+/// must write every element of `chunk`, which holds elements `start..start + chunk.len()`.
+/// Chunks of [`CHUNK`] are filled in parallel when `n` is worth it, serially otherwise.
+pub fn build_vec<U: Send>(n: usize, fill: impl Fn(usize, &mut [MaybeUninit<U>]) + Sync + Send) -> Vec<U> {
+    let mut v: Vec<U> = Vec::with_capacity(n);
+    let spare = &mut v.spare_capacity_mut()[..n];
+    if worth_parallel(n) {
+        install(|| spare.par_chunks_mut(CHUNK).enumerate().for_each(|(i, c)| fill(i * CHUNK, c)));
+    } else {
+        fill(0, spare);
+    }
+    // SAFETY: `fill` wrote every element of every chunk (its contract), and the chunks
+    // cover `0..n`; if it panicked we never get here and `v` drops with length 0.
+    unsafe { v.set_len(n) };
+    v
 }

@@ -2,8 +2,6 @@
 //! activations (`relu`, `gelu`, `silu`, ...). Float-only functions applied to an `i64`
 //! tensor compute in `f32`, as PyTorch promotes integers.
 
-use rayon::prelude::*;
-
 use crate::dtype::{DType, Element, Float};
 use crate::parallel;
 use crate::shape;
@@ -27,21 +25,11 @@ impl Tensor {
         assert_eq!(self.dtype(), T::DTYPE, "map: tensor is {}, closure takes {}", self.dtype(), T::DTYPE);
         let n = self.numel();
         if let Some(src) = self.as_slice::<T>() {
-            let out: Vec<U> = if parallel::worth_parallel(n) {
-                let mut out = vec![U::ZERO; n];
-                parallel::install(|| {
-                    out.par_chunks_mut(parallel::CHUNK).zip(src.par_chunks(parallel::CHUNK)).for_each(
-                        |(o, s)| {
-                            for (o, &s) in o.iter_mut().zip(s) {
-                                *o = f(s);
-                            }
-                        },
-                    )
-                });
-                out
-            } else {
-                src.iter().map(|&x| f(x)).collect()
-            };
+            let out = parallel::build_vec(n, |start, chunk| {
+                for (o, &x) in chunk.iter_mut().zip(&src[start..]) {
+                    o.write(f(x));
+                }
+            });
             return Tensor::from_parts(out, self.dims());
         }
         let src = self.storage_slice::<T>();

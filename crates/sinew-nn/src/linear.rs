@@ -1,0 +1,227 @@
+//! Dense layers: [`Linear`], [`Flatten`], [`Embedding`], and [`Sequential`] to chain modules.
+
+use sinew_autograd::{Param, Var};
+use sinew_tensor::{DType, Generator, Tensor};
+
+use crate::init;
+use crate::module::{Forward, Module, Visitor};
+
+/// `y = x·Wᵀ + b` (`nn.Linear`). Weight `(out_features, in_features)`, bias
+/// `(out_features)`, both initialised as PyTorch does: `U(-1/√in, 1/√in)`.
+///
+/// # Panics
+/// `forward` panics with the layer's name and both shapes if the input's last dimension
+/// is not `in_features`.
+///
+/// ```
+/// use sinew_nn::{Forward, Linear};
+/// use sinew_autograd::Var;
+/// use sinew_tensor::{Generator, Tensor};
+/// let fc = Linear::new(3, 2, &mut Generator::new(0));
+/// let y = fc.forward(&Var::constant(Tensor::ones(&[5, 3])));
+/// assert_eq!(y.dims(), &[5, 2]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Linear {
+    /// `(out_features, in_features)`.
+    pub weight: Param,
+    /// `(out_features)`, if the layer has a bias.
+    pub bias: Option<Param>,
+}
+
+impl Linear {
+    /// A layer with bias, PyTorch's default initialisation.
+    pub fn new(in_features: usize, out_features: usize, g: &mut Generator) -> Self {
+        Linear::with_bias(in_features, out_features, true, g)
+    }
+
+    /// A layer with or without bias.
+    pub fn with_bias(in_features: usize, out_features: usize, bias: bool, g: &mut Generator) -> Self {
+        let bound = 1.0 / (in_features.max(1) as f64).sqrt();
+        // kaiming_uniform(a = √5) on (out, in) is exactly U(-1/√in, 1/√in)
+        let weight = Param::new("weight", init::uniform(&[out_features, in_features], -bound, bound, g));
+        let bias = bias.then(|| Param::new("bias", init::uniform(&[out_features], -bound, bound, g)));
+        Linear { weight, bias }
+    }
+
+    /// `(in_features, out_features)`.
+    pub fn features(&self) -> (usize, usize) {
+        let w = self.weight.value();
+        (w.dims()[1], w.dims()[0])
+    }
+}
+
+impl Module for Linear {
+    fn visit(&self, v: &mut dyn Visitor) {
+        v.param("weight", &self.weight);
+        if let Some(b) = &self.bias {
+            v.param("bias", b);
+        }
+    }
+}
+
+impl Forward for Linear {
+    #[track_caller]
+    fn forward(&self, x: &Var) -> Var {
+        let (fin, fout) = self.features();
+        assert!(
+            x.ndim() >= 1 && x.dims()[x.ndim() - 1] == fin,
+            "Linear({fin}, {fout}): expected input of shape [.., {fin}], got {:?}",
+            x.dims()
+        );
+        let y = x.matmul(&self.weight.var().t());
+        match &self.bias {
+            Some(b) => &y + &b.var(),
+            None => y,
+        }
+    }
+}
+
+/// Flattens dimensions `start..=end` (`nn.Flatten`, default `1..=-1`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flatten {
+    /// First dimension flattened.
+    pub start: isize,
+    /// Last dimension flattened.
+    pub end: isize,
+}
+
+impl Default for Flatten {
+    fn default() -> Self {
+        Flatten { start: 1, end: -1 }
+    }
+}
+
+impl Flatten {
+    /// PyTorch's default: keep the batch dimension, flatten the rest.
+    pub fn new() -> Self {
+        Flatten::default()
+    }
+}
+
+impl Module for Flatten {
+    fn visit(&self, _: &mut dyn Visitor) {}
+}
+
+impl Forward for Flatten {
+    fn forward(&self, x: &Var) -> Var {
+        x.flatten(self.start, self.end)
+    }
+}
+
+/// A lookup table of `num_embeddings` vectors of `embedding_dim` (`nn.Embedding`),
+/// initialised `N(0, 1)`; [`Embedding::lookup`] takes `i64` ids of any shape.
+#[derive(Clone, Debug)]
+pub struct Embedding {
+    /// `(num_embeddings, embedding_dim)`.
+    pub weight: Param,
+}
+
+impl Embedding {
+    /// A table of `num` vectors of size `dim`.
+    pub fn new(num: usize, dim: usize, g: &mut Generator) -> Self {
+        Embedding { weight: Param::new("weight", init::normal(&[num, dim], 0.0, 1.0, g)) }
+    }
+
+    /// The vectors of `ids` (`i64`, any shape): output shape `ids.shape + [dim]`.
+    ///
+    /// # Panics
+    /// If `ids` is not `i64` or an id is out of range (the message names it).
+    #[track_caller]
+    pub fn lookup(&self, ids: &Tensor) -> Var {
+        let (num, dim) = {
+            let w = self.weight.value();
+            (w.dims()[0], w.dims()[1])
+        };
+        assert_eq!(
+            ids.dtype(),
+            DType::I64,
+            "Embedding({num}, {dim}): ids must be int64, got {}",
+            ids.dtype()
+        );
+        let flat = ids.reshape(&[ids.numel()]);
+        if let Some(bad) = flat.to_vec::<i64>().into_iter().find(|&i| i < 0 || i as usize >= num) {
+            panic!("Embedding({num}, {dim}): id {bad} is out of range 0..{num}");
+        }
+        let mut shape = ids.dims().to_vec();
+        shape.push(dim);
+        self.weight.var().index_select(0, &flat).reshape(&shape)
+    }
+}
+
+impl Module for Embedding {
+    fn visit(&self, v: &mut dyn Visitor) {
+        v.param("weight", &self.weight);
+    }
+}
+
+impl Forward for Embedding {
+    /// Looks up the ids held (as numbers) in `x`'s value.
+    #[track_caller]
+    fn forward(&self, x: &Var) -> Var {
+        self.lookup(&x.value().to_dtype(DType::I64))
+    }
+}
+
+/// Modules applied in order, named `0`, `1`, ... (`nn.Sequential`).
+///
+/// ```
+/// use sinew_nn::{Linear, Module, ReLU, Sequential};
+/// use sinew_tensor::Generator;
+/// let mut g = Generator::new(0);
+/// let net = Sequential::new().add(Linear::new(4, 8, &mut g)).add(ReLU).add(Linear::new(8, 3, &mut g));
+/// let names: Vec<String> = net.named_parameters().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
+/// ```
+#[derive(Default)]
+pub struct Sequential {
+    layers: Vec<Box<dyn Forward>>,
+}
+
+impl Sequential {
+    /// An empty chain.
+    pub fn new() -> Self {
+        Sequential::default()
+    }
+
+    /// Appends a module.
+    pub fn add(mut self, layer: impl Forward + 'static) -> Self {
+        self.layers.push(Box::new(layer));
+        self
+    }
+
+    /// Appends a boxed module.
+    pub fn push(&mut self, layer: Box<dyn Forward>) {
+        self.layers.push(layer);
+    }
+
+    /// Number of modules.
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+}
+
+impl Module for Sequential {
+    fn visit(&self, v: &mut dyn Visitor) {
+        for (i, l) in self.layers.iter().enumerate() {
+            v.module(&i.to_string(), l.as_ref());
+        }
+    }
+}
+
+impl Forward for Sequential {
+    fn forward(&self, x: &Var) -> Var {
+        self.layers.iter().fold(x.clone(), |h, l| l.forward(&h))
+    }
+}
+
+impl std::fmt::Debug for Sequential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sequential({} modules)", self.layers.len())
+    }
+}

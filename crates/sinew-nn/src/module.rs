@@ -1,0 +1,313 @@
+//! The [`Module`] trait (parameters, buffers, children, train/eval), [`Forward`]
+//! (`forward(&Var) -> Var`), [`Buffer`], and the name-collecting visitors behind
+//! `named_parameters`, `named_buffers` and `state_dict`.
+
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use sinew_autograd::{Param, Var};
+use sinew_tensor::Tensor;
+
+/// A non-trainable tensor a module keeps as state (batch norm's running statistics),
+/// shared by clones and saved in the state dict.
+#[derive(Clone)]
+pub struct Buffer {
+    value: Arc<RwLock<Tensor>>,
+}
+
+impl Buffer {
+    /// A buffer holding `value`.
+    pub fn new(value: Tensor) -> Buffer {
+        Buffer { value: Arc::new(RwLock::new(value)) }
+    }
+
+    /// Read access.
+    pub fn value(&self) -> RwLockReadGuard<'_, Tensor> {
+        self.value.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Write access.
+    pub fn value_mut(&self) -> RwLockWriteGuard<'_, Tensor> {
+        self.value.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Replaces the value.
+    pub fn set(&self, value: Tensor) {
+        *self.value_mut() = value;
+    }
+}
+
+impl std::fmt::Debug for Buffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = self.value();
+        write!(f, "Buffer({} {:?})", v.dtype(), v.dims())
+    }
+}
+
+/// What a module shows of itself: its own parameters and buffers, and its children.
+/// Implemented by [`Module::visit`] and consumed by the collectors below.
+pub trait Visitor {
+    /// A parameter of the visited module, under its local name (`weight`).
+    fn param(&mut self, name: &str, p: &Param);
+    /// A buffer of the visited module (`running_mean`).
+    fn buffer(&mut self, name: &str, b: &Buffer);
+    /// A child module (`0`, `features`, `lstm`).
+    fn module(&mut self, name: &str, m: &dyn Module);
+}
+
+/// A neural-network building block: it owns parameters, buffers and child modules, and
+/// can switch between training and evaluation behaviour. `#[derive(Module)]` writes
+/// [`Module::visit`] for a struct of layers; everything else is provided.
+///
+/// Names follow PyTorch (`0.weight`, `features.3.bias`, `bn.running_mean`), so state
+/// dicts move between the two unchanged.
+///
+/// ```
+/// use sinew_nn::{Forward, Linear, Module, ReLU};
+/// use sinew_autograd::Var;
+/// use sinew_tensor::Generator;
+///
+/// #[derive(Module)]
+/// struct Mlp {
+///     hidden: Linear,
+///     out: Linear,
+///     #[module(skip)]
+///     act: ReLU,
+/// }
+///
+/// impl Forward for Mlp {
+///     fn forward(&self, x: &Var) -> Var {
+///         self.out.forward(&self.act.forward(&self.hidden.forward(x)))
+///     }
+/// }
+///
+/// let mut g = Generator::new(0);
+/// let net = Mlp { hidden: Linear::new(4, 8, &mut g), out: Linear::new(8, 2, &mut g), act: ReLU };
+/// let names: Vec<String> = net.named_parameters().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["hidden.weight", "hidden.bias", "out.weight", "out.bias"]);
+/// assert_eq!(net.num_parameters(), 4 * 8 + 8 + 8 * 2 + 2);
+/// ```
+pub trait Module: Send + Sync {
+    /// Shows the module's own parameters and buffers, then its children, to `v`.
+    fn visit(&self, v: &mut dyn Visitor);
+
+    /// Sets this module's own training flag (layers that behave differently in training,
+    /// such as dropout and batch norm, override it). [`Module::train`] and
+    /// [`Module::eval`] call it on every module of the tree.
+    fn set_own_training(&self, training: bool) {
+        let _ = training;
+    }
+
+    /// Every parameter with its qualified name, in PyTorch's `named_parameters` order.
+    fn named_parameters(&self) -> Vec<(String, Param)> {
+        let mut c = Collector::default();
+        self.visit(&mut c);
+        c.params
+    }
+
+    /// Every parameter, in order.
+    fn parameters(&self) -> Vec<Param> {
+        self.named_parameters().into_iter().map(|(_, p)| p).collect()
+    }
+
+    /// Every buffer with its qualified name.
+    fn named_buffers(&self) -> Vec<(String, Buffer)> {
+        let mut c = Collector::default();
+        self.visit(&mut c);
+        c.buffers
+    }
+
+    /// Total number of trainable scalars.
+    fn num_parameters(&self) -> usize {
+        self.parameters().iter().map(Param::numel).sum()
+    }
+
+    /// Switches the whole tree to training (`true`) or evaluation (`false`) behaviour.
+    fn set_training(&self, training: bool) {
+        struct Mode(bool);
+        impl Visitor for Mode {
+            fn param(&mut self, _: &str, _: &Param) {}
+            fn buffer(&mut self, _: &str, _: &Buffer) {}
+            fn module(&mut self, _: &str, m: &dyn Module) {
+                m.set_training(self.0);
+            }
+        }
+        self.set_own_training(training);
+        self.visit(&mut Mode(training));
+    }
+
+    /// Training mode (dropout active, batch norm uses and updates batch statistics).
+    fn train(&self) {
+        self.set_training(true);
+    }
+
+    /// Evaluation mode (dropout off, batch norm uses its running statistics).
+    fn eval(&self) {
+        self.set_training(false);
+    }
+
+    /// Converts every parameter and floating-point buffer to `dtype` (PyTorch's
+    /// `model.double()` / `model.float()`); integer buffers keep their type.
+    fn cast(&self, dtype: sinew_tensor::DType) {
+        for p in self.parameters() {
+            p.cast(dtype);
+        }
+        for (_, b) in self.named_buffers() {
+            let v = b.value().clone();
+            if v.dtype().is_float() {
+                b.set(v.to_dtype(dtype));
+            }
+        }
+    }
+
+    /// Parameters and buffers by qualified name, in PyTorch's `state_dict` order (each
+    /// module's parameters, then its buffers, then its children).
+    fn state_dict(&self) -> Vec<(String, Tensor)> {
+        let mut c = Collector::default();
+        self.visit(&mut c);
+        c.state
+    }
+
+    /// Loads tensors by qualified name. Every missing key, unexpected key and shape or
+    /// dtype mismatch is collected into the report; with `strict`, a non-empty report is
+    /// an `Err` and nothing is changed.
+    ///
+    /// # Errors
+    /// With `strict`, the report of every problem found.
+    fn load_state_dict(&self, state: &[(String, Tensor)], strict: bool) -> Result<LoadReport, LoadReport> {
+        let mut c = Collector::default();
+        self.visit(&mut c);
+        let mut report = LoadReport::default();
+        let mut updates: Vec<(Target, Tensor)> = Vec::new();
+        for (name, target) in &c.targets {
+            match state.iter().find(|(n, _)| n == name) {
+                None => report.missing.push(name.clone()),
+                Some((_, t)) => {
+                    let current = target.current();
+                    if current.dims() != t.dims() || current.dtype() != t.dtype() {
+                        report.mismatched.push(format!(
+                            "{name}: expected {} {:?}, found {} {:?}",
+                            current.dtype(),
+                            current.dims(),
+                            t.dtype(),
+                            t.dims()
+                        ));
+                    } else {
+                        updates.push((target.clone(), t.clone()));
+                    }
+                }
+            }
+        }
+        for (name, _) in state {
+            if !c.targets.iter().any(|(n, _)| n == name) {
+                report.unexpected.push(name.clone());
+            }
+        }
+        if strict && !report.is_clean() {
+            return Err(report);
+        }
+        for (target, t) in updates {
+            match target {
+                Target::Param(p) => p.set_value(t),
+                Target::Buffer(b) => b.set(t),
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// What a state-dict load found: keys the module has but the dict lacks, keys the dict
+/// has but the module lacks, and entries whose shape or dtype differ.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Keys of the module absent from the state dict.
+    pub missing: Vec<String>,
+    /// Keys of the state dict the module does not have.
+    pub unexpected: Vec<String>,
+    /// `name: expected ..., found ...` for shape or dtype mismatches.
+    pub mismatched: Vec<String>,
+}
+
+impl LoadReport {
+    /// Whether every key matched.
+    pub fn is_clean(&self) -> bool {
+        self.missing.is_empty() && self.unexpected.is_empty() && self.mismatched.is_empty()
+    }
+}
+
+impl std::fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "state dict mismatch: missing {:?}, unexpected {:?}, mismatched {:?}",
+            self.missing, self.unexpected, self.mismatched
+        )
+    }
+}
+
+impl std::error::Error for LoadReport {}
+
+#[derive(Clone)]
+enum Target {
+    Param(Param),
+    Buffer(Buffer),
+}
+
+impl Target {
+    fn current(&self) -> Tensor {
+        match self {
+            Target::Param(p) => p.value().clone(),
+            Target::Buffer(b) => b.value().clone(),
+        }
+    }
+}
+
+/// Collects qualified names of parameters, buffers and state, walking children with a
+/// dotted prefix.
+#[derive(Default)]
+struct Collector {
+    prefix: String,
+    params: Vec<(String, Param)>,
+    buffers: Vec<(String, Buffer)>,
+    state: Vec<(String, Tensor)>,
+    targets: Vec<(String, Target)>,
+}
+
+impl Collector {
+    fn qualified(&self, name: &str) -> String {
+        format!("{}{}", self.prefix, name)
+    }
+}
+
+impl Visitor for Collector {
+    fn param(&mut self, name: &str, p: &Param) {
+        let q = self.qualified(name);
+        if self.params.iter().any(|(_, seen)| seen.same(p)) {
+            return; // a shared parameter is listed once, as in PyTorch
+        }
+        self.params.push((q.clone(), p.clone()));
+        self.state.push((q.clone(), p.value().clone()));
+        self.targets.push((q, Target::Param(p.clone())));
+    }
+
+    fn buffer(&mut self, name: &str, b: &Buffer) {
+        let q = self.qualified(name);
+        self.buffers.push((q.clone(), b.clone()));
+        self.state.push((q.clone(), b.value().clone()));
+        self.targets.push((q, Target::Buffer(b.clone())));
+    }
+
+    fn module(&mut self, name: &str, m: &dyn Module) {
+        let saved = self.prefix.len();
+        self.prefix.push_str(name);
+        self.prefix.push('.');
+        m.visit(self);
+        self.prefix.truncate(saved);
+    }
+}
+
+/// A module with one input and one output: what [`Sequential`](crate::Sequential), the
+/// training loop and most layers speak.
+pub trait Forward: Module {
+    /// Computes the output for input `x`.
+    fn forward(&self, x: &Var) -> Var;
+}
