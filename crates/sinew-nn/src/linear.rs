@@ -184,7 +184,8 @@ impl Sequential {
         Sequential::default()
     }
 
-    /// Appends a module.
+    /// Appends a module (Keras' `model.add`).
+    #[allow(clippy::should_implement_trait)]
     pub fn add(mut self, layer: impl Forward + 'static) -> Self {
         self.layers.push(Box::new(layer));
         self
