@@ -1,0 +1,226 @@
+//! safetensors, the format of `safetensors.torch.save_file`: read and write lists of
+//! named tensors, name-compatible with PyTorch's `state_dict`.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use safetensors::tensor::{Dtype, SafeTensors, View};
+use sinew_tensor::{DType, Tensor};
+
+use crate::atomic::write_atomic;
+use crate::error::{Result, SerializeError};
+
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let frac = (h & 0x3ff) as u32;
+    let bits = match exp {
+        0 if frac == 0 => sign,
+        0 => {
+            // subnormal: normalise
+            let mut e = 127 - 15 + 1;
+            let mut f = frac;
+            while f & 0x400 == 0 {
+                f <<= 1;
+                e -= 1;
+            }
+            sign | (e << 23) | ((f & 0x3ff) << 13)
+        }
+        0x1f => sign | 0x7f80_0000 | (frac << 13),
+        _ => sign | ((exp + 127 - 15) << 23) | (frac << 13),
+    };
+    f32::from_bits(bits)
+}
+
+fn decode(name: &str, dtype: Dtype, shape: &[usize], data: &[u8]) -> Result<Tensor> {
+    let mismatch =
+        || SerializeError::ShapeMismatch { name: name.to_string(), shape: shape.to_vec(), bytes: data.len() };
+    let numel = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(mismatch)?;
+    let chunks = |size: usize| -> Result<std::slice::ChunksExact<'_, u8>> {
+        if numel.checked_mul(size) != Some(data.len()) {
+            return Err(mismatch());
+        }
+        Ok(data.chunks_exact(size))
+    };
+    let t = match dtype {
+        Dtype::F32 => Tensor::from_vec(
+            chunks(4)?.map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect::<Vec<_>>(),
+            shape,
+        ),
+        Dtype::F64 => Tensor::from_vec(
+            chunks(8)?.map(|b| f64::from_le_bytes(b.try_into().unwrap())).collect::<Vec<_>>(),
+            shape,
+        ),
+        Dtype::I64 => Tensor::from_vec(
+            chunks(8)?.map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect::<Vec<_>>(),
+            shape,
+        ),
+        Dtype::I32 => Tensor::from_vec(
+            chunks(4)?.map(|b| i32::from_le_bytes(b.try_into().unwrap()) as i64).collect::<Vec<_>>(),
+            shape,
+        ),
+        Dtype::F16 => Tensor::from_vec(
+            chunks(2)?.map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]]))).collect::<Vec<_>>(),
+            shape,
+        ),
+        Dtype::BF16 => Tensor::from_vec(
+            chunks(2)?
+                .map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16))
+                .collect::<Vec<_>>(),
+            shape,
+        ),
+        other => {
+            return Err(SerializeError::UnsupportedDType {
+                name: name.to_string(),
+                dtype: format!("{other:?}"),
+            });
+        }
+    };
+    t.map_err(|_| mismatch())
+}
+
+/// Metadata key under which sinew records the order of the tensors it writes.
+const ORDER_KEY: &str = "sinew.order";
+
+/// Parses safetensors bytes into named tensors: in the order they were written for files
+/// sinew wrote, in the order of their data otherwise. `f16`/`bf16` become `f32`,
+/// `i32` becomes `i64`.
+///
+/// # Errors
+/// Malformed headers, data that disagrees with the declared shapes, and unsupported
+/// element types, each named; a corrupt file never panics.
+pub fn read_safetensors(bytes: &[u8]) -> Result<Vec<(String, Tensor)>> {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| SerializeError::SafeTensors(e.to_string()))?;
+    let mut views: Vec<(String, safetensors::tensor::TensorView<'_>)> = st.tensors();
+    views.sort_by_key(|(_, v)| v.data().as_ptr() as usize);
+    // files written by sinew record the original order in their metadata
+    let (_, meta) =
+        SafeTensors::read_metadata(bytes).map_err(|e| SerializeError::SafeTensors(e.to_string()))?;
+    if let Some(order) = meta.metadata().as_ref().and_then(|m| m.get(ORDER_KEY)) {
+        let rank = |n: &str| order.split('\n').position(|o| o == n).unwrap_or(usize::MAX);
+        views.sort_by_key(|(n, _)| rank(n));
+    }
+    views
+        .into_iter()
+        .map(|(name, v)| Ok((name.clone(), decode(&name, v.dtype(), v.shape(), v.data())?)))
+        .collect()
+}
+
+/// Reads a safetensors file. See [`read_safetensors`].
+///
+/// # Errors
+/// As [`read_safetensors`], plus I/O errors naming the path.
+pub fn load_safetensors(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| SerializeError::Io {
+        action: "read",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    read_safetensors(&bytes)
+}
+
+struct TensorBytes {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl View for &TensorBytes {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+fn encode(t: &Tensor) -> TensorBytes {
+    let (dtype, bytes) = match t.dtype() {
+        DType::F32 => (Dtype::F32, t.to_vec::<f32>().iter().flat_map(|v| v.to_le_bytes()).collect()),
+        DType::F64 => (Dtype::F64, t.to_vec::<f64>().iter().flat_map(|v| v.to_le_bytes()).collect()),
+        DType::I64 => (Dtype::I64, t.to_vec::<i64>().iter().flat_map(|v| v.to_le_bytes()).collect()),
+    };
+    TensorBytes { dtype, shape: t.dims().to_vec(), bytes }
+}
+
+/// Serialises named tensors as safetensors bytes (loadable by
+/// `safetensors.torch.load_file`).
+///
+/// # Errors
+/// Duplicate names.
+pub fn write_safetensors(tensors: &[(String, Tensor)]) -> Result<Vec<u8>> {
+    let encoded: Vec<(String, TensorBytes)> = tensors.iter().map(|(n, t)| (n.clone(), encode(t))).collect();
+    let mut names: Vec<&str> = encoded.iter().map(|(n, _)| n.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(SerializeError::SafeTensors(format!("duplicate tensor name {:?}", w[0])));
+    }
+    let order: Vec<&str> = encoded.iter().map(|(n, _)| n.as_str()).collect();
+    let meta = std::collections::HashMap::from([(ORDER_KEY.to_string(), order.join("\n"))]);
+    safetensors::tensor::serialize(encoded.iter().map(|(n, t)| (n.as_str(), t)), Some(meta))
+        .map_err(|e| SerializeError::SafeTensors(e.to_string()))
+}
+
+/// Saves named tensors as a safetensors file, atomically (the previous file survives a
+/// crash mid-save).
+///
+/// ```
+/// use sinew_serialize::{load_safetensors, save_safetensors};
+/// use sinew_tensor::Tensor;
+/// let path = std::env::temp_dir().join(format!("doc-{}.safetensors", std::process::id()));
+/// let w = Tensor::arange(0.0, 6.0, 1.0).reshape(&[2, 3]);
+/// save_safetensors(&path, &[("weight".to_string(), w.clone())])?;
+/// let back = load_safetensors(&path)?;
+/// assert_eq!(back[0].0, "weight");
+/// assert_eq!(back[0].1.to_vec::<f32>(), w.to_vec::<f32>());
+/// # std::fs::remove_file(&path).ok();
+/// # Ok::<(), sinew_serialize::SerializeError>(())
+/// ```
+///
+/// # Errors
+/// Duplicate names, or I/O errors naming the path.
+pub fn save_safetensors(path: impl AsRef<Path>, tensors: &[(String, Tensor)]) -> Result<()> {
+    write_atomic(path.as_ref(), &write_safetensors(tensors)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_precision_decodes() {
+        assert_eq!(f16_to_f32(0x3c00), 1.0);
+        assert_eq!(f16_to_f32(0xc000), -2.0);
+        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
+        assert!(f16_to_f32(0x7e00).is_nan());
+    }
+
+    #[test]
+    fn round_trip_keeps_dtypes_and_order() {
+        let tensors = vec![
+            ("b".to_string(), Tensor::arange(0.0, 4.0, 1.0)),
+            ("a".to_string(), Tensor::from_vec(vec![1.5f64, -2.0], &[2, 1]).unwrap()),
+            ("n".to_string(), Tensor::scalar(7i64)),
+            ("e".to_string(), Tensor::zeros(&[0, 3])),
+        ];
+        let back = read_safetensors(&write_safetensors(&tensors).unwrap()).unwrap();
+        for ((n1, t1), (n2, t2)) in tensors.iter().zip(&back) {
+            assert_eq!(n1, n2);
+            assert_eq!((t1.dtype(), t1.dims()), (t2.dtype(), t2.dims()));
+            assert_eq!(t1.to_vec::<f64>(), t2.to_vec::<f64>());
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(read_safetensors(b"").is_err());
+        assert!(read_safetensors(&[255; 64]).is_err());
+    }
+}
