@@ -340,3 +340,28 @@ fn gradgradcheck_catches_a_wrong_second_derivative() {
     let e = gradgradcheck(|v| flat(&v[0]), &[x], GradcheckOptions::default()).unwrap_err();
     assert_eq!(e.check, "gradgradcheck");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    #[test]
+    fn selections_and_casts(rows in 1usize..4, cols in 1usize..5, seed in any::<u64>(), keep in any::<bool>()) {
+        let x = distinct(&[rows, cols], seed);
+        check1(move |v| v.max_dim(1, keep).0.square(), x.clone(), true)?;
+        check1(move |v| v.min_dim(0, keep).0.exp(), x.clone(), true)?;
+        let mask = normal(&[rows, cols], seed + 1).gt_scalar(0.0);
+        check1(move |v| v.masked_select(&mask).square(), x.clone(), true)?;
+        let sizes = vec![1, cols - 1];
+        check1(move |v| {
+            let parts = v.split_sizes(&sizes, 1);
+            &parts[0].sum_all() * &parts[1].sin().sum_all()
+        }, x.clone(), true)?;
+        // a cast's gradient is the upstream gradient cast back (finite differences through
+        // f32 rounding would be meaningless, so check it directly)
+        let leaf = Var::leaf(x.clone());
+        let g = leaf.to_dtype(DType::F32).mul_scalar(3.0).sum_all().backward();
+        let g = g.get(&leaf).unwrap();
+        prop_assert_eq!(g.dtype(), DType::F64);
+        prop_assert!(g.allclose(&x.full_like(3.0), 0.0, 0.0));
+    }
+}

@@ -588,6 +588,15 @@ mod tests {
     }
 
     #[test]
+    fn empty_tensors_reduce_and_map() {
+        let e = Tensor::arange(0.0, 6.0, 1.0).reshape(&[2, 3]).narrow(1, 3, 0);
+        assert_eq!(e.dims(), &[2, 0]);
+        assert_eq!(e.sin().sum_all().item(), 0.0);
+        assert_eq!(e.sum(&[1], false).to_vec::<f32>(), vec![0.0, 0.0]);
+        assert_eq!(e.sum(&[0], false).dims(), &[0]);
+    }
+
+    #[test]
     fn logsumexp_of_neg_infinity() {
         let t = Tensor::from_vec(vec![f64::NEG_INFINITY; 3], &[3]).unwrap();
         assert_eq!(t.logsumexp(&[0], false).item(), f64::NEG_INFINITY);

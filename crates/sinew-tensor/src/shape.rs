@@ -94,6 +94,9 @@ impl Layout {
 
     /// Whether elements are row-major with no gaps (size-1 dimensions may have any stride).
     pub fn is_contiguous(&self) -> bool {
+        if self.shape.contains(&0) {
+            return true; // no elements: any strides describe them
+        }
         let mut expected = 1usize;
         for i in (0..self.shape.len()).rev() {
             if self.shape[i] != 1 {
@@ -214,6 +217,12 @@ mod tests {
             }
         });
         assert_eq!(seen, vec![0, 2, 4, 1, 3, 5]);
+    }
+
+    #[test]
+    fn empty_layouts_are_contiguous() {
+        let l = Layout { shape: vec![2, 0], strides: vec![1, 1], offset: 0 };
+        assert!(l.is_contiguous());
     }
 
     #[test]

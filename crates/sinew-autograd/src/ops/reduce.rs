@@ -88,6 +88,34 @@ impl Var {
         self.max(&[], false)
     }
 
+    /// Largest values along `dim` and their indices (`torch.max(x, dim)`); the gradient
+    /// goes to the selected entry.
+    #[track_caller]
+    pub fn max_dim(&self, dim: isize, keepdim: bool) -> (Var, Tensor) {
+        self.select_along(dim, keepdim, true)
+    }
+
+    /// Smallest values along `dim` and their indices (`torch.min(x, dim)`).
+    #[track_caller]
+    pub fn min_dim(&self, dim: isize, keepdim: bool) -> (Var, Tensor) {
+        self.select_along(dim, keepdim, false)
+    }
+
+    fn select_along(&self, dim: isize, keepdim: bool, max: bool) -> (Var, Tensor) {
+        let idx = if max { self.value().argmax(dim, true) } else { self.value().argmin(dim, true) };
+        let picked = self.gather(dim, &idx);
+        let d = if dim < 0 { dim + self.ndim() as isize } else { dim };
+        let values = if keepdim { picked } else { picked.squeeze_dim(d) };
+        let idx = if keepdim { idx } else { idx.squeeze_dim(d) };
+        (values, idx)
+    }
+
+    /// Index of the smallest value along `dim` (a constant `i64` tensor).
+    #[track_caller]
+    pub fn argmin(&self, dim: isize, keepdim: bool) -> Tensor {
+        self.value().argmin(dim, keepdim)
+    }
+
     /// Index of the largest value along `dim` (a constant `i64` tensor).
     #[track_caller]
     pub fn argmax(&self, dim: isize, keepdim: bool) -> Tensor {

@@ -175,6 +175,45 @@ impl Var {
         (0..n).step_by(size).map(|s| self.narrow(d as isize, s, size.min(n - s))).collect()
     }
 
+    /// Splits into pieces of the given sizes along `dim` (views).
+    #[track_caller]
+    pub fn split_sizes(&self, sizes: &[usize], dim: isize) -> Vec<Var> {
+        let d = normalize(dim, self.ndim());
+        let total: usize = sizes.iter().sum();
+        assert_eq!(total, self.dims()[d], "split_sizes: sizes {sizes:?} do not add up to {} (shape {:?})", self.dims()[d], self.dims());
+        let mut start = 0;
+        sizes
+            .iter()
+            .map(|&s| {
+                let v = self.narrow(d as isize, start, s);
+                start += s;
+                v
+            })
+            .collect()
+    }
+
+    /// The elements where `mask` (broadcast to this shape) is non-zero, as a 1-D variable;
+    /// the gradient flows back to those positions.
+    #[track_caller]
+    pub fn masked_select(&self, mask: &Tensor) -> Var {
+        let full = mask.broadcast_to(self.dims()).to_vec::<f64>();
+        let picked: Vec<i64> = full.iter().enumerate().filter(|(_, m)| **m != 0.0).map(|(i, _)| i as i64).collect();
+        let n = picked.len();
+        let idx = Tensor::from_vec(picked, &[n]).expect("1-D");
+        self.reshape(&[self.numel()]).index_select(0, &idx)
+    }
+
+    /// Converts to another float dtype; the gradient is converted back.
+    #[track_caller]
+    pub fn to_dtype(&self, dtype: DType) -> Var {
+        if dtype == self.dtype() {
+            return self.clone();
+        }
+        assert!(dtype.is_float(), "to_dtype: gradients need a float dtype, got {dtype}");
+        let from = self.dtype();
+        Var::from_op("to_dtype", self.value().to_dtype(dtype), &[self], move |ctx| vec![Some(ctx.grad.to_dtype(from))])
+    }
+
     /// Splits into `chunks` nearly equal pieces along `dim`.
     #[track_caller]
     pub fn chunk(&self, chunks: usize, dim: isize) -> Vec<Var> {

@@ -79,6 +79,21 @@ unary_ops! {
 }
 
 impl Var {
+    /// Round down; piecewise constant, so it takes no gradient (a constant).
+    pub fn floor(&self) -> Var {
+        Var::constant(self.value().floor())
+    }
+
+    /// Round up; a constant.
+    pub fn ceil(&self) -> Var {
+        Var::constant(self.value().ceil())
+    }
+
+    /// Round to nearest, ties to even; a constant.
+    pub fn round(&self) -> Var {
+        Var::constant(self.value().round())
+    }
+
     /// Sign (-1, 0, 1); its gradient is zero.
     pub fn sign(&self) -> Var {
         Var::constant(self.value().sign())
