@@ -155,6 +155,9 @@ fn lane_sum<T: Element>(l: Lane<'_, T>) -> T {
 fn sum_plan<T: Element + StorageElement>(plan: &Plan) -> Tensor {
     let data = plan.src.as_slice::<T>().expect("contiguous");
     let (outer, reduced, inner) = (plan.outer, plan.reduced, plan.inner);
+    if outer * inner == 0 {
+        return Tensor::from_parts(Vec::<T>::new(), &plan.out_shape);
+    }
     if outer == 1 && inner == 1 {
         return Tensor::from_parts(vec![sum_long(data)], &plan.out_shape);
     }
