@@ -8,9 +8,11 @@
 //! | --- | --- | --- |
 //! | [`tensor`] | `sinew-tensor` | n-d tensors, broadcasting, reductions, matmul and convolution on faer |
 //! | [`autograd`] | `sinew-autograd` | `Var`, reverse-mode gradients of any order, `Param`, `gradcheck` |
+//! | [`nn`] | `sinew-nn` | `Module` (derivable), layers, activations, losses, initialisation |
+//! | [`serialize`] | `sinew-serialize` | safetensors to and from PyTorch, atomic saves |
 //!
-//! The layer, optimizer, serialization, data and training crates join this facade as
-//! they land (see `ARCHITECTURE.md`).
+//! The optimizer, data and training crates join this facade as they land (see
+//! `ARCHITECTURE.md`).
 //!
 //! ```
 //! use sinew::prelude::*;
@@ -19,10 +21,17 @@
 //! ```
 
 pub use sinew_autograd as autograd;
+pub use sinew_nn as nn;
+pub use sinew_serialize as serialize;
 pub use sinew_tensor as tensor;
 
 /// The names most programs need: `use sinew::prelude::*;`.
 pub mod prelude {
     pub use sinew_autograd::{Gradients, Param, Var, no_grad};
-    pub use sinew_tensor::{DType, Generator, Tensor, manual_seed};
+    pub use sinew_nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss};
+    pub use sinew_nn::{
+        BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding, Flatten, Forward, LayerNorm, Linear, MaxPool2d, Module,
+        ReLU, Sequential, Sigmoid, Tanh,
+    };
+    pub use sinew_tensor::{Conv2dOptions, DType, Generator, Pool2dOptions, Tensor, manual_seed};
 }
