@@ -1,0 +1,176 @@
+//! Adam and AdamW (`torch.optim.Adam`, `torch.optim.AdamW`), with AMSGrad.
+
+use rayon::prelude::*;
+use sinew_autograd::{Gradients, Param};
+use sinew_tensor::Float;
+
+use crate::optimizer::{
+    Optimizer, ParamGroup, Slots, chunked, ensure_buffers, three_mut, two_mut, update_typed, with_grads,
+};
+use crate::state::{OptimizerState, StateError};
+
+/// Adam's settings beyond the learning rate (PyTorch's defaults: betas 0.9/0.999,
+/// eps 1e-8, no AMSGrad).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamConfig {
+    /// Decay rates of the first and second moment estimates.
+    pub betas: (f64, f64),
+    /// Added to the denominator.
+    pub eps: f64,
+    /// Keep the maximum of past second moments (AMSGrad).
+    pub amsgrad: bool,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        AdamConfig { betas: (0.9, 0.999), eps: 1e-8, amsgrad: false }
+    }
+}
+
+/// Adam (`decoupled = false`: weight decay is L2, added to the gradient) or AdamW
+/// (`decoupled = true`: `p *= 1 - lr·wd` before the step). Built by [`Adam::new`] and
+/// [`Adam::adamw`].
+///
+/// ```
+/// use sinew_autograd::Param;
+/// use sinew_optim::{Adam, Optimizer};
+/// use sinew_tensor::Tensor;
+/// let w = Param::new("w", Tensor::full(&[1], 3.0));
+/// let mut opt = Adam::new(vec![w.clone()], 0.1);
+/// for _ in 0..200 {
+///     let grads = w.var().square().sum_all().backward();
+///     opt.step(&grads);
+/// }
+/// assert!(w.value().item().abs() < 0.05);
+/// ```
+pub struct Adam {
+    groups: Vec<ParamGroup>,
+    config: AdamConfig,
+    decoupled: bool,
+    slots: Slots,
+}
+
+/// AdamW is [`Adam`] with decoupled weight decay.
+pub type AdamW = Adam;
+
+impl Adam {
+    /// Adam with learning rate `lr` and PyTorch's defaults.
+    pub fn new(params: Vec<Param>, lr: f64) -> Self {
+        Adam::with_groups(vec![ParamGroup::new(params, lr)], AdamConfig::default(), false)
+    }
+
+    /// AdamW with learning rate `lr` and weight decay `wd` (PyTorch's default is 0.01).
+    pub fn adamw(params: Vec<Param>, lr: f64, wd: f64) -> Self {
+        Adam::with_groups(vec![ParamGroup::new(params, lr).weight_decay(wd)], AdamConfig::default(), true)
+    }
+
+    /// Adam (or AdamW when `decoupled`) over parameter groups.
+    pub fn with_groups(groups: Vec<ParamGroup>, config: AdamConfig, decoupled: bool) -> Self {
+        let slots = Slots::new(&groups);
+        Adam { groups, config, decoupled, slots }
+    }
+
+    fn kind(&self) -> &'static str {
+        if self.decoupled { "adamw" } else { "adam" }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn adam_update<T: Float>(
+    p: &mut [T],
+    g: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    vmax: Option<&mut [T]>,
+    step: u64,
+    lr: f64,
+    wd: f64,
+    decoupled: bool,
+    c: &AdamConfig,
+) {
+    let (b1, b2) = c.betas;
+    let bc1 = 1.0 - b1.powi(step as i32);
+    let bc2 = 1.0 - b2.powi(step as i32);
+    let step_size = T::from_f64(lr / bc1);
+    let bc2_sqrt = T::from_f64(bc2.sqrt());
+    let (b1, b2, eps) = (T::from_f64(b1), T::from_f64(b2), T::from_f64(c.eps));
+    let (one_b1, one_b2) = (T::ONE - b1, T::ONE - b2);
+    let (l2, decay) =
+        if decoupled { (T::ZERO, T::from_f64(1.0 - lr * wd)) } else { (T::from_f64(wd), T::ONE) };
+    match vmax {
+        None => chunked!(T; p = p, g = g, m = m, v = v; {
+            for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                *p *= decay;
+                let g = g + l2 * *p;
+                *m = b1 * *m + one_b1 * g;
+                *v = b2 * *v + one_b2 * g * g;
+                *p -= step_size * *m / ((*v).sqrt() / bc2_sqrt + eps);
+            }
+        }),
+        Some(vmax) => chunked!(T; p = p, g = g, m = m, v = v, w = vmax; {
+            for ((((p, &g), m), v), w) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()).zip(w.iter_mut()) {
+                *p *= decay;
+                let g = g + l2 * *p;
+                *m = b1 * *m + one_b1 * g;
+                *v = b2 * *v + one_b2 * g * g;
+                if *v > *w {
+                    *w = *v;
+                }
+                *p -= step_size * *m / ((*w).sqrt() / bc2_sqrt + eps);
+            }
+        }),
+    }
+}
+
+impl Optimizer for Adam {
+    fn step(&mut self, grads: &Gradients) {
+        self.slots.step += 1;
+        let (c, decoupled, step) = (self.config, self.decoupled, self.slots.step);
+        let count = if c.amsgrad { 3 } else { 2 };
+        for (group, i, p, g) in with_grads(&self.groups, grads) {
+            let bufs = &mut self.slots.buffers[i];
+            ensure_buffers(bufs, &p.value(), count);
+            let (lr, wd) = (group.lr, group.weight_decay);
+            update_typed(
+                p,
+                g,
+                bufs,
+                |p, g, b| {
+                    if c.amsgrad {
+                        let (m, v, w) = three_mut::<f32>(b);
+                        adam_update(p, g, m, v, Some(w), step, lr, wd, decoupled, &c)
+                    } else {
+                        let (m, v) = two_mut::<f32>(b);
+                        adam_update(p, g, m, v, None, step, lr, wd, decoupled, &c)
+                    }
+                },
+                |p, g, b| {
+                    if c.amsgrad {
+                        let (m, v, w) = three_mut::<f64>(b);
+                        adam_update(p, g, m, v, Some(w), step, lr, wd, decoupled, &c)
+                    } else {
+                        let (m, v) = two_mut::<f64>(b);
+                        adam_update(p, g, m, v, None, step, lr, wd, decoupled, &c)
+                    }
+                },
+            );
+        }
+    }
+
+    fn param_groups(&self) -> &[ParamGroup] {
+        &self.groups
+    }
+
+    fn param_groups_mut(&mut self) -> &mut [ParamGroup] {
+        &mut self.groups
+    }
+
+    fn state(&self) -> OptimizerState {
+        self.slots.state(self.kind(), &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"], &self.groups)
+    }
+
+    fn load_state(&mut self, state: &OptimizerState) -> Result<(), StateError> {
+        let kind = self.kind();
+        self.slots.load(kind, &mut self.groups, state)
+    }
+}

@@ -1,0 +1,41 @@
+//! Gradient clipping over all parameters together (`torch.nn.utils.clip_grad_norm_`,
+//! `clip_grad_value_`), on the [`Gradients`] of a backward pass.
+
+use sinew_autograd::Gradients;
+
+/// Scales every gradient by `max_norm / total_norm` when the `norm_type`-norm of all
+/// gradients together exceeds `max_norm`; returns the total norm before clipping, as
+/// PyTorch does (`norm_type` may be `f64::INFINITY`).
+///
+/// ```
+/// use sinew_autograd::Var;
+/// use sinew_optim::clip_grad_norm;
+/// use sinew_tensor::Tensor;
+/// let x = Var::leaf(Tensor::from_vec(vec![3.0f32, 4.0], &[2])?);
+/// let mut grads = (&x * &Var::constant(x.value().clone())).sum_all().backward(); // grad = x
+/// let norm = clip_grad_norm(&mut grads, 1.0, 2.0);
+/// assert_eq!(norm, 5.0);
+/// assert!((grads.get(&x).unwrap().norm(2.0, &[], false).item() - 1.0).abs() < 1e-6);
+/// # Ok::<(), sinew_tensor::TensorError>(())
+/// ```
+pub fn clip_grad_norm(grads: &mut Gradients, max_norm: f64, norm_type: f64) -> f64 {
+    let total = if norm_type == f64::INFINITY {
+        grads.iter().map(|(_, g)| g.abs().max_all().item()).fold(0.0, f64::max)
+    } else {
+        grads
+            .iter()
+            .map(|(_, g)| g.abs().to_dtype(sinew_tensor::DType::F64).powf(norm_type).sum_all().item())
+            .sum::<f64>()
+            .powf(1.0 / norm_type)
+    };
+    let coef = max_norm / (total + 1e-6);
+    if coef < 1.0 {
+        grads.scale(coef);
+    }
+    total
+}
+
+/// Clamps every gradient element into `[-clip, clip]`.
+pub fn clip_grad_value(grads: &mut Gradients, clip: f64) {
+    grads.map_in_place(|_, g| g.clamp(Some(-clip), Some(clip)));
+}

@@ -1,0 +1,252 @@
+//! The [`Optimizer`] trait, parameter groups, and the machinery the optimizers share:
+//! per-parameter state buffers, typed in-place access, and chunked parallel updates.
+
+use std::ops::DerefMut;
+
+use sinew_autograd::{Gradients, Param};
+use sinew_tensor::{DType, StorageElement, Tensor};
+
+use crate::state::{GroupState, OptimizerState, StateError, StateTensor};
+
+/// Parameters that share a learning rate and weight decay (PyTorch's param groups).
+///
+/// ```
+/// use sinew_autograd::Param;
+/// use sinew_optim::ParamGroup;
+/// use sinew_tensor::Tensor;
+/// let backbone = vec![Param::new("w", Tensor::zeros(&[3]))];
+/// let g = ParamGroup::new(backbone, 1e-4).weight_decay(0.01);
+/// assert_eq!((g.lr, g.weight_decay), (1e-4, 0.01));
+/// ```
+#[derive(Clone, Debug)]
+pub struct ParamGroup {
+    /// The parameters.
+    pub params: Vec<Param>,
+    /// Learning rate.
+    pub lr: f64,
+    /// Weight decay (L2 for SGD/Adam/RMSprop/Adagrad, decoupled for AdamW).
+    pub weight_decay: f64,
+}
+
+impl ParamGroup {
+    /// A group with learning rate `lr` and no weight decay.
+    pub fn new(params: Vec<Param>, lr: f64) -> Self {
+        ParamGroup { params, lr, weight_decay: 0.0 }
+    }
+
+    /// Sets the weight decay.
+    pub fn weight_decay(mut self, wd: f64) -> Self {
+        self.weight_decay = wd;
+        self
+    }
+}
+
+/// An optimizer: updates its parameters in place from a backward pass's [`Gradients`].
+///
+/// Parameters without a gradient in `grads` are left alone (and their state is not
+/// advanced), as in PyTorch.
+pub trait Optimizer: Send {
+    /// One update of every parameter that has a gradient.
+    fn step(&mut self, grads: &Gradients);
+    /// The parameter groups.
+    fn param_groups(&self) -> &[ParamGroup];
+    /// The parameter groups, mutable (to change a group's learning rate or decay).
+    fn param_groups_mut(&mut self) -> &mut [ParamGroup];
+    /// The state to save: steps, group settings and per-parameter buffers.
+    fn state(&self) -> OptimizerState;
+    /// Restores a saved state (from an optimizer of the same kind over the same parameters).
+    ///
+    /// # Errors
+    /// If the state is for another kind of optimizer or other parameters.
+    fn load_state(&mut self, state: &OptimizerState) -> Result<(), StateError>;
+
+    /// The learning rate of the first group.
+    fn lr(&self) -> f64 {
+        self.param_groups().first().map_or(0.0, |g| g.lr)
+    }
+
+    /// Sets the learning rate of every group.
+    fn set_lr(&mut self, lr: f64) {
+        for g in self.param_groups_mut() {
+            g.lr = lr;
+        }
+    }
+}
+
+/// Per-parameter buffers, created on a parameter's first update, and the step count.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Slots {
+    /// Per parameter (groups flattened), its named buffers (empty until first updated).
+    pub(crate) buffers: Vec<Vec<Tensor>>,
+    pub(crate) step: u64,
+}
+
+impl Slots {
+    pub(crate) fn new(groups: &[ParamGroup]) -> Self {
+        Slots { buffers: vec![Vec::new(); groups.iter().map(|g| g.params.len()).sum()], step: 0 }
+    }
+
+    pub(crate) fn state(&self, kind: &str, names: &[&str], groups: &[ParamGroup]) -> OptimizerState {
+        OptimizerState {
+            kind: kind.to_string(),
+            step: self.step,
+            groups: groups.iter().map(|g| GroupState { lr: g.lr, weight_decay: g.weight_decay }).collect(),
+            buffers: self
+                .buffers
+                .iter()
+                .map(|bufs| {
+                    bufs.iter()
+                        .zip(names)
+                        .map(|(t, n)| (n.to_string(), StateTensor::from_tensor(t)))
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    pub(crate) fn load(
+        &mut self,
+        kind: &str,
+        groups: &mut [ParamGroup],
+        state: &OptimizerState,
+    ) -> Result<(), StateError> {
+        if state.kind != kind {
+            return Err(StateError::Kind { expected: kind.into(), found: state.kind.clone() });
+        }
+        if state.groups.len() != groups.len() {
+            return Err(StateError::Count {
+                what: "groups",
+                expected: groups.len(),
+                found: state.groups.len(),
+            });
+        }
+        let params: Vec<&Param> = groups.iter().flat_map(|g| g.params.iter()).collect();
+        if state.buffers.len() != params.len() {
+            return Err(StateError::Count {
+                what: "parameters",
+                expected: params.len(),
+                found: state.buffers.len(),
+            });
+        }
+        let mut buffers = Vec::with_capacity(params.len());
+        for (index, (p, saved)) in params.iter().zip(&state.buffers).enumerate() {
+            let shape = p.value().dims().to_vec();
+            let mut bufs = Vec::with_capacity(saved.len());
+            for (name, t) in saved {
+                let t = t.to_tensor().map_err(|_| StateError::Shape {
+                    index,
+                    name: name.clone(),
+                    expected: shape.clone(),
+                    found: vec![],
+                })?;
+                if t.dims() != shape {
+                    return Err(StateError::Shape {
+                        index,
+                        name: name.clone(),
+                        expected: shape,
+                        found: t.dims().to_vec(),
+                    });
+                }
+                bufs.push(t);
+            }
+            buffers.push(bufs);
+        }
+        for (g, s) in groups.iter_mut().zip(&state.groups) {
+            g.lr = s.lr;
+            g.weight_decay = s.weight_decay;
+        }
+        self.buffers = buffers;
+        self.step = state.step;
+        Ok(())
+    }
+}
+
+/// Visits every parameter that has a gradient: `(group, flat index, param, grad)`.
+pub(crate) fn with_grads<'a>(
+    groups: &'a [ParamGroup],
+    grads: &'a Gradients,
+) -> impl Iterator<Item = (&'a ParamGroup, usize, &'a Param, &'a Tensor)> + 'a {
+    groups
+        .iter()
+        .flat_map(|g| g.params.iter().map(move |p| (g, p)))
+        .enumerate()
+        .filter_map(move |(i, (g, p))| grads.get_id(p.id()).map(|gr| (g, i, p, gr)))
+}
+
+/// Creates a parameter's `count` zero buffers on its first update; returns whether they
+/// were just created.
+pub(crate) fn ensure_buffers(bufs: &mut Vec<Tensor>, p: &Tensor, count: usize) -> bool {
+    if bufs.len() == count {
+        return false;
+    }
+    *bufs = (0..count).map(|_| p.zeros_like()).collect();
+    true
+}
+
+/// Typed in-place access for one parameter update: runs `f::<T>` with the parameter's
+/// data, its gradient and its buffers as slices of the parameter's float type.
+pub(crate) fn update_typed(
+    param: &Param,
+    grad: &Tensor,
+    bufs: &mut [Tensor],
+    f32_fn: impl FnOnce(&mut [f32], &[f32], &mut [Tensor]),
+    f64_fn: impl FnOnce(&mut [f64], &[f64], &mut [Tensor]),
+) {
+    let mut value = param.value_mut();
+    let value: &mut Tensor = value.deref_mut();
+    assert_eq!(
+        grad.dims(),
+        value.dims(),
+        "optimizer: gradient of {} has shape {:?}, the parameter {:?}",
+        param.name(),
+        grad.dims(),
+        value.dims()
+    );
+    match value.dtype() {
+        DType::F32 => {
+            let g = grad.to_dtype(DType::F32);
+            f32_fn(value.as_mut_slice::<f32>(), &g.contiguous_slice::<f32>(), bufs)
+        }
+        DType::F64 => {
+            let g = grad.to_dtype(DType::F64);
+            f64_fn(value.as_mut_slice::<f64>(), &g.contiguous_slice::<f64>(), bufs)
+        }
+        DType::I64 => panic!("optimizer: parameter {} is int64", param.name()),
+    }
+}
+
+/// Mutable slices of two distinct buffers.
+pub(crate) fn two_mut<T: StorageElement>(bufs: &mut [Tensor]) -> (&mut [T], &mut [T]) {
+    let (a, b) = bufs.split_at_mut(1);
+    (a[0].as_mut_slice::<T>(), b[0].as_mut_slice::<T>())
+}
+
+/// Mutable slices of three distinct buffers.
+pub(crate) fn three_mut<T: StorageElement>(bufs: &mut [Tensor]) -> (&mut [T], &mut [T], &mut [T]) {
+    let (a, rest) = bufs.split_at_mut(1);
+    let (b, c) = rest.split_at_mut(1);
+    (a[0].as_mut_slice::<T>(), b[0].as_mut_slice::<T>(), c[0].as_mut_slice::<T>())
+}
+
+/// Runs an elementwise update over aligned chunks of a parameter, its gradient and its
+/// buffers, in parallel for large parameters (rayon's multi-zip, no allocation). Chunk
+/// boundaries depend only on the size, so results do not depend on the thread count.
+///
+/// `chunked!(T; p = p_slice, g = g_slice, m = m_slice; { ... })` (the caller imports
+/// `rayon::prelude::*`)
+macro_rules! chunked {
+    ($t:ty; $p:ident = $pe:expr, $g:ident = $ge:expr $(, $b:ident = $be:expr)*; $body:block) => {{
+        const CHUNK: usize = sinew_tensor::parallel::CHUNK;
+        let kernel = |$p: &mut [$t], $g: &[$t] $(, $b: &mut [$t])*| $body;
+        if !sinew_tensor::parallel::worth_parallel($pe.len()) {
+            kernel($pe, $ge $(, $be)*)
+        } else {
+            sinew_tensor::parallel::install(|| {
+                ($pe.par_chunks_mut(CHUNK), $ge.par_chunks(CHUNK) $(, $be.par_chunks_mut(CHUNK))*)
+                    .into_par_iter()
+                    .for_each(|($p, $g $(, $b)*)| kernel($p, $g $(, $b)*))
+            })
+        }
+    }};
+}
+pub(crate) use chunked;

@@ -1,0 +1,316 @@
+//! Learning-rate schedules (`torch.optim.lr_scheduler`): closed-form schedules as
+//! functions of the step count, a [`Scheduler`] that applies one to an optimizer, and the
+//! stateful [`ReduceLrOnPlateau`].
+//!
+//! A "step" is whatever unit you call [`Scheduler::step`] at: once per epoch as in
+//! PyTorch's examples, or once per batch for warm-up and one-cycle schedules.
+
+use std::f64::consts::PI;
+
+use serde::{Deserialize, Serialize};
+
+use crate::optimizer::Optimizer;
+
+/// A learning rate as a function of the step count and the group's initial rate.
+pub trait LrSchedule: Send + Sync {
+    /// The rate in force after `step` scheduler steps, for a group that started at `base_lr`.
+    fn lr(&self, step: usize, base_lr: f64) -> f64;
+}
+
+/// Multiplies the rate by `gamma` every `step_size` steps (`StepLR`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepLr {
+    /// Steps between decays.
+    pub step_size: usize,
+    /// Decay factor.
+    pub gamma: f64,
+}
+
+impl LrSchedule for StepLr {
+    fn lr(&self, step: usize, base: f64) -> f64 {
+        base * self.gamma.powi((step / self.step_size.max(1)) as i32)
+    }
+}
+
+/// Multiplies the rate by `gamma` at each milestone (`MultiStepLR`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MultiStepLr {
+    /// Steps at which to decay.
+    pub milestones: Vec<usize>,
+    /// Decay factor.
+    pub gamma: f64,
+}
+
+impl LrSchedule for MultiStepLr {
+    fn lr(&self, step: usize, base: f64) -> f64 {
+        base * self.gamma.powi(self.milestones.iter().filter(|&&m| m <= step).count() as i32)
+    }
+}
+
+/// Multiplies the rate by `gamma` every step (`ExponentialLR`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ExponentialLr {
+    /// Decay factor.
+    pub gamma: f64,
+}
+
+impl LrSchedule for ExponentialLr {
+    fn lr(&self, step: usize, base: f64) -> f64 {
+        base * self.gamma.powi(step as i32)
+    }
+}
+
+/// Cosine annealing from the base rate to `eta_min` over `t_max` steps
+/// (`CosineAnnealingLR`; beyond `t_max` the cosine continues, as PyTorch's does).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CosineAnnealingLr {
+    /// Half-period, in steps.
+    pub t_max: usize,
+    /// Lowest rate.
+    pub eta_min: f64,
+}
+
+impl LrSchedule for CosineAnnealingLr {
+    fn lr(&self, step: usize, base: f64) -> f64 {
+        let t = step as f64 / self.t_max.max(1) as f64;
+        self.eta_min + (base - self.eta_min) * (1.0 + (PI * t).cos()) / 2.0
+    }
+}
+
+/// Scales the rate linearly from `start_factor` to `end_factor` over `total_iters` steps,
+/// then holds it (`LinearLR`, the usual warm-up; PyTorch: 1/3 → 1 over 5).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LinearLr {
+    /// Factor at step 0.
+    pub start_factor: f64,
+    /// Factor from `total_iters` on.
+    pub end_factor: f64,
+    /// Length of the ramp.
+    pub total_iters: usize,
+}
+
+impl LrSchedule for LinearLr {
+    fn lr(&self, step: usize, base: f64) -> f64 {
+        let t = step.min(self.total_iters) as f64 / self.total_iters.max(1) as f64;
+        base * (self.start_factor + (self.end_factor - self.start_factor) * t)
+    }
+}
+
+/// The one-cycle policy (`OneCycleLR`, cosine annealing, two phases): from
+/// `max_lr / div_factor` up to `max_lr` over the first `pct_start` of `total_steps`, then
+/// down to `max_lr / (div_factor · final_div_factor)`. It ignores the group's base rate.
+/// (Momentum cycling is not applied.)
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OneCycleLr {
+    /// Peak rate.
+    pub max_lr: f64,
+    /// Length of the cycle.
+    pub total_steps: usize,
+    /// Fraction of the cycle spent increasing (PyTorch: 0.3).
+    pub pct_start: f64,
+    /// `initial = max_lr / div_factor` (PyTorch: 25).
+    pub div_factor: f64,
+    /// `min = initial / final_div_factor` (PyTorch: 1e4).
+    pub final_div_factor: f64,
+}
+
+impl OneCycleLr {
+    /// PyTorch's defaults for a peak rate and a cycle length.
+    pub fn new(max_lr: f64, total_steps: usize) -> Self {
+        OneCycleLr { max_lr, total_steps, pct_start: 0.3, div_factor: 25.0, final_div_factor: 1e4 }
+    }
+}
+
+impl LrSchedule for OneCycleLr {
+    fn lr(&self, step: usize, _base: f64) -> f64 {
+        let initial = self.max_lr / self.div_factor;
+        let min = initial / self.final_div_factor;
+        let anneal = |start: f64, end: f64, pct: f64| end + (start - end) / 2.0 * ((PI * pct).cos() + 1.0);
+        let up_end = self.pct_start * self.total_steps as f64 - 1.0;
+        let down_end = self.total_steps as f64 - 1.0;
+        let s = step as f64;
+        if s <= up_end {
+            anneal(initial, self.max_lr, if up_end > 0.0 { s / up_end } else { 1.0 })
+        } else {
+            anneal(self.max_lr, min, ((s - up_end) / (down_end - up_end)).min(1.0))
+        }
+    }
+}
+
+/// Runs `first` for `milestone` steps, then `second` from its own step 0
+/// (`SequentialLR`): warm-up then cosine, for example.
+///
+/// ```
+/// use sinew_optim::{CosineAnnealingLr, LinearLr, LrSchedule, Then};
+/// let s = Then { first: LinearLr { start_factor: 0.1, end_factor: 1.0, total_iters: 5 }, milestone: 5,
+///                second: CosineAnnealingLr { t_max: 10, eta_min: 0.0 } };
+/// assert!((s.lr(0, 1.0) - 0.1).abs() < 1e-12);
+/// assert_eq!(s.lr(5, 1.0), 1.0);
+/// assert!(s.lr(15, 1.0) < 1e-12);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Then<A, B> {
+    /// The schedule before the milestone.
+    pub first: A,
+    /// The step at which `second` takes over.
+    pub milestone: usize,
+    /// The schedule after it.
+    pub second: B,
+}
+
+impl<A: LrSchedule, B: LrSchedule> LrSchedule for Then<A, B> {
+    fn lr(&self, step: usize, base: f64) -> f64 {
+        if step < self.milestone {
+            self.first.lr(step, base)
+        } else {
+            self.second.lr(step - self.milestone, base)
+        }
+    }
+}
+
+/// The state of a [`Scheduler`], for checkpoints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SchedulerState {
+    /// Steps taken.
+    pub step: usize,
+    /// Each group's initial learning rate.
+    pub base_lrs: Vec<f64>,
+}
+
+/// Applies a schedule to an optimizer's groups: built at step 0 (setting the step-0
+/// rate), advanced with [`Scheduler::step`].
+///
+/// ```
+/// use sinew_autograd::Param;
+/// use sinew_optim::{Optimizer, Scheduler, Sgd, StepLr};
+/// use sinew_tensor::Tensor;
+/// let mut opt = Sgd::new(vec![Param::new("w", Tensor::zeros(&[1]))], 0.1);
+/// let mut sched = Scheduler::new(StepLr { step_size: 2, gamma: 0.5 }, &mut opt);
+/// let mut seen = vec![];
+/// for _epoch in 0..5 {
+///     seen.push(opt.lr());
+///     sched.step(&mut opt);
+/// }
+/// assert_eq!(seen, vec![0.1, 0.1, 0.05, 0.05, 0.025]);
+/// ```
+pub struct Scheduler<S> {
+    schedule: S,
+    state: SchedulerState,
+}
+
+impl<S: LrSchedule> Scheduler<S> {
+    /// Records the groups' current rates as base rates and applies step 0.
+    pub fn new(schedule: S, opt: &mut dyn Optimizer) -> Self {
+        let base_lrs = opt.param_groups().iter().map(|g| g.lr).collect();
+        let s = Scheduler { schedule, state: SchedulerState { step: 0, base_lrs } };
+        s.apply(opt);
+        s
+    }
+
+    fn apply(&self, opt: &mut dyn Optimizer) {
+        for (g, &base) in opt.param_groups_mut().iter_mut().zip(&self.state.base_lrs) {
+            g.lr = self.schedule.lr(self.state.step, base);
+        }
+    }
+
+    /// Advances one step and sets the new rates.
+    pub fn step(&mut self, opt: &mut dyn Optimizer) {
+        self.state.step += 1;
+        self.apply(opt);
+    }
+
+    /// The rate of the first group at the current step.
+    pub fn last_lr(&self) -> f64 {
+        self.state.base_lrs.first().map_or(0.0, |&b| self.schedule.lr(self.state.step, b))
+    }
+
+    /// The state to save.
+    pub fn state(&self) -> SchedulerState {
+        self.state.clone()
+    }
+
+    /// Restores a saved state and applies it to `opt`.
+    pub fn load_state(&mut self, state: SchedulerState, opt: &mut dyn Optimizer) {
+        self.state = state;
+        self.apply(opt);
+    }
+}
+
+/// Whether a smaller or larger metric is better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PlateauMode {
+    /// Lower is better (a loss).
+    Min,
+    /// Higher is better (an accuracy).
+    Max,
+}
+
+/// Multiplies the rate by `factor` when a metric has not improved for `patience` steps
+/// (`ReduceLROnPlateau`, relative threshold mode).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReduceLrOnPlateau {
+    /// Min or max.
+    pub mode: PlateauMode,
+    /// Decay factor (PyTorch: 0.1).
+    pub factor: f64,
+    /// Steps without improvement tolerated (PyTorch: 10).
+    pub patience: usize,
+    /// Relative improvement that counts (PyTorch: 1e-4).
+    pub threshold: f64,
+    /// Steps to wait after a reduction (PyTorch: 0).
+    pub cooldown: usize,
+    /// Lowest rate (PyTorch: 0).
+    pub min_lr: f64,
+    best: Option<f64>,
+    bad_steps: usize,
+    cooldown_left: usize,
+}
+
+impl ReduceLrOnPlateau {
+    /// PyTorch's defaults in the given mode.
+    pub fn new(mode: PlateauMode) -> Self {
+        ReduceLrOnPlateau {
+            mode,
+            factor: 0.1,
+            patience: 10,
+            threshold: 1e-4,
+            cooldown: 0,
+            min_lr: 0.0,
+            best: None,
+            bad_steps: 0,
+            cooldown_left: 0,
+        }
+    }
+
+    fn improves(&self, metric: f64) -> bool {
+        match (self.best, self.mode) {
+            (None, _) => true,
+            (Some(b), PlateauMode::Min) => metric < b * (1.0 - self.threshold),
+            (Some(b), PlateauMode::Max) => metric > b * (1.0 + self.threshold),
+        }
+    }
+
+    /// Records this step's metric, reducing the rates of `opt` if it has plateaued.
+    /// Returns whether it reduced them.
+    pub fn step(&mut self, metric: f64, opt: &mut dyn Optimizer) -> bool {
+        if self.improves(metric) {
+            self.best = Some(metric);
+            self.bad_steps = 0;
+        } else {
+            self.bad_steps += 1;
+        }
+        if self.cooldown_left > 0 {
+            self.cooldown_left -= 1;
+            self.bad_steps = 0;
+        }
+        if self.bad_steps > self.patience {
+            for g in opt.param_groups_mut() {
+                g.lr = (g.lr * self.factor).max(self.min_lr);
+            }
+            self.cooldown_left = self.cooldown;
+            self.bad_steps = 0;
+            return true;
+        }
+        false
+    }
+}

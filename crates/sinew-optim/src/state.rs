@@ -1,0 +1,109 @@
+//! Serialisable optimizer and schedule state: plain data with serde derives, so a resumed
+//! run continues bit for bit.
+
+use serde::{Deserialize, Serialize};
+use sinew_tensor::{DType, Tensor};
+
+/// A tensor as plain data (dtype, shape, values), for optimizer state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum StateTensor {
+    /// `f32` values.
+    F32 {
+        /// Shape.
+        shape: Vec<usize>,
+        /// Row-major values.
+        data: Vec<f32>,
+    },
+    /// `f64` values.
+    F64 {
+        /// Shape.
+        shape: Vec<usize>,
+        /// Row-major values.
+        data: Vec<f64>,
+    },
+}
+
+impl StateTensor {
+    /// Captures a float tensor.
+    ///
+    /// # Panics
+    /// For `i64` tensors (optimizer state is always float).
+    pub fn from_tensor(t: &Tensor) -> Self {
+        match t.dtype() {
+            DType::F32 => StateTensor::F32 { shape: t.dims().to_vec(), data: t.to_vec() },
+            DType::F64 => StateTensor::F64 { shape: t.dims().to_vec(), data: t.to_vec() },
+            DType::I64 => panic!("optimizer state is float, got an int64 tensor"),
+        }
+    }
+
+    /// Rebuilds the tensor.
+    ///
+    /// # Errors
+    /// If the shape does not match the data.
+    pub fn to_tensor(&self) -> Result<Tensor, sinew_tensor::TensorError> {
+        match self {
+            StateTensor::F32 { shape, data } => Tensor::from_vec(data.clone(), shape),
+            StateTensor::F64 { shape, data } => Tensor::from_vec(data.clone(), shape),
+        }
+    }
+}
+
+/// The hyper-parameters of one parameter group that schedules and users change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupState {
+    /// Learning rate.
+    pub lr: f64,
+    /// Weight decay.
+    pub weight_decay: f64,
+}
+
+/// Everything an optimizer needs to resume: its kind, step count, group settings and
+/// per-parameter buffers (in parameter order, each a list of named buffers).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OptimizerState {
+    /// `sgd`, `adam`, `adamw`, `rmsprop` or `adagrad`.
+    pub kind: String,
+    /// Steps taken.
+    pub step: u64,
+    /// Per group.
+    pub groups: Vec<GroupState>,
+    /// Per parameter (groups flattened in order): named buffers, empty before the first step.
+    pub buffers: Vec<Vec<(String, StateTensor)>>,
+}
+
+/// Why a state could not be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateError {
+    /// The state belongs to another optimizer.
+    #[error("optimizer state is for `{found}`, not `{expected}`")]
+    Kind {
+        /// This optimizer.
+        expected: String,
+        /// The state's.
+        found: String,
+    },
+    /// The number of groups or parameters differs.
+    #[error("optimizer state has {found} {what}, this optimizer has {expected}")]
+    Count {
+        /// `groups` or `parameters`.
+        what: &'static str,
+        /// This optimizer's count.
+        expected: usize,
+        /// The state's count.
+        found: usize,
+    },
+    /// A buffer does not fit its parameter.
+    #[error(
+        "optimizer state for parameter {index}: buffer {name:?} has shape {found:?}, the parameter {expected:?}"
+    )]
+    Shape {
+        /// Parameter position.
+        index: usize,
+        /// Buffer name.
+        name: String,
+        /// Parameter shape.
+        expected: Vec<usize>,
+        /// Buffer shape.
+        found: Vec<usize>,
+    },
+}
