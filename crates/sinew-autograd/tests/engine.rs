@@ -168,3 +168,17 @@ fn anomaly_mode_names_the_op() {
     let msg = r.unwrap_err().downcast::<String>().unwrap();
     assert!(msg.contains("backward of `sqrt`") && msg.contains("gradient of input 0"), "{msg}");
 }
+
+#[test]
+fn linear_layer_weight_gradients_are_contiguous() {
+    // y = x·Wᵀ with W (out, in): the gradient of W must arrive contiguous, so optimizers
+    // update it without a copy
+    let mut g = Generator::new(1);
+    let w = Var::leaf(randn(&[5, 3], &mut g));
+    let x = Var::constant(randn(&[4, 3], &mut g));
+    let grads = x.matmul(&w.t()).square().sum_all().backward();
+    let gw = grads.get(&w).unwrap();
+    assert!(gw.is_contiguous(), "strides {:?}", gw.strides());
+    let want = x.value().t().matmul(&(x.value().matmul(&w.value().t()) * 2.0)).t();
+    assert!(gw.allclose(&want, 1e-12, 1e-12));
+}

@@ -20,6 +20,9 @@ impl Tensor {
                 detail: format!(": {} elements cannot take a shape of {}", self.numel(), shape::numel(shape)),
             });
         }
+        if shape == self.dims() {
+            return Ok(self.clone()); // nothing to do, whatever the strides
+        }
         if self.is_contiguous() {
             let mut layout = Layout::contiguous(shape);
             layout.offset = self.layout().offset;

@@ -26,15 +26,25 @@ impl Var {
             if b.ndim() == 1 {
                 g2 = g2.unsqueeze(-1);
             }
+            // A gradient takes its operand's memory order: for a column-major operand (a
+            // transposed view, like `w.t()` in a linear layer) compute the transposed
+            // product and view it transposed, so that the gradient reaching the underlying
+            // parameter is contiguous. Same arithmetic, no copy.
             let ga = a.requires_grad().then(|| {
-                let full = g2.matmul(&b2.t());
+                let full = if column_major(a) { b2.matmul(&g2.t()).t() } else { g2.matmul(&b2.t()) };
                 sum_to(&full, a2.dims()).reshape(a.dims())
             });
             let gb = b.requires_grad().then(|| {
-                let full = a2.t().matmul(&g2);
+                let full = if column_major(b) { g2.t().matmul(&a2).t() } else { a2.t().matmul(&g2) };
                 sum_to(&full, b2.dims()).reshape(b.dims())
             });
             vec![ga, gb]
         })
     }
+}
+
+/// Whether a 2-D variable's value is stored column-major (a transposed contiguous matrix).
+fn column_major(v: &Var) -> bool {
+    let (d, s) = (v.dims(), v.value().strides());
+    v.ndim() == 2 && d[0] > 1 && d[1] > 1 && s[0] == 1 && s[1] == d[0]
 }

@@ -30,6 +30,9 @@ impl Var {
     /// Same elements, another shape (a view when contiguous).
     #[track_caller]
     pub fn reshape(&self, shape: &[usize]) -> Var {
+        if shape == self.dims() {
+            return self.clone();
+        }
         Var::from_op("reshape", self.value().reshape(shape), &[self], |ctx| {
             vec![Some(ctx.grad.reshape(ctx.inputs[0].dims()))]
         })
@@ -180,7 +183,13 @@ impl Var {
     pub fn split_sizes(&self, sizes: &[usize], dim: isize) -> Vec<Var> {
         let d = normalize(dim, self.ndim());
         let total: usize = sizes.iter().sum();
-        assert_eq!(total, self.dims()[d], "split_sizes: sizes {sizes:?} do not add up to {} (shape {:?})", self.dims()[d], self.dims());
+        assert_eq!(
+            total,
+            self.dims()[d],
+            "split_sizes: sizes {sizes:?} do not add up to {} (shape {:?})",
+            self.dims()[d],
+            self.dims()
+        );
         let mut start = 0;
         sizes
             .iter()
@@ -197,7 +206,8 @@ impl Var {
     #[track_caller]
     pub fn masked_select(&self, mask: &Tensor) -> Var {
         let full = mask.broadcast_to(self.dims()).to_vec::<f64>();
-        let picked: Vec<i64> = full.iter().enumerate().filter(|(_, m)| **m != 0.0).map(|(i, _)| i as i64).collect();
+        let picked: Vec<i64> =
+            full.iter().enumerate().filter(|(_, m)| **m != 0.0).map(|(i, _)| i as i64).collect();
         let n = picked.len();
         let idx = Tensor::from_vec(picked, &[n]).expect("1-D");
         self.reshape(&[self.numel()]).index_select(0, &idx)
@@ -211,7 +221,9 @@ impl Var {
         }
         assert!(dtype.is_float(), "to_dtype: gradients need a float dtype, got {dtype}");
         let from = self.dtype();
-        Var::from_op("to_dtype", self.value().to_dtype(dtype), &[self], move |ctx| vec![Some(ctx.grad.to_dtype(from))])
+        Var::from_op("to_dtype", self.value().to_dtype(dtype), &[self], move |ctx| {
+            vec![Some(ctx.grad.to_dtype(from))]
+        })
     }
 
     /// Splits into `chunks` nearly equal pieces along `dim`.
