@@ -95,8 +95,15 @@ pub fn binary_cross_entropy(input: &Var, target: &Var, reduction: Reduction) -> 
         v.ge_scalar(0.0).mul(&v.le_scalar(1.0)).sum_all().item() as usize == v.numel(),
         "binary_cross_entropy: inputs must be probabilities in [0, 1] (apply sigmoid, or use binary_cross_entropy_with_logits)"
     );
-    let log_p = input.log().clamp(Some(-100.0), None);
-    let log_1mp = input.rsub_scalar(1.0).log().clamp(Some(-100.0), None);
+    // log clamped at -100; where a probability is exactly 0 the log is taken of 1 and
+    // replaced, so that its backward (g / p) never computes 0 / 0 = NaN
+    let clamped_log = |p: &Var| {
+        let positive = p.value().gt_scalar(0.0);
+        let safe = Var::where_(&positive, p, &p.ones_like()).log();
+        Var::where_(&positive, &safe, &Var::constant(p.value().full_like(-100.0))).clamp(Some(-100.0), None)
+    };
+    let log_p = clamped_log(input);
+    let log_1mp = clamped_log(&input.rsub_scalar(1.0));
     let per = -(&(target * &log_p) + &(&target.rsub_scalar(1.0) * &log_1mp));
     reduce(per, reduction)
 }
@@ -112,8 +119,13 @@ pub fn binary_cross_entropy_with_logits(
     reduction: Reduction,
 ) -> Var {
     same_shape("binary_cross_entropy_with_logits", input, target);
-    // log(1 + e^-|x|) + max(-x, 0) = softplus(-x), computed without overflow
-    let softplus_neg = &input.abs().neg().exp().log1p() + &input.neg().relu();
+    // log(1 + e^-|x|) + max(-x, 0) = softplus(-x), computed without overflow; |x| and
+    // max(-x, 0) take the same branch at x = 0, so that the gradient there is -1/2 (the
+    // subgradients of abs and relu, 0 each, would give 0)
+    let negative = input.value().lt_scalar(0.0);
+    let abs = Var::where_(&negative, &input.neg(), input);
+    let neg_part = Var::where_(&negative, &input.neg(), &input.zeros_like());
+    let softplus_neg = &abs.neg().exp().log1p() + &neg_part;
     let per = match pos_weight {
         None => &(&target.rsub_scalar(1.0) * input) + &softplus_neg,
         Some(w) => {
@@ -126,16 +138,22 @@ pub fn binary_cross_entropy_with_logits(
 }
 
 /// Options of [`cross_entropy`] beyond the reduction, with PyTorch's defaults.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct CrossEntropyOptions {
     /// A weight per class, `(C)`.
     pub weight: Option<Tensor>,
-    /// A target value whose samples are ignored (PyTorch's default is -100).
+    /// A target value whose samples are ignored (PyTorch's default, and ours: -100).
     pub ignore_index: Option<i64>,
     /// Mixes the one-hot target with the uniform distribution: `(1 - ε)·onehot + ε/C`.
     pub label_smoothing: f64,
     /// Mean, sum or none.
     pub reduction: Reduction,
+}
+
+impl Default for CrossEntropyOptions {
+    fn default() -> Self {
+        CrossEntropyOptions { weight: None, ignore_index: Some(-100), label_smoothing: 0.0, reduction: Reduction::Mean }
+    }
 }
 
 /// Checks class-index targets of a `(N, C)` or `(N, C, d...)` input and returns them flat,

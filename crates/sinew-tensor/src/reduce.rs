@@ -473,9 +473,11 @@ impl Tensor {
                     let m = lane_max(lane);
                     let m = if m.is_finite() { m } else { T::ZERO };
                     if log {
-                        let lse = m + lane.iter().map(|v| (v - m).exp()).fold(T::ZERO, |a, b| a + b).ln();
+                        // (x - m) - ln Σ, not x - (m + ln Σ): the latter rounds away the
+                        // small log-probabilities of large logits in f32
+                        let ln_sum = lane.iter().map(|v| (v - m).exp()).fold(T::ZERO, |a, b| a + b).ln();
                         for r in 0..reduced {
-                            dst[r * inner + i] = lane.get(r) - lse;
+                            dst[r * inner + i] = (lane.get(r) - m) - ln_sum;
                         }
                     } else {
                         let mut s = T::ZERO;

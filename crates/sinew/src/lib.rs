@@ -9,10 +9,10 @@
 //! | [`tensor`] | `sinew-tensor` | n-d tensors, broadcasting, reductions, matmul and convolution on faer |
 //! | [`autograd`] | `sinew-autograd` | `Var`, reverse-mode gradients of any order, `Param`, `gradcheck` |
 //! | [`nn`] | `sinew-nn` | `Module` (derivable), layers, activations, losses, initialisation |
+//! | [`optim`] | `sinew-optim` | SGD, Adam, AdamW, RMSprop, Adagrad, LR schedules, clipping |
 //! | [`serialize`] | `sinew-serialize` | safetensors to and from PyTorch, atomic saves |
 //!
-//! The optimizer, data and training crates join this facade as they land (see
-//! `ARCHITECTURE.md`).
+//! The data and training crates join this facade as they land (see `ARCHITECTURE.md`).
 //!
 //! ```
 //! use sinew::prelude::*;
@@ -22,6 +22,7 @@
 
 pub use sinew_autograd as autograd;
 pub use sinew_nn as nn;
+pub use sinew_optim as optim;
 pub use sinew_serialize as serialize;
 pub use sinew_tensor as tensor;
 
@@ -30,8 +31,9 @@ pub mod prelude {
     pub use sinew_autograd::{Gradients, Param, Var, no_grad};
     pub use sinew_nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss};
     pub use sinew_nn::{
-        BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding, Flatten, Forward, LayerNorm, Linear, MaxPool2d, Module,
-        ReLU, Sequential, Sigmoid, Tanh,
+        BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding, Flatten, Forward, LayerNorm, Linear, MaxPool2d,
+        Module, ReLU, Sequential, Sigmoid, Tanh,
     };
+    pub use sinew_optim::{Adam, AdamW, Optimizer, Scheduler, Sgd, clip_grad_norm};
     pub use sinew_tensor::{Conv2dOptions, DType, Generator, Pool2dOptions, Tensor, manual_seed};
 }
