@@ -22,7 +22,8 @@
 //!   switches train/eval; [`Forward`] is `forward(&Var) -> Var`.
 //! - Layers: [`Linear`], [`Conv1d`], [`Conv2d`], [`ConvTranspose2d`], pooling, [`Flatten`],
 //!   [`Dropout`], [`BatchNorm1d`]/[`BatchNorm2d`], [`LayerNorm`], [`Embedding`],
-//!   [`Sequential`], and the activation modules.
+//!   [`RNN`], [`LSTM`], [`GRU`], [`MultiheadAttention`] and
+//!   [`attention::scaled_dot_product_attention`], [`Sequential`], and the activation modules.
 //! - [`loss`]: MSE, L1, Huber, smooth L1, BCE, BCE with logits, cross entropy, NLL, KL.
 //! - [`init`]: PyTorch's initialisers, seeded.
 
@@ -31,18 +32,22 @@
 extern crate self as sinew_nn;
 
 mod activation;
+pub mod attention;
 mod conv;
 pub mod init;
 mod linear;
 pub mod loss;
 mod module;
 mod norm;
+mod recurrent;
 
 pub use activation::{
     ELU, GELU, GELUTanh, Identity, LeakyReLU, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh,
 };
+pub use attention::{MultiheadAttention, scaled_dot_product_attention};
 pub use conv::{AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d};
 pub use linear::{Embedding, Flatten, Linear, Sequential};
 pub use module::{Buffer, Forward, LoadReport, Module, Visitor};
 pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, Dropout, LayerNorm};
+pub use recurrent::{GRU, LSTM, RNN, RecurrentWeights, RnnNonlinearity};
 pub use sinew_nn_derive::Module;

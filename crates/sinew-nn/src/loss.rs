@@ -152,7 +152,12 @@ pub struct CrossEntropyOptions {
 
 impl Default for CrossEntropyOptions {
     fn default() -> Self {
-        CrossEntropyOptions { weight: None, ignore_index: Some(-100), label_smoothing: 0.0, reduction: Reduction::Mean }
+        CrossEntropyOptions {
+            weight: None,
+            ignore_index: Some(-100),
+            label_smoothing: 0.0,
+            reduction: Reduction::Mean,
+        }
     }
 }
 

@@ -1,0 +1,463 @@
+//! Attention: [`scaled_dot_product_attention`] (`F.scaled_dot_product_attention`) and
+//! [`MultiheadAttention`] (`nn.MultiheadAttention`), with PyTorch's parameter names and
+//! layouts.
+//!
+//! ## Masks
+//! A mask is a [`Tensor`] broadcastable to the attention scores `(..., L, S)` (queries by
+//! keys); its element type says how it is read, mirroring PyTorch's boolean and float masks:
+//! - an `i64` mask is a *keep* mask, PyTorch's boolean mask: non-zero (`1`) lets a query
+//!   attend to a key, `0` blocks it;
+//! - a float (`f32`/`f64`) mask is *added* to the scores, PyTorch's float mask: `0` keeps,
+//!   `-inf` blocks, other values bias.
+//!
+//! A float mask of zeros and ones is therefore **not** a keep mask: convert it with
+//! `mask.to_dtype(DType::I64)`. A query whose keys are all blocked attends to nothing and
+//! gets zeros (PyTorch's math backend does the same since 2.5), with zero gradients.
+
+use sinew_autograd::{Param, Var};
+use sinew_tensor::{DType, Generator, Tensor};
+
+use crate::init;
+use crate::linear::Linear;
+use crate::module::{Forward, Module, Visitor};
+
+/// Attention of queries `q` `(..., L, E)` over keys `k` `(..., S, E)` and values `v`
+/// `(..., S, Ev)`: `softmax(q·kᵀ/√E + mask)·v`, of shape `(..., L, Ev)`, as
+/// `F.scaled_dot_product_attention` (without dropout). Leading dimensions broadcast as in
+/// `matmul`.
+///
+/// `attn_mask` is a keep mask (`i64`, non-zero = attend) or an additive float mask, see
+/// the [module documentation](self). `is_causal` lets query `i` attend to keys `0..=i` only
+/// (PyTorch's top-left aligned `tril`, also when `L != S`); unlike PyTorch, it may be
+/// combined with `attn_mask`, and both then apply.
+///
+/// # Panics
+/// If `q`, `k` or `v` has fewer than two dimensions, the feature sizes of `q` and `k`
+/// differ, `k` and `v` have different numbers of keys, or the mask does not broadcast to
+/// the scores; the message names the shapes.
+///
+/// ```
+/// use sinew_nn::scaled_dot_product_attention;
+/// use sinew_autograd::Var;
+/// use sinew_tensor::{DType, Generator, Tensor};
+/// let mut g = Generator::new(0);
+/// let q = Var::leaf(Tensor::randn_with(&[2, 4, 5, 8], DType::F32, &mut g)); // (N, heads, L, E)
+/// let k = Var::leaf(Tensor::randn_with(&[2, 4, 5, 8], DType::F32, &mut g));
+/// let v = Var::leaf(Tensor::randn_with(&[2, 4, 5, 8], DType::F32, &mut g));
+/// let y = scaled_dot_product_attention(&q, &k, &v, None, true);
+/// assert_eq!(y.dims(), &[2, 4, 5, 8]);
+/// // causal: the first query sees only the first key, so it returns the first value
+/// let first = v.value().narrow(2, 0, 1);
+/// assert!(y.value().narrow(2, 0, 1).allclose(&first, 1e-6, 1e-6));
+/// // the same with an explicit keep mask (i64, 1 = attend)
+/// let keep = Tensor::from_vec((0..25).map(|i| (i % 5 <= i / 5) as i64).collect(), &[5, 5])?;
+/// let y2 = scaled_dot_product_attention(&q, &k, &v, Some(&keep), false);
+/// assert!(y2.value().allclose(y.value(), 1e-6, 1e-6));
+/// # Ok::<(), sinew_tensor::TensorError>(())
+/// ```
+#[track_caller]
+pub fn scaled_dot_product_attention(
+    q: &Var,
+    k: &Var,
+    v: &Var,
+    attn_mask: Option<&Tensor>,
+    is_causal: bool,
+) -> Var {
+    attention("scaled_dot_product_attention", q, k, v, attn_mask, is_causal).0
+}
+
+/// The attention output and the attention probabilities `(..., L, S)`.
+#[track_caller]
+fn attention(who: &str, q: &Var, k: &Var, v: &Var, mask: Option<&Tensor>, causal: bool) -> (Var, Var) {
+    assert!(
+        q.ndim() >= 2 && k.ndim() >= 2 && v.ndim() >= 2,
+        "{who}: expected q, k, v of at least 2 dimensions [.., L, E], [.., S, E], [.., S, Ev], \
+         got {:?}, {:?}, {:?}",
+        q.dims(),
+        k.dims(),
+        v.dims()
+    );
+    let (l, e) = (q.dims()[q.ndim() - 2], q.dims()[q.ndim() - 1]);
+    let s = k.dims()[k.ndim() - 2];
+    assert!(
+        k.dims()[k.ndim() - 1] == e && v.dims()[v.ndim() - 2] == s,
+        "{who}: expected k of shape [.., S, {e}] and v of shape [.., S, Ev] for q of shape {:?}, \
+         got {:?} and {:?}",
+        q.dims(),
+        k.dims(),
+        v.dims()
+    );
+    let scale = 1.0 / (e.max(1) as f64).sqrt();
+    let mut scores = q.matmul(&k.t()).mul_scalar(scale);
+    let mut keep_rows = None;
+    if let Some(bias) = mask_bias(who, mask, causal, l, s, scores.dims(), scores.dtype()) {
+        // Rows with every key blocked would be 0/0: give them finite scores, zero them after.
+        let dead = bias.max(&[-1], true).eq_scalar(f64::NEG_INFINITY);
+        let bias = if dead.sum_all().item() > 0.0 {
+            keep_rows = Some(dead.rsub_scalar(1.0));
+            dead.where_(&Tensor::full_dtype(&[], 0.0, bias.dtype()), &bias)
+        } else {
+            bias
+        };
+        scores = &scores + &Var::constant(bias);
+    }
+    let mut probs = scores.softmax(-1);
+    if let Some(keep) = keep_rows {
+        probs = &probs * &Var::constant(keep);
+    }
+    (probs.matmul(v), probs)
+}
+
+/// The additive bias of the mask and the causal pattern, if any, in `dtype`.
+#[track_caller]
+fn mask_bias(
+    who: &str,
+    mask: Option<&Tensor>,
+    causal: bool,
+    l: usize,
+    s: usize,
+    scores: &[usize],
+    dtype: DType,
+) -> Option<Tensor> {
+    let mut bias = causal.then(|| {
+        let data: Vec<f64> =
+            (0..l * s).map(|idx| if idx % s > idx / s { f64::NEG_INFINITY } else { 0.0 }).collect();
+        Tensor::from_vec(data, &[l, s]).expect("l·s values").to_dtype(dtype)
+    });
+    if let Some(m) = mask {
+        let fits =
+            sinew_tensor::shape::broadcast_shapes("attn_mask", m.dims(), scores).is_ok_and(|b| b == scores);
+        assert!(fits, "{who}: attn_mask of shape {:?} does not broadcast to the scores {scores:?}", m.dims());
+        let add = if m.dtype() == DType::I64 {
+            let zero = Tensor::full_dtype(&[], 0.0, dtype);
+            let blocked = Tensor::full_dtype(&[], f64::NEG_INFINITY, dtype);
+            m.ne_scalar(0.0).where_(&zero, &blocked)
+        } else {
+            m.to_dtype(dtype)
+        };
+        bias = Some(match bias {
+            Some(c) => &add + &c,
+            None => add,
+        });
+    }
+    bias
+}
+
+/// Multi-head attention (`nn.MultiheadAttention`): queries, keys and values are projected
+/// by the rows of `in_proj_weight` `(3E, E)` (queries, keys, values, in that order) plus
+/// `in_proj_bias`, split into `num_heads` heads of `E / num_heads` features, attended with
+/// [`scaled_dot_product_attention`], concatenated and projected by `out_proj`.
+///
+/// Initialisation as PyTorch: `in_proj_weight` Xavier-uniform, `in_proj_bias` and
+/// `out_proj.bias` zeros, `out_proj.weight` as a [`Linear`]. Inputs are `(L, N, E)`
+/// (`(N, L, E)` with `batch_first`, or unbatched `(L, E)`); keys and values have `S` steps
+/// in place of `L`. No dropout, no separate key/value sizes, no `add_bias_kv`.
+///
+/// # Panics
+/// The forward methods panic with the layer's description and the shapes if the inputs do
+/// not have those shapes or the mask does not fit.
+///
+/// ```
+/// use sinew_nn::{Forward, Module, MultiheadAttention};
+/// use sinew_autograd::Var;
+/// use sinew_tensor::{DType, Generator, Tensor};
+/// let mut g = Generator::new(0);
+/// let mha = MultiheadAttention::new(8, 2, true, &mut g);
+/// let x = Var::constant(Tensor::randn_with(&[3, 5, 8], DType::F32, &mut g)); // (N, L, E)
+/// assert_eq!(mha.forward(&x).dims(), &[3, 5, 8]); // self-attention
+/// let mem = Var::constant(Tensor::randn_with(&[3, 7, 8], DType::F32, &mut g)); // (N, S, E)
+/// let (y, w) = mha.forward_qkv(&x, &mem, &mem, None, false);
+/// assert_eq!((y.dims(), w.unwrap().dims()), (&[3, 5, 8][..], &[3, 5, 7][..]));
+/// let names: Vec<String> = mha.named_parameters().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct MultiheadAttention {
+    /// `(3E, E)`: the query, key and value projections stacked by rows.
+    pub in_proj_weight: Param,
+    /// `(3E)`: their biases.
+    pub in_proj_bias: Param,
+    /// The output projection `(E, E)`.
+    pub out_proj: Linear,
+    /// Whether [`MultiheadAttention::forward_qkv`] also returns the attention weights
+    /// averaged over heads (PyTorch's `need_weights`, default `true`).
+    pub need_weights: bool,
+    num_heads: usize,
+    batch_first: bool,
+}
+
+impl MultiheadAttention {
+    /// Attention over `embed_dim` features split into `num_heads` heads.
+    ///
+    /// # Panics
+    /// If `num_heads` is zero or does not divide `embed_dim`.
+    #[track_caller]
+    pub fn new(embed_dim: usize, num_heads: usize, batch_first: bool, g: &mut Generator) -> Self {
+        assert!(
+            num_heads > 0 && embed_dim % num_heads == 0,
+            "MultiheadAttention: embed_dim {embed_dim} must be divisible by num_heads {num_heads}"
+        );
+        let in_proj_weight =
+            Param::new("in_proj_weight", init::xavier_uniform(&[3 * embed_dim, embed_dim], 1.0, g));
+        let in_proj_bias = Param::new("in_proj_bias", init::zeros(&[3 * embed_dim]));
+        let out_proj = Linear::new(embed_dim, embed_dim, g);
+        if let Some(b) = &out_proj.bias {
+            b.set_value(init::zeros(&[embed_dim]));
+        }
+        MultiheadAttention {
+            in_proj_weight,
+            in_proj_bias,
+            out_proj,
+            need_weights: true,
+            num_heads,
+            batch_first,
+        }
+    }
+
+    /// The model width `E`.
+    pub fn embed_dim(&self) -> usize {
+        self.in_proj_weight.value().dims()[1]
+    }
+
+    /// Number of heads.
+    pub fn num_heads(&self) -> usize {
+        self.num_heads
+    }
+
+    /// Features per head, `E / num_heads`.
+    pub fn head_dim(&self) -> usize {
+        self.embed_dim() / self.num_heads
+    }
+
+    /// Whether inputs and outputs are `(N, L, E)` rather than `(L, N, E)`.
+    pub fn batch_first(&self) -> bool {
+        self.batch_first
+    }
+
+    /// Attention of `query` `(L, N, E)` over `key` and `value` `(S, N, E)` (`(N, L, E)`
+    /// and `(N, S, E)` with `batch_first`; unbatched `(L, E)`, `(S, E)`): the output, shaped
+    /// like `query`, and, if [`need_weights`](Self::need_weights), the attention weights
+    /// averaged over heads, `(N, L, S)` (unbatched `(L, S)`).
+    ///
+    /// `attn_mask` (see [the masks](crate::attention#masks): `i64` keeps non-zero entries,
+    /// floats are added) is `(L, S)`, `(N·num_heads, L, S)` as in PyTorch, or any shape
+    /// broadcastable to `(N, num_heads, L, S)`: a key padding mask `(N, S)` is passed as
+    /// `(N, 1, 1, S)`. `is_causal` lets query `i` attend to keys `0..=i` only.
+    ///
+    /// ```
+    /// use sinew_nn::MultiheadAttention;
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{DType, Generator, Tensor};
+    /// let mut g = Generator::new(0);
+    /// let mha = MultiheadAttention::new(4, 2, false, &mut g);
+    /// let x = Var::constant(Tensor::randn_with(&[6, 2, 4], DType::F32, &mut g)); // (L, N, E)
+    /// let (y, w) = mha.forward_qkv(&x, &x, &x, None, true);
+    /// let w = w.unwrap();
+    /// assert_eq!((y.dims(), w.dims()), (&[6, 2, 4][..], &[2, 6, 6][..]));
+    /// assert_eq!(w.value().select(1, 0).to_vec::<f32>()[..6], [1.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+    /// // key padding: the second sequence has only 3 valid keys
+    /// let valid: Vec<i64> = (0..12).map(|i| (i < 6 || i % 6 < 3) as i64).collect();
+    /// let pad = Tensor::from_vec(valid, &[2, 1, 1, 6])?;
+    /// let (_, w) = mha.forward_qkv(&x, &x, &x, Some(&pad), false);
+    /// assert_eq!(w.unwrap().value().select(0, 1).narrow(1, 3, 3).abs().sum_all().item(), 0.0);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    #[track_caller]
+    pub fn forward_qkv(
+        &self,
+        query: &Var,
+        key: &Var,
+        value: &Var,
+        attn_mask: Option<&Tensor>,
+        is_causal: bool,
+    ) -> (Var, Option<Var>) {
+        let weights: Vec<Var> = self.parameters().iter().map(|p| p.var()).collect();
+        self.run(&weights, query, key, value, attn_mask, is_causal, self.need_weights)
+    }
+
+    /// [`MultiheadAttention::forward_qkv`] with `weights` in place of the parameters
+    /// (PyTorch's `torch.func.functional_call`): one variable per parameter, in
+    /// `named_parameters` order (`in_proj_weight`, `in_proj_bias`, `out_proj.weight`,
+    /// `out_proj.bias`) and with the same shapes. Gradients flow to `weights`.
+    ///
+    /// # Panics
+    /// If the number or shapes of `weights` differ from the parameters.
+    ///
+    /// ```
+    /// use sinew_nn::{Module, MultiheadAttention};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// let mha = MultiheadAttention::new(4, 2, true, &mut Generator::new(0));
+    /// let w: Vec<Var> = mha.parameters().iter().map(|p| Var::leaf(p.value().clone())).collect();
+    /// let x = Var::constant(Tensor::ones(&[1, 3, 4]));
+    /// let (y, _) = mha.forward_qkv_with_weights(&w, &x, &x, &x, None, false);
+    /// assert_eq!(y.sum_all().backward().get(&w[2]).unwrap().dims(), &[4, 4]);
+    /// ```
+    #[track_caller]
+    pub fn forward_qkv_with_weights(
+        &self,
+        weights: &[Var],
+        query: &Var,
+        key: &Var,
+        value: &Var,
+        attn_mask: Option<&Tensor>,
+        is_causal: bool,
+    ) -> (Var, Option<Var>) {
+        let params = self.named_parameters();
+        assert_eq!(
+            weights.len(),
+            params.len(),
+            "{self}: expected {} weights (in named_parameters order), got {}",
+            params.len(),
+            weights.len()
+        );
+        for (w, (name, p)) in weights.iter().zip(&params) {
+            let want = p.value().dims().to_vec();
+            assert!(
+                w.dims() == want.as_slice(),
+                "{self}: expected {name} of shape {want:?}, got {:?}",
+                w.dims()
+            );
+        }
+        self.run(weights, query, key, value, attn_mask, is_causal, self.need_weights)
+    }
+
+    #[track_caller]
+    fn run(
+        &self,
+        weights: &[Var],
+        query: &Var,
+        key: &Var,
+        value: &Var,
+        mask: Option<&Tensor>,
+        causal: bool,
+        need_weights: bool,
+    ) -> (Var, Option<Var>) {
+        let (e, heads, d) = (self.embed_dim(), self.num_heads, self.head_dim());
+        let (l_ax, n_ax) = if self.batch_first { (1, 0) } else { (0, 1) };
+        let batched = query.ndim() == 3;
+        let layout = |len: &str| {
+            if !batched {
+                format!("[{len}, {e}]")
+            } else if self.batch_first {
+                format!("[N, {len}, {e}]")
+            } else {
+                format!("[{len}, N, {e}]")
+            }
+        };
+        assert!(
+            (query.ndim() == 2 || query.ndim() == 3) && query.dims()[query.ndim() - 1] == e,
+            "{self}: expected query of shape {} (or unbatched [L, {e}]), got {:?}",
+            layout("L"),
+            query.dims()
+        );
+        let fits = |kv: &Var| {
+            kv.ndim() == query.ndim()
+                && kv.dims()[kv.ndim() - 1] == e
+                && (!batched || kv.dims()[n_ax] == query.dims()[n_ax])
+        };
+        assert!(
+            fits(key) && fits(value) && key.dims() == value.dims(),
+            "{self}: expected key and value of shape {} for query of shape {:?}, got {:?} and {:?}",
+            layout("S"),
+            query.dims(),
+            key.dims(),
+            value.dims()
+        );
+        // to (N, L, E)
+        let to_batch_first = |x: &Var| {
+            if !batched {
+                x.unsqueeze(0)
+            } else if self.batch_first {
+                x.clone()
+            } else {
+                x.transpose(0, 1)
+            }
+        };
+        let (n, l) = if batched { (query.dims()[n_ax], query.dims()[l_ax]) } else { (1, query.dims()[0]) };
+        let s = if batched { key.dims()[l_ax] } else { key.dims()[0] };
+
+        let (w_in, b_in) = (&weights[0], &weights[1]);
+        let (w_out, b_out) = (&weights[2], weights.get(3));
+        let project = |x: &Var, w: &Var, b: &Var| &to_batch_first(x).matmul(&w.t()) + b;
+        let (q, k, v) = if query.id() == key.id() && key.id() == value.id() {
+            // self-attention: one product for all three projections
+            let qkv = project(query, w_in, b_in).chunk(3, -1);
+            (qkv[0].clone(), qkv[1].clone(), qkv[2].clone())
+        } else {
+            let (w, b) = (w_in.chunk(3, 0), b_in.chunk(3, 0));
+            (project(query, &w[0], &b[0]), project(key, &w[1], &b[1]), project(value, &w[2], &b[2]))
+        };
+        // (N, len, E) -> (N, heads, len, d)
+        let split = |x: &Var, len: usize| x.reshape(&[n, len, heads, d]).permute(&[0, 2, 1, 3]);
+        let mask = self.head_mask(mask, n, l, s);
+        let (out, probs) =
+            attention(&self.to_string(), &split(&q, l), &split(&k, s), &split(&v, s), mask.as_ref(), causal);
+        let out = out.permute(&[0, 2, 1, 3]).reshape(&[n, l, e]).matmul(&w_out.t());
+        let out = match b_out {
+            Some(b) => &out + b,
+            None => out,
+        };
+        let out = if !batched {
+            out.squeeze_dim(0)
+        } else if self.batch_first {
+            out
+        } else {
+            out.transpose(0, 1)
+        };
+        let avg = need_weights.then(|| {
+            let w = probs.mean(&[1], false);
+            if batched { w } else { w.squeeze_dim(0) }
+        });
+        (out, avg)
+    }
+
+    /// Brings a mask to a shape broadcastable to `(N, heads, L, S)`.
+    #[track_caller]
+    fn head_mask(&self, m: Option<&Tensor>, n: usize, l: usize, s: usize) -> Option<Tensor> {
+        let m = m?;
+        let heads = self.num_heads;
+        let full = [n, heads, l, s];
+        let fits = match m.ndim() {
+            2 => m.dims() == [l, s],
+            3 => m.dims() == [n * heads, l, s],
+            4 => sinew_tensor::shape::broadcast_shapes("attn_mask", m.dims(), &full).is_ok_and(|b| b == full),
+            _ => false,
+        };
+        assert!(
+            fits,
+            "{self}: expected attn_mask of shape [{l}, {s}], [{}, {l}, {s}] or broadcastable to \
+             [{n}, {heads}, {l}, {s}], got {:?}",
+            n * heads,
+            m.dims()
+        );
+        Some(if m.ndim() == 3 { m.reshape(&full) } else { m.clone() })
+    }
+}
+
+impl std::fmt::Display for MultiheadAttention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MultiheadAttention(embed_dim={}, num_heads={}", self.embed_dim(), self.num_heads)?;
+        if self.batch_first {
+            write!(f, ", batch_first=True")?;
+        }
+        write!(f, ")")
+    }
+}
+
+impl Module for MultiheadAttention {
+    fn visit(&self, v: &mut dyn Visitor) {
+        v.param("in_proj_weight", &self.in_proj_weight);
+        v.param("in_proj_bias", &self.in_proj_bias);
+        v.module("out_proj", &self.out_proj);
+    }
+}
+
+impl Forward for MultiheadAttention {
+    /// Self-attention of `x` (no mask), without the attention weights.
+    #[track_caller]
+    fn forward(&self, x: &Var) -> Var {
+        let weights: Vec<Var> = self.parameters().iter().map(|p| p.var()).collect();
+        self.run(&weights, x, x, x, None, false, false).0
+    }
+}

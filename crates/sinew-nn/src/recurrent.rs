@@ -1,0 +1,659 @@
+//! Recurrent layers: [`RNN`] (tanh or ReLU), [`LSTM`] and [`GRU`], multi-layer and
+//! unidirectional, with PyTorch's gate order, parameter names and shapes, so that a
+//! PyTorch `state_dict` of `nn.RNN` / `nn.LSTM` / `nn.GRU` loads unchanged.
+//!
+//! Every layer takes an input of shape `(T, N, input_size)` (or `(N, T, input_size)` with
+//! `batch_first`, or an unbatched `(T, input_size)`) and an optional initial state of shape
+//! `(num_layers, N, hidden_size)` (zeros when absent). It returns the last layer's
+//! hidden state at every time step, `(T, N, hidden_size)` (or `(N, T, hidden_size)`),
+//! and the final state of every layer, `(num_layers, N, hidden_size)`.
+//!
+//! The input projection `x·W_ihᵀ + b` of a layer is computed for all time steps in one
+//! matrix product; only the hidden projection `h·W_hhᵀ` runs step by step.
+
+use sinew_autograd::{Param, Var};
+use sinew_tensor::{Generator, Tensor};
+
+use crate::init;
+use crate::module::{Forward, Module, Visitor};
+
+/// The nonlinearity of an [`RNN`] (PyTorch's `nonlinearity='tanh'` or `'relu'`).
+///
+/// ```
+/// use sinew_nn::RnnNonlinearity;
+/// assert_eq!(RnnNonlinearity::default(), RnnNonlinearity::Tanh);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum RnnNonlinearity {
+    /// `h' = tanh(W_ih x + b_ih + W_hh h + b_hh)` (PyTorch's default).
+    #[default]
+    Tanh,
+    /// `h' = relu(W_ih x + b_ih + W_hh h + b_hh)`.
+    ReLU,
+}
+
+/// The four parameters of one layer `k` of a recurrent module, under PyTorch's names:
+/// `weight_ih_l{k}` `(gates·H, in)`, `weight_hh_l{k}` `(gates·H, H)`, `bias_ih_l{k}` and
+/// `bias_hh_l{k}` `(gates·H)`, where `in` is `input_size` for layer 0 and `hidden_size`
+/// above, and `gates` is 1 for [`RNN`], 4 for [`LSTM`] (i, f, g, o) and 3 for [`GRU`]
+/// (r, z, n).
+///
+/// ```
+/// use sinew_nn::LSTM;
+/// use sinew_tensor::Generator;
+/// let lstm = LSTM::new(3, 5, 2, false, &mut Generator::new(0));
+/// let l1 = &lstm.weights()[1];
+/// assert_eq!(l1.weight_ih.name(), "weight_ih_l1");
+/// assert_eq!(l1.weight_ih.value().dims(), &[20, 5]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct RecurrentWeights {
+    /// `weight_ih_l{k}`: input-to-hidden weights, `(gates·H, in)`.
+    pub weight_ih: Param,
+    /// `weight_hh_l{k}`: hidden-to-hidden weights, `(gates·H, H)`.
+    pub weight_hh: Param,
+    /// `bias_ih_l{k}`: input-to-hidden bias, `(gates·H)`.
+    pub bias_ih: Param,
+    /// `bias_hh_l{k}`: hidden-to-hidden bias, `(gates·H)`.
+    pub bias_hh: Param,
+}
+
+impl RecurrentWeights {
+    fn params(&self) -> [&Param; 4] {
+        [&self.weight_ih, &self.weight_hh, &self.bias_ih, &self.bias_hh]
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cell {
+    Rnn(RnnNonlinearity),
+    Lstm,
+    Gru,
+}
+
+impl Cell {
+    fn gates(self) -> usize {
+        match self {
+            Cell::Rnn(_) => 1,
+            Cell::Lstm => 4,
+            Cell::Gru => 3,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Cell::Rnn(_) => "RNN",
+            Cell::Lstm => "LSTM",
+            Cell::Gru => "GRU",
+        }
+    }
+}
+
+/// What the three layers share: configuration, weights and the time loop.
+#[derive(Clone, Debug)]
+struct Recurrent {
+    cell: Cell,
+    input_size: usize,
+    hidden_size: usize,
+    batch_first: bool,
+    layers: Vec<RecurrentWeights>,
+}
+
+/// The result of a run: output, final hidden state, final cell state (LSTM only).
+type RunOutput = (Var, Var, Option<Var>);
+
+impl Recurrent {
+    #[track_caller]
+    fn new(
+        cell: Cell,
+        input_size: usize,
+        hidden_size: usize,
+        num_layers: usize,
+        batch_first: bool,
+        g: &mut Generator,
+    ) -> Self {
+        let name = cell.name();
+        assert!(hidden_size > 0, "{name}: hidden_size must be positive, got {hidden_size}");
+        assert!(num_layers > 0, "{name}: num_layers must be positive, got {num_layers}");
+        let bound = 1.0 / (hidden_size as f64).sqrt();
+        let rows = cell.gates() * hidden_size;
+        let layers = (0..num_layers)
+            .map(|k| {
+                let fan_in = if k == 0 { input_size } else { hidden_size };
+                let mut make = |what: &str, shape: &[usize]| {
+                    Param::new(format!("{what}_l{k}"), init::uniform(shape, -bound, bound, g))
+                };
+                RecurrentWeights {
+                    weight_ih: make("weight_ih", &[rows, fan_in]),
+                    weight_hh: make("weight_hh", &[rows, hidden_size]),
+                    bias_ih: make("bias_ih", &[rows]),
+                    bias_hh: make("bias_hh", &[rows]),
+                }
+            })
+            .collect();
+        Recurrent { cell, input_size, hidden_size, batch_first, layers }
+    }
+
+    /// PyTorch's `repr`: `LSTM(3, 5, num_layers=2, batch_first=True)`.
+    fn describe(&self) -> String {
+        let mut s = format!("{}({}, {}", self.cell.name(), self.input_size, self.hidden_size);
+        if self.layers.len() > 1 {
+            s += &format!(", num_layers={}", self.layers.len());
+        }
+        if self.cell == Cell::Rnn(RnnNonlinearity::ReLU) {
+            s += ", nonlinearity='relu'";
+        }
+        if self.batch_first {
+            s += ", batch_first=True";
+        }
+        s + ")"
+    }
+
+    fn visit(&self, v: &mut dyn Visitor) {
+        for (k, l) in self.layers.iter().enumerate() {
+            v.param(&format!("weight_ih_l{k}"), &l.weight_ih);
+            v.param(&format!("weight_hh_l{k}"), &l.weight_hh);
+            v.param(&format!("bias_ih_l{k}"), &l.bias_ih);
+            v.param(&format!("bias_hh_l{k}"), &l.bias_hh);
+        }
+    }
+
+    /// The parameters as variables of a new graph, in `named_parameters` order.
+    fn param_vars(&self) -> Vec<Var> {
+        self.layers.iter().flat_map(|l| l.params().map(Param::var)).collect()
+    }
+
+    /// Checks that `weights` match the parameters in number, shape and order.
+    #[track_caller]
+    fn check_weights(&self, weights: &[Var]) {
+        let name = self.describe();
+        let params: Vec<&Param> = self.layers.iter().flat_map(RecurrentWeights::params).collect();
+        assert_eq!(
+            weights.len(),
+            params.len(),
+            "{name}: expected {} weights (weight_ih, weight_hh, bias_ih, bias_hh per layer), got {}",
+            params.len(),
+            weights.len()
+        );
+        for (w, p) in weights.iter().zip(params) {
+            let want = p.value().dims().to_vec();
+            assert!(
+                w.dims() == want.as_slice(),
+                "{name}: expected {} of shape {want:?}, got {:?}",
+                p.name(),
+                w.dims()
+            );
+        }
+    }
+
+    /// Runs every layer over the sequence with `weights` (4 per layer, in
+    /// `named_parameters` order).
+    #[track_caller]
+    fn run(&self, weights: &[Var], x: &Var, h0: Option<&Var>, c0: Option<&Var>) -> RunOutput {
+        let name = self.describe();
+        let (isz, hsz, num_layers) = (self.input_size, self.hidden_size, self.layers.len());
+        let layout = if self.batch_first { format!("[N, T, {isz}]") } else { format!("[T, N, {isz}]") };
+        assert!(
+            (x.ndim() == 2 || x.ndim() == 3) && x.dims()[x.ndim() - 1] == isz,
+            "{name}: expected input of shape {layout} (or unbatched [T, {isz}]), got {:?}",
+            x.dims()
+        );
+        let batched = x.ndim() == 3;
+        // time-major (T, N, in)
+        let xs = if !batched {
+            x.unsqueeze(1)
+        } else if self.batch_first {
+            x.transpose(0, 1)
+        } else {
+            x.clone()
+        };
+        let (steps, n) = (xs.dims()[0], xs.dims()[1]);
+        assert!(steps > 0, "{name}: expected at least one time step, got input of shape {:?}", x.dims());
+        let state_shape = if batched { vec![num_layers, n, hsz] } else { vec![num_layers, hsz] };
+        let h0 = check_state(&name, "h_0", h0, &state_shape, batched);
+        let c0 = check_state(&name, "c_0", c0, &state_shape, batched);
+        let zeros = || Var::constant(Tensor::zeros_dtype(&[n, hsz], x.dtype()));
+
+        let mut input = xs;
+        let (mut h_n, mut c_n) = (Vec::with_capacity(num_layers), Vec::with_capacity(num_layers));
+        for (l, w) in weights.chunks(4).enumerate() {
+            let (w_ih, w_hh, b_ih, b_hh) = (&w[0], &w[1], &w[2], &w[3]);
+            let rows = self.cell.gates() * hsz;
+            // Biases that simply add are folded into the input projection; GRU keeps b_hn
+            // apart, since the reset gate multiplies it.
+            let bias = match self.cell {
+                Cell::Gru => {
+                    let b_hn_zero = Var::constant(Tensor::zeros_dtype(&[hsz], b_hh.dtype()));
+                    b_ih + &Var::cat(&[&b_hh.narrow(0, 0, 2 * hsz), &b_hn_zero], 0)
+                }
+                _ => b_ih + b_hh,
+            };
+            let fan_in = input.dims()[2];
+            let projected =
+                (&input.reshape(&[steps * n, fan_in]).matmul(&w_ih.t()) + &bias).reshape(&[steps, n, rows]);
+            let w_hh_t = w_hh.t();
+            let b_hn = (self.cell == Cell::Gru).then(|| b_hh.narrow(0, 2 * hsz, hsz));
+            let mut h = h0.as_ref().map_or_else(zeros, |h| h.select(0, l));
+            let mut c = match self.cell {
+                Cell::Lstm => Some(c0.as_ref().map_or_else(zeros, |c| c.select(0, l))),
+                _ => None,
+            };
+            let mut outputs = Vec::with_capacity(steps);
+            // The gradient of a slice is a full-size tensor, so slicing T steps straight
+            // out of the projection would cost O(T²) in backward; slicing blocks of √T
+            // steps first, then steps out of each block, costs O(T^1.5).
+            let block = (steps as f64).sqrt().ceil() as usize;
+            for part in projected.split(block, 0) {
+                for j in 0..part.dims()[0] {
+                    let xt = part.select(0, j);
+                    let hp = h.matmul(&w_hh_t);
+                    h = match self.cell {
+                        Cell::Rnn(RnnNonlinearity::Tanh) => (&xt + &hp).tanh(),
+                        Cell::Rnn(RnnNonlinearity::ReLU) => (&xt + &hp).relu(),
+                        Cell::Lstm => {
+                            let gates = (&xt + &hp).chunk(4, 1);
+                            let i = gates[0].sigmoid();
+                            let f = gates[1].sigmoid();
+                            let g = gates[2].tanh();
+                            let o = gates[3].sigmoid();
+                            let c_prev = c.as_ref().expect("an LSTM has a cell state");
+                            let c_next = &(&f * c_prev) + &(&i * &g);
+                            let h_next = &o * &c_next.tanh();
+                            c = Some(c_next);
+                            h_next
+                        }
+                        Cell::Gru => {
+                            let xg = xt.chunk(3, 1);
+                            let hg = hp.chunk(3, 1);
+                            let r = (&xg[0] + &hg[0]).sigmoid();
+                            let z = (&xg[1] + &hg[1]).sigmoid();
+                            let b_hn = b_hn.as_ref().expect("a GRU has b_hn");
+                            let candidate = (&xg[2] + &(&r * &(&hg[2] + b_hn))).tanh();
+                            // (1 - z)·n + z·h
+                            &candidate + &(&z * &(&h - &candidate))
+                        }
+                    };
+                    outputs.push(h.clone());
+                }
+            }
+            let refs: Vec<&Var> = outputs.iter().collect();
+            let last = l + 1 == num_layers;
+            input = Var::stack(&refs, if last && batched && self.batch_first { 1 } else { 0 });
+            h_n.push(h);
+            c_n.extend(c);
+        }
+        let stack = |v: &[Var]| {
+            let refs: Vec<&Var> = v.iter().collect();
+            let s = Var::stack(&refs, 0);
+            if batched { s } else { s.squeeze_dim(1) }
+        };
+        let output = if batched { input } else { input.squeeze_dim(1) };
+        let c_n = (self.cell == Cell::Lstm).then(|| stack(&c_n));
+        (output, stack(&h_n), c_n)
+    }
+}
+
+/// Checks an initial state's shape; an unbatched state `(L, H)` becomes `(L, 1, H)`.
+#[track_caller]
+fn check_state(name: &str, what: &str, s: Option<&Var>, shape: &[usize], batched: bool) -> Option<Var> {
+    let s = s?;
+    assert!(s.dims() == shape, "{name}: expected {what} of shape {shape:?}, got {:?}", s.dims());
+    Some(if batched { s.clone() } else { s.unsqueeze(1) })
+}
+
+macro_rules! common_methods {
+    ($ty:ident) => {
+        impl $ty {
+            /// Features of each input step.
+            pub fn input_size(&self) -> usize {
+                self.inner.input_size
+            }
+
+            /// Features of the hidden state `H`.
+            pub fn hidden_size(&self) -> usize {
+                self.inner.hidden_size
+            }
+
+            /// Number of stacked layers.
+            pub fn num_layers(&self) -> usize {
+                self.inner.layers.len()
+            }
+
+            /// Whether inputs and outputs are `(N, T, features)` rather than `(T, N, features)`.
+            pub fn batch_first(&self) -> bool {
+                self.inner.batch_first
+            }
+
+            /// The parameters of each layer, bottom first.
+            pub fn weights(&self) -> &[RecurrentWeights] {
+                &self.inner.layers
+            }
+        }
+
+        impl Module for $ty {
+            fn visit(&self, v: &mut dyn Visitor) {
+                self.inner.visit(v);
+            }
+        }
+
+        impl Forward for $ty {
+            /// The output at every time step, from a zero initial state.
+            #[track_caller]
+            fn forward(&self, x: &Var) -> Var {
+                self.inner.run(&self.inner.param_vars(), x, None, None).0
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.inner.describe())
+            }
+        }
+    };
+}
+
+/// A multi-layer Elman RNN (`nn.RNN`): `h_t = tanh(x_t·W_ihᵀ + b_ih + h_{t-1}·W_hhᵀ + b_hh)`
+/// (or ReLU), each layer's outputs the next layer's inputs. Weights and biases are
+/// initialised `U(-1/√H, 1/√H)`, as in PyTorch; see [`RecurrentWeights`] for names and
+/// shapes.
+///
+/// # Panics
+/// The forward methods panic with the layer's description and both shapes if the input is
+/// not `[T, N, input_size]` (`[N, T, input_size]` with `batch_first`, or `[T, input_size]`
+/// unbatched), has no time steps, or the initial state is not `[num_layers, N, H]`.
+///
+/// ```
+/// use sinew_nn::{Forward, Module, RNN, RnnNonlinearity};
+/// use sinew_autograd::Var;
+/// use sinew_tensor::{DType, Generator, Tensor};
+/// let mut g = Generator::new(0);
+/// let rnn = RNN::new(3, 5, 2, RnnNonlinearity::Tanh, true, &mut g);
+/// let x = Var::constant(Tensor::randn_with(&[4, 7, 3], DType::F32, &mut g)); // (N, T, in)
+/// let (out, h_n) = rnn.forward_with_state(&x, None);
+/// assert_eq!(out.dims(), &[4, 7, 5]);
+/// assert_eq!(h_n.dims(), &[2, 4, 5]);
+/// assert_eq!(rnn.forward(&x).dims(), &[4, 7, 5]);
+/// assert_eq!(rnn.named_parameters()[1].0, "weight_hh_l0");
+/// ```
+#[derive(Clone, Debug)]
+pub struct RNN {
+    inner: Recurrent,
+    nonlinearity: RnnNonlinearity,
+}
+
+impl RNN {
+    /// A stack of `num_layers` RNN layers from `input_size` to `hidden_size` features.
+    ///
+    /// # Panics
+    /// If `hidden_size` or `num_layers` is zero.
+    #[track_caller]
+    pub fn new(
+        input_size: usize,
+        hidden_size: usize,
+        num_layers: usize,
+        nonlinearity: RnnNonlinearity,
+        batch_first: bool,
+        g: &mut Generator,
+    ) -> Self {
+        let inner =
+            Recurrent::new(Cell::Rnn(nonlinearity), input_size, hidden_size, num_layers, batch_first, g);
+        RNN { inner, nonlinearity }
+    }
+
+    /// The nonlinearity.
+    pub fn nonlinearity(&self) -> RnnNonlinearity {
+        self.nonlinearity
+    }
+
+    /// Runs the sequence from initial state `h0` (`(num_layers, N, H)`; zeros when `None`):
+    /// returns the last layer's output at every step and the final state `h_n`
+    /// `(num_layers, N, H)`.
+    ///
+    /// ```
+    /// use sinew_nn::{RNN, RnnNonlinearity};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// let rnn = RNN::new(2, 3, 1, RnnNonlinearity::ReLU, false, &mut Generator::new(0));
+    /// let x = Var::constant(Tensor::ones(&[6, 1, 2])); // (T, N, in)
+    /// let h0 = Var::constant(Tensor::zeros(&[1, 1, 3]));
+    /// let (out, h_n) = rnn.forward_with_state(&x, Some(&h0));
+    /// // the final state is the last output
+    /// assert_eq!(out.value().select(0, 5).to_vec::<f32>(), h_n.value().select(0, 0).to_vec::<f32>());
+    /// ```
+    #[track_caller]
+    pub fn forward_with_state(&self, x: &Var, h0: Option<&Var>) -> (Var, Var) {
+        let (out, h_n, _) = self.inner.run(&self.inner.param_vars(), x, h0, None);
+        (out, h_n)
+    }
+
+    /// [`RNN::forward_with_state`] with `weights` in place of the parameters (PyTorch's
+    /// `torch.func.functional_call`): one variable per parameter, in `named_parameters`
+    /// order and with the same shapes. Gradients flow to `weights`, not to the parameters.
+    ///
+    /// # Panics
+    /// If the number or shapes of `weights` differ from the parameters.
+    ///
+    /// ```
+    /// use sinew_nn::{Module, RNN, RnnNonlinearity};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// let rnn = RNN::new(2, 3, 1, RnnNonlinearity::Tanh, false, &mut Generator::new(0));
+    /// let w: Vec<Var> = rnn.parameters().iter().map(|p| Var::leaf(p.value().clone())).collect();
+    /// let (out, _) = rnn.forward_with_weights(&w, &Var::constant(Tensor::ones(&[4, 2, 2])), None);
+    /// let grads = out.sum_all().backward();
+    /// assert!(w.iter().all(|w| grads.get(w).is_some()));
+    /// ```
+    #[track_caller]
+    pub fn forward_with_weights(&self, weights: &[Var], x: &Var, h0: Option<&Var>) -> (Var, Var) {
+        self.inner.check_weights(weights);
+        let (out, h_n, _) = self.inner.run(weights, x, h0, None);
+        (out, h_n)
+    }
+}
+
+common_methods!(RNN);
+
+/// A multi-layer long short-term memory (`nn.LSTM`). For each step, with PyTorch's gate
+/// order i, f, g, o in the rows of the weights:
+///
+/// ```text
+/// i = σ(W_ii x + b_ii + W_hi h + b_hi)     f = σ(W_if x + b_if + W_hf h + b_hf)
+/// g = tanh(W_ig x + b_ig + W_hg h + b_hg)  o = σ(W_io x + b_io + W_ho h + b_ho)
+/// c' = f·c + i·g                            h' = o·tanh(c')
+/// ```
+///
+/// Weights and biases are initialised `U(-1/√H, 1/√H)`; see [`RecurrentWeights`].
+///
+/// # Panics
+/// The forward methods panic with the layer's description and both shapes if the input is
+/// not `[T, N, input_size]` (`[N, T, input_size]` with `batch_first`, or `[T, input_size]`
+/// unbatched), has no time steps, or a state is not `[num_layers, N, H]`.
+///
+/// ```
+/// use sinew_nn::{Forward, LSTM, Module};
+/// use sinew_autograd::Var;
+/// use sinew_tensor::{DType, Generator, Tensor};
+/// let mut g = Generator::new(0);
+/// let lstm = LSTM::new(3, 5, 2, true, &mut g);
+/// let x = Var::constant(Tensor::randn_with(&[4, 7, 3], DType::F32, &mut g)); // (N, T, in)
+/// let (out, (h_n, c_n)) = lstm.forward_with_state(&x, None);
+/// assert_eq!(out.dims(), &[4, 7, 5]);
+/// assert_eq!((h_n.dims(), c_n.dims()), (&[2, 4, 5][..], &[2, 4, 5][..]));
+/// // PyTorch's parameter names and shapes
+/// let names: Vec<String> = lstm.named_parameters().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names[..4], ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]);
+/// assert_eq!(lstm.num_parameters(), (20 * 3 + 20 * 5 + 40) + (20 * 5 + 20 * 5 + 40));
+/// ```
+#[derive(Clone, Debug)]
+pub struct LSTM {
+    inner: Recurrent,
+}
+
+impl LSTM {
+    /// A stack of `num_layers` LSTM layers from `input_size` to `hidden_size` features.
+    ///
+    /// # Panics
+    /// If `hidden_size` or `num_layers` is zero.
+    #[track_caller]
+    pub fn new(
+        input_size: usize,
+        hidden_size: usize,
+        num_layers: usize,
+        batch_first: bool,
+        g: &mut Generator,
+    ) -> Self {
+        LSTM { inner: Recurrent::new(Cell::Lstm, input_size, hidden_size, num_layers, batch_first, g) }
+    }
+
+    /// Runs the sequence from the initial state `(h_0, c_0)` (each `(num_layers, N, H)`;
+    /// zeros when `None`): returns the last layer's output at every step and the final
+    /// state `(h_n, c_n)`, each `(num_layers, N, H)`.
+    ///
+    /// ```
+    /// use sinew_nn::LSTM;
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// let lstm = LSTM::new(2, 3, 1, false, &mut Generator::new(0));
+    /// let x = Var::constant(Tensor::ones(&[8, 2, 2])); // (T, N, in)
+    /// // running in two halves, carrying the state, is running it whole
+    /// let (whole, _) = lstm.forward_with_state(&x, None);
+    /// let (_, (h, c)) = lstm.forward_with_state(&x.narrow(0, 0, 4), None);
+    /// let (second, _) = lstm.forward_with_state(&x.narrow(0, 4, 4), Some((&h, &c)));
+    /// assert!(second.value().allclose(&whole.value().narrow(0, 4, 4), 1e-6, 1e-6));
+    /// ```
+    #[track_caller]
+    pub fn forward_with_state(&self, x: &Var, state: Option<(&Var, &Var)>) -> (Var, (Var, Var)) {
+        self.run(&self.inner.param_vars(), x, state)
+    }
+
+    /// [`LSTM::forward_with_state`] with `weights` in place of the parameters (PyTorch's
+    /// `torch.func.functional_call`): one variable per parameter, in `named_parameters`
+    /// order and with the same shapes. Gradients flow to `weights`, not to the parameters.
+    ///
+    /// # Panics
+    /// If the number or shapes of `weights` differ from the parameters.
+    ///
+    /// ```
+    /// use sinew_nn::{LSTM, Module};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// let lstm = LSTM::new(2, 3, 2, false, &mut Generator::new(0));
+    /// let w: Vec<Var> = lstm.parameters().iter().map(|p| Var::leaf(p.value().clone())).collect();
+    /// let (out, _) = lstm.forward_with_weights(&w, &Var::constant(Tensor::ones(&[4, 2, 2])), None);
+    /// let grads = out.sum_all().backward();
+    /// assert_eq!(grads.get(&w[4]).unwrap().dims(), &[12, 3]); // weight_ih_l1
+    /// ```
+    #[track_caller]
+    pub fn forward_with_weights(
+        &self,
+        weights: &[Var],
+        x: &Var,
+        state: Option<(&Var, &Var)>,
+    ) -> (Var, (Var, Var)) {
+        self.inner.check_weights(weights);
+        self.run(weights, x, state)
+    }
+
+    #[track_caller]
+    fn run(&self, weights: &[Var], x: &Var, state: Option<(&Var, &Var)>) -> (Var, (Var, Var)) {
+        let (h0, c0) = state.unzip();
+        let (out, h_n, c_n) = self.inner.run(weights, x, h0, c0);
+        (out, (h_n, c_n.expect("an LSTM returns its cell state")))
+    }
+}
+
+common_methods!(LSTM);
+
+/// A multi-layer gated recurrent unit (`nn.GRU`). For each step, with PyTorch's gate order
+/// r, z, n in the rows of the weights:
+///
+/// ```text
+/// r = σ(W_ir x + b_ir + W_hr h + b_hr)      z = σ(W_iz x + b_iz + W_hz h + b_hz)
+/// n = tanh(W_in x + b_in + r·(W_hn h + b_hn))
+/// h' = (1 - z)·n + z·h
+/// ```
+///
+/// Weights and biases are initialised `U(-1/√H, 1/√H)`; see [`RecurrentWeights`].
+///
+/// # Panics
+/// The forward methods panic with the layer's description and both shapes if the input is
+/// not `[T, N, input_size]` (`[N, T, input_size]` with `batch_first`, or `[T, input_size]`
+/// unbatched), has no time steps, or the initial state is not `[num_layers, N, H]`.
+///
+/// ```
+/// use sinew_nn::{Forward, GRU};
+/// use sinew_autograd::Var;
+/// use sinew_tensor::{DType, Generator, Tensor};
+/// let mut g = Generator::new(0);
+/// let gru = GRU::new(3, 5, 2, false, &mut g);
+/// let x = Var::constant(Tensor::randn_with(&[7, 4, 3], DType::F32, &mut g)); // (T, N, in)
+/// let (out, h_n) = gru.forward_with_state(&x, None);
+/// assert_eq!(out.dims(), &[7, 4, 5]);
+/// assert_eq!(h_n.dims(), &[2, 4, 5]);
+/// assert_eq!(gru.weights()[0].weight_hh.value().dims(), &[15, 5]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct GRU {
+    inner: Recurrent,
+}
+
+impl GRU {
+    /// A stack of `num_layers` GRU layers from `input_size` to `hidden_size` features.
+    ///
+    /// # Panics
+    /// If `hidden_size` or `num_layers` is zero.
+    #[track_caller]
+    pub fn new(
+        input_size: usize,
+        hidden_size: usize,
+        num_layers: usize,
+        batch_first: bool,
+        g: &mut Generator,
+    ) -> Self {
+        GRU { inner: Recurrent::new(Cell::Gru, input_size, hidden_size, num_layers, batch_first, g) }
+    }
+
+    /// Runs the sequence from initial state `h0` (`(num_layers, N, H)`; zeros when `None`):
+    /// returns the last layer's output at every step and the final state `h_n`
+    /// `(num_layers, N, H)`.
+    ///
+    /// ```
+    /// use sinew_nn::GRU;
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// let gru = GRU::new(2, 3, 1, false, &mut Generator::new(0));
+    /// let x = Var::constant(Tensor::ones(&[5, 2])); // unbatched (T, in)
+    /// let (out, h_n) = gru.forward_with_state(&x, Some(&Var::constant(Tensor::zeros(&[1, 3]))));
+    /// assert_eq!((out.dims(), h_n.dims()), (&[5, 3][..], &[1, 3][..]));
+    /// ```
+    #[track_caller]
+    pub fn forward_with_state(&self, x: &Var, h0: Option<&Var>) -> (Var, Var) {
+        let (out, h_n, _) = self.inner.run(&self.inner.param_vars(), x, h0, None);
+        (out, h_n)
+    }
+
+    /// [`GRU::forward_with_state`] with `weights` in place of the parameters (PyTorch's
+    /// `torch.func.functional_call`): one variable per parameter, in `named_parameters`
+    /// order and with the same shapes. Gradients flow to `weights`, not to the parameters.
+    ///
+    /// # Panics
+    /// If the number or shapes of `weights` differ from the parameters.
+    ///
+    /// ```
+    /// use sinew_nn::{GRU, Module};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// let gru = GRU::new(2, 3, 1, false, &mut Generator::new(0));
+    /// let w: Vec<Var> = gru.parameters().iter().map(|p| Var::leaf(p.value().clone())).collect();
+    /// let (_, h_n) = gru.forward_with_weights(&w, &Var::constant(Tensor::ones(&[4, 2, 2])), None);
+    /// assert!(h_n.sum_all().backward().get(&w[3]).is_some()); // bias_hh_l0
+    /// ```
+    #[track_caller]
+    pub fn forward_with_weights(&self, weights: &[Var], x: &Var, h0: Option<&Var>) -> (Var, Var) {
+        self.inner.check_weights(weights);
+        let (out, h_n, _) = self.inner.run(weights, x, h0, None);
+        (out, h_n)
+    }
+}
+
+common_methods!(GRU);
