@@ -4,7 +4,8 @@ so the two can be read side by side in one sitting:
     python3 benches/torch_reference.py [THREADS]
 
 matmul (GFLOP/s), elementwise (GB/s), conv2d LeNet shapes (forward and the two
-gradients, microseconds), autograd chain (ns per op) and the MLP forward+backward (ms).
+gradients, microseconds), autograd chain (ns per op), the MLP forward+backward (ms) and
+one Adam step (GB/s: 7 x 4 bytes per parameter element, as in benches/optim.rs).
 """
 import sys
 import time
@@ -89,3 +90,15 @@ def mlp():
 
 t = median_time(mlp)
 print(f"autograd/mlp_784_512_256_10_b128_fwd_bwd: {t * 1e3:.3f} ms")
+
+# One Adam step, foreach implementation, bytes as in benches/optim.rs: per element the
+# parameter read and written, the gradient read, both moments read and written.
+M = 1 << 20
+for name, sizes in (("adam_1M", [M]), ("adam_10M", [10 * M]), ("adam_10x1M", [M] * 10)):
+    params = [torch.randn(n, requires_grad=True) for n in sizes]
+    for p in params:
+        p.grad = torch.randn_like(p)
+    opt = torch.optim.Adam(params, lr=1e-3, foreach=True)
+    opt.step()  # creates the moments
+    t = median_time(opt.step)
+    print(f"optim/{name}: {7 * 4 * sum(sizes) / t / 1e9:.1f} GB/s")

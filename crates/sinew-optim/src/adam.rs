@@ -73,6 +73,14 @@ impl Adam {
     fn kind(&self) -> &'static str {
         if self.decoupled { "adamw" } else { "adam" }
     }
+
+    fn buffer_names(&self) -> &'static [&'static str] {
+        if self.config.amsgrad {
+            &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
+        } else {
+            &["exp_avg", "exp_avg_sq"]
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -125,9 +133,10 @@ fn adam_update<T: Float>(
 impl Optimizer for Adam {
     fn step(&mut self, grads: &Gradients) {
         self.slots.step += 1;
-        let (c, decoupled, step) = (self.config, self.decoupled, self.slots.step);
+        let (c, decoupled) = (self.config, self.decoupled);
         let count = if c.amsgrad { 3 } else { 2 };
         for (group, i, p, g) in with_grads(&self.groups, grads) {
+            let step = self.slots.advance(i);
             let bufs = &mut self.slots.buffers[i];
             ensure_buffers(bufs, &p.value(), count);
             let (lr, wd) = (group.lr, group.weight_decay);
@@ -166,11 +175,11 @@ impl Optimizer for Adam {
     }
 
     fn state(&self) -> OptimizerState {
-        self.slots.state(self.kind(), &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"], &self.groups)
+        self.slots.state(self.kind(), self.buffer_names(), &self.groups)
     }
 
     fn load_state(&mut self, state: &OptimizerState) -> Result<(), StateError> {
-        let kind = self.kind();
-        self.slots.load(kind, &mut self.groups, state)
+        let (kind, names) = (self.kind(), self.buffer_names());
+        self.slots.load(kind, names, &mut self.groups, state)
     }
 }

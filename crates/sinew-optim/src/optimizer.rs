@@ -73,23 +73,35 @@ pub trait Optimizer: Send {
     }
 }
 
-/// Per-parameter buffers, created on a parameter's first update, and the step count.
+/// Per-parameter buffers, created on a parameter's first update, and the step counts.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Slots {
     /// Per parameter (groups flattened), its named buffers (empty until first updated).
     pub(crate) buffers: Vec<Vec<Tensor>>,
+    /// Per parameter, the updates it has received (PyTorch's per-parameter `step`: a
+    /// parameter without a gradient in a step does not advance it).
+    pub(crate) steps: Vec<u64>,
+    /// Calls to `step`.
     pub(crate) step: u64,
 }
 
 impl Slots {
     pub(crate) fn new(groups: &[ParamGroup]) -> Self {
-        Slots { buffers: vec![Vec::new(); groups.iter().map(|g| g.params.len()).sum()], step: 0 }
+        let n = groups.iter().map(|g| g.params.len()).sum();
+        Slots { buffers: vec![Vec::new(); n], steps: vec![0; n], step: 0 }
+    }
+
+    /// Counts one more update of parameter `i` and returns its step number (1 for the first).
+    pub(crate) fn advance(&mut self, i: usize) -> u64 {
+        self.steps[i] += 1;
+        self.steps[i]
     }
 
     pub(crate) fn state(&self, kind: &str, names: &[&str], groups: &[ParamGroup]) -> OptimizerState {
         OptimizerState {
             kind: kind.to_string(),
             step: self.step,
+            param_steps: self.steps.clone(),
             groups: groups.iter().map(|g| GroupState { lr: g.lr, weight_decay: g.weight_decay }).collect(),
             buffers: self
                 .buffers
@@ -104,9 +116,13 @@ impl Slots {
         }
     }
 
+    /// Restores `state`, checking that it is of this `kind`, over as many groups and
+    /// parameters of the same shapes and dtypes, and that each parameter's saved buffers
+    /// are either none (not updated yet) or exactly `names` (this configuration's).
     pub(crate) fn load(
         &mut self,
         kind: &str,
+        names: &[&str],
         groups: &mut [ParamGroup],
         state: &OptimizerState,
     ) -> Result<(), StateError> {
@@ -128,9 +144,27 @@ impl Slots {
                 found: state.buffers.len(),
             });
         }
+        if state.param_steps.len() != params.len() {
+            return Err(StateError::Count {
+                what: "parameter step counts",
+                expected: params.len(),
+                found: state.param_steps.len(),
+            });
+        }
         let mut buffers = Vec::with_capacity(params.len());
         for (index, (p, saved)) in params.iter().zip(&state.buffers).enumerate() {
-            let shape = p.value().dims().to_vec();
+            let (shape, dtype) = {
+                let v = p.value();
+                (v.dims().to_vec(), v.dtype())
+            };
+            let saved_names: Vec<&str> = saved.iter().map(|(n, _)| n.as_str()).collect();
+            if !saved_names.is_empty() && saved_names != names {
+                return Err(StateError::Buffers {
+                    index,
+                    expected: names.iter().map(|n| n.to_string()).collect(),
+                    found: saved_names.iter().map(|n| n.to_string()).collect(),
+                });
+            }
             let mut bufs = Vec::with_capacity(saved.len());
             for (name, t) in saved {
                 let t = t.to_tensor().map_err(|_| StateError::Shape {
@@ -147,6 +181,14 @@ impl Slots {
                         found: t.dims().to_vec(),
                     });
                 }
+                if t.dtype() != dtype {
+                    return Err(StateError::DType {
+                        index,
+                        name: name.clone(),
+                        expected: dtype.to_string(),
+                        found: t.dtype().to_string(),
+                    });
+                }
                 bufs.push(t);
             }
             buffers.push(bufs);
@@ -156,6 +198,7 @@ impl Slots {
             g.weight_decay = s.weight_decay;
         }
         self.buffers = buffers;
+        self.steps = state.param_steps.clone();
         self.step = state.step;
         Ok(())
     }
@@ -202,15 +245,19 @@ pub(crate) fn update_typed(
         grad.dims(),
         value.dims()
     );
-    match value.dtype() {
-        DType::F32 => {
-            let g = grad.to_dtype(DType::F32);
-            f32_fn(value.as_mut_slice::<f32>(), &g.contiguous_slice::<f32>(), bufs)
-        }
-        DType::F64 => {
-            let g = grad.to_dtype(DType::F64);
-            f64_fn(value.as_mut_slice::<f64>(), &g.contiguous_slice::<f64>(), bufs)
-        }
+    // A gradient of the parameter's dtype is used as it is (borrowed when contiguous):
+    // `to_dtype` would clone the tensor, and a clone allocates its shape and strides.
+    let dtype = value.dtype();
+    let converted;
+    let grad = if grad.dtype() == dtype {
+        grad
+    } else {
+        converted = grad.to_dtype(dtype);
+        &converted
+    };
+    match dtype {
+        DType::F32 => f32_fn(value.as_mut_slice::<f32>(), &grad.contiguous_slice::<f32>(), bufs),
+        DType::F64 => f64_fn(value.as_mut_slice::<f64>(), &grad.contiguous_slice::<f64>(), bufs),
         DType::I64 => panic!("optimizer: parameter {} is int64", param.name()),
     }
 }

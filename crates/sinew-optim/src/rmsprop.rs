@@ -50,6 +50,8 @@ impl RmsProp {
     }
 }
 
+const RMSPROP_BUFFERS: &[&str] = &["square_avg", "grad_avg", "momentum_buffer"];
+
 fn rmsprop_update<T: Float>(
     p: &mut [T],
     g: &[T],
@@ -89,6 +91,7 @@ impl Optimizer for RmsProp {
         self.slots.step += 1;
         let c = self.config;
         for (group, i, p, g) in with_grads(&self.groups, grads) {
+            self.slots.advance(i);
             let bufs = &mut self.slots.buffers[i];
             ensure_buffers(bufs, &p.value(), 3);
             let (lr, wd) = (group.lr, group.weight_decay);
@@ -117,11 +120,11 @@ impl Optimizer for RmsProp {
     }
 
     fn state(&self) -> OptimizerState {
-        self.slots.state("rmsprop", &["square_avg", "grad_avg", "momentum_buffer"], &self.groups)
+        self.slots.state("rmsprop", RMSPROP_BUFFERS, &self.groups)
     }
 
     fn load_state(&mut self, state: &OptimizerState) -> Result<(), StateError> {
-        self.slots.load("rmsprop", &mut self.groups, state)
+        self.slots.load("rmsprop", RMSPROP_BUFFERS, &mut self.groups, state)
     }
 }
 
@@ -167,8 +170,8 @@ impl Optimizer for Adagrad {
     fn step(&mut self, grads: &Gradients) {
         self.slots.step += 1;
         let c = self.config;
-        let step = self.slots.step;
         for (group, i, p, g) in with_grads(&self.groups, grads) {
+            let step = self.slots.advance(i);
             let bufs = &mut self.slots.buffers[i];
             if ensure_buffers(bufs, &p.value(), 1) && c.initial_accumulator_value != 0.0 {
                 bufs[0] = bufs[0].full_like(c.initial_accumulator_value);
@@ -216,6 +219,6 @@ impl Optimizer for Adagrad {
     }
 
     fn load_state(&mut self, state: &OptimizerState) -> Result<(), StateError> {
-        self.slots.load("adagrad", &mut self.groups, state)
+        self.slots.load("adagrad", &["sum"], &mut self.groups, state)
     }
 }

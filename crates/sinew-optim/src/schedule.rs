@@ -246,7 +246,10 @@ pub enum PlateauMode {
 }
 
 /// Multiplies the rate by `factor` when a metric has not improved for `patience` steps
-/// (`ReduceLROnPlateau`, relative threshold mode).
+/// (`ReduceLROnPlateau`, relative threshold mode): a metric improves on the best so far
+/// when it is below `best·(1 - threshold)` (min) or above `best·(1 + threshold)` (max);
+/// the best starts at +∞ (min) or -∞ (max). Bad steps during a cooldown are not
+/// counted, and a group's rate changes only when the reduction exceeds `eps`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReduceLrOnPlateau {
     /// Min or max.
@@ -261,6 +264,8 @@ pub struct ReduceLrOnPlateau {
     pub cooldown: usize,
     /// Lowest rate (PyTorch: 0).
     pub min_lr: f64,
+    /// A reduction smaller than this is not applied (PyTorch: 1e-8).
+    pub eps: f64,
     best: Option<f64>,
     bad_steps: usize,
     cooldown_left: usize,
@@ -276,6 +281,7 @@ impl ReduceLrOnPlateau {
             threshold: 1e-4,
             cooldown: 0,
             min_lr: 0.0,
+            eps: 1e-8,
             best: None,
             bad_steps: 0,
             cooldown_left: 0,
@@ -283,15 +289,16 @@ impl ReduceLrOnPlateau {
     }
 
     fn improves(&self, metric: f64) -> bool {
-        match (self.best, self.mode) {
-            (None, _) => true,
-            (Some(b), PlateauMode::Min) => metric < b * (1.0 - self.threshold),
-            (Some(b), PlateauMode::Max) => metric > b * (1.0 + self.threshold),
+        // Before the first improvement the best is the worst value, as in PyTorch (so an
+        // infinite or NaN first metric does not count as an improvement).
+        match (self.mode, self.best) {
+            (PlateauMode::Min, b) => metric < b.unwrap_or(f64::INFINITY) * (1.0 - self.threshold),
+            (PlateauMode::Max, b) => metric > b.unwrap_or(f64::NEG_INFINITY) * (1.0 + self.threshold),
         }
     }
 
     /// Records this step's metric, reducing the rates of `opt` if it has plateaued.
-    /// Returns whether it reduced them.
+    /// Returns whether it reduced any (a reduction of at most `eps` is not applied).
     pub fn step(&mut self, metric: f64, opt: &mut dyn Optimizer) -> bool {
         if self.improves(metric) {
             self.best = Some(metric);
@@ -304,12 +311,17 @@ impl ReduceLrOnPlateau {
             self.bad_steps = 0;
         }
         if self.bad_steps > self.patience {
+            let mut reduced = false;
             for g in opt.param_groups_mut() {
-                g.lr = (g.lr * self.factor).max(self.min_lr);
+                let new_lr = (g.lr * self.factor).max(self.min_lr);
+                if g.lr - new_lr > self.eps {
+                    g.lr = new_lr;
+                    reduced = true;
+                }
             }
             self.cooldown_left = self.cooldown;
             self.bad_steps = 0;
-            return true;
+            return reduced;
         }
         false
     }

@@ -98,6 +98,7 @@ impl Optimizer for Sgd {
         let with_momentum = self.config.momentum != 0.0;
         let c = self.config;
         for (group, i, p, g) in with_grads(&self.groups, grads) {
+            self.slots.advance(i);
             let bufs = &mut self.slots.buffers[i];
             let first = with_momentum && ensure_buffers(bufs, &p.value(), 1);
             let (lr, wd) = (group.lr, group.weight_decay);
@@ -124,6 +125,7 @@ impl Optimizer for Sgd {
     }
 
     fn load_state(&mut self, state: &OptimizerState) -> Result<(), StateError> {
-        self.slots.load("sgd", &mut self.groups, state)
+        let names: &[&str] = if self.config.momentum != 0.0 { &["momentum_buffer"] } else { &[] };
+        self.slots.load("sgd", names, &mut self.groups, state)
     }
 }

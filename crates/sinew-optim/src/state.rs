@@ -59,12 +59,20 @@ pub struct GroupState {
 
 /// Everything an optimizer needs to resume: its kind, step count, group settings and
 /// per-parameter buffers (in parameter order, each a list of named buffers).
+///
+/// Binary formats (bincode) keep every value exactly. With JSON, enable `serde_json`'s
+/// `float_roundtrip` feature: its default float parser may be one ulp off, and a resumed
+/// run then drifts from the uninterrupted one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OptimizerState {
     /// `sgd`, `adam`, `adamw`, `rmsprop` or `adagrad`.
     pub kind: String,
-    /// Steps taken.
+    /// Calls to `step` so far.
     pub step: u64,
+    /// Per parameter (groups flattened in order), the updates it has received: PyTorch's
+    /// per-parameter `step`, which Adam's bias correction and Adagrad's decay use. A
+    /// parameter without a gradient in some step does not advance it.
+    pub param_steps: Vec<u64>,
     /// Per group.
     pub groups: Vec<GroupState>,
     /// Per parameter (groups flattened in order): named buffers, empty before the first step.
@@ -91,6 +99,29 @@ pub enum StateError {
         expected: usize,
         /// The state's count.
         found: usize,
+    },
+    /// A parameter's saved buffers are not the ones this optimizer keeps (another
+    /// configuration: AMSGrad on or off, SGD with or without momentum).
+    #[error("optimizer state for parameter {index} has buffers {found:?}, this optimizer keeps {expected:?}")]
+    Buffers {
+        /// Parameter position.
+        index: usize,
+        /// This optimizer's buffer names.
+        expected: Vec<String>,
+        /// The state's.
+        found: Vec<String>,
+    },
+    /// A buffer's element type is not its parameter's.
+    #[error("optimizer state for parameter {index}: buffer {name:?} is {found}, the parameter {expected}")]
+    DType {
+        /// Parameter position.
+        index: usize,
+        /// Buffer name.
+        name: String,
+        /// Parameter dtype.
+        expected: String,
+        /// Buffer dtype.
+        found: String,
     },
     /// A buffer does not fit its parameter.
     #[error(

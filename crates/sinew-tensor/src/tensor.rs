@@ -514,7 +514,7 @@ impl Tensor {
             let data = self.gather_vec::<T>();
             *self = Tensor::from_parts(data, &self.layout.shape.clone());
         }
-        self.layout = Layout::contiguous(&self.layout.shape);
+        // contiguous, whole and unique: the storage is exactly this tensor's elements, in order
         let storage = Arc::get_mut(&mut self.storage).expect("unique after copy");
         &mut T::vec_mut(storage).expect("dtype checked")[..n]
     }
