@@ -16,8 +16,24 @@
 //!
 //! ```
 //! use sinew::prelude::*;
-//! let x = Tensor::linspace(-1.0, 1.0, 5);
-//! assert_eq!(x.relu().sum_all().item(), 1.5);
+//!
+//! let mut g = Generator::new(0);
+//! // points in the plane, labelled by the sign of x·y
+//! let x = Tensor::randn_with(&[256, 2], DType::F32, &mut g);
+//! let y = x.select(1, 0).mul(&x.select(1, 1)).gt_scalar(0.0).to_dtype(DType::I64);
+//!
+//! let model = Sequential::new().add(Linear::new(2, 32, &mut g)).add(ReLU).add(Linear::new(32, 2, &mut g));
+//! let mut opt = Adam::new(model.parameters(), 0.01);
+//! let mut first = None;
+//! for _ in 0..300 {
+//!     let logits = model.forward(&Var::constant(x.clone()));
+//!     let loss = cross_entropy(&logits, &y, &CrossEntropyOptions::default());
+//!     first.get_or_insert(loss.item());
+//!     opt.step(&loss.backward());
+//! }
+//! let logits = model.forward(&Var::constant(x.clone()));
+//! let accuracy = logits.argmax(-1, false).eq(&y).mean_all().item();
+//! assert!(accuracy > 0.9, "accuracy {accuracy}");
 //! ```
 
 pub use sinew_autograd as autograd;
