@@ -11,8 +11,7 @@
 //! | [`nn`] | `sinew-nn` | `Module` (derivable), layers, activations, losses, initialisation |
 //! | [`optim`] | `sinew-optim` | SGD, Adam, AdamW, RMSprop, Adagrad, LR schedules, clipping |
 //! | [`serialize`] | `sinew-serialize` | safetensors to and from PyTorch, atomic saves |
-//!
-//! The data and training crates join this facade as they land (see `ARCHITECTURE.md`).
+//! | [`train`] | `sinew-train` | Keras-like `fit`/`evaluate`/`predict`, metrics, callbacks, progress |
 //!
 //! ```
 //! use sinew::prelude::*;
@@ -41,6 +40,7 @@ pub use sinew_nn as nn;
 pub use sinew_optim as optim;
 pub use sinew_serialize as serialize;
 pub use sinew_tensor as tensor;
+pub use sinew_train as train;
 
 /// The names most programs need: `use sinew::prelude::*;`.
 pub mod prelude {
@@ -51,5 +51,6 @@ pub mod prelude {
         Module, ReLU, Sequential, Sigmoid, Tanh,
     };
     pub use sinew_optim::{Adam, AdamW, Optimizer, Scheduler, Sgd, clip_grad_norm};
+    pub use sinew_train::{Loss, Trainer, Verbosity, evaluate, predict};
     pub use sinew_tensor::{Conv2dOptions, DType, Generator, Pool2dOptions, Tensor, manual_seed};
 }
