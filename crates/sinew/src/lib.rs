@@ -51,6 +51,6 @@ pub mod prelude {
         Module, ReLU, Sequential, Sigmoid, Tanh,
     };
     pub use sinew_optim::{Adam, AdamW, Optimizer, Scheduler, Sgd, clip_grad_norm};
-    pub use sinew_train::{Loss, Trainer, Verbosity, evaluate, predict};
     pub use sinew_tensor::{Conv2dOptions, DType, Generator, Pool2dOptions, Tensor, manual_seed};
+    pub use sinew_train::{Loss, Trainer, Verbosity, evaluate, predict};
 }
