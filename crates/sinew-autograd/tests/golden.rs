@@ -10,32 +10,7 @@
 use serde_json::Value;
 use sinew_autograd::Var;
 use sinew_tensor::{Conv1dOptions, Conv2dOptions, DType, Pool2dOptions, Tensor};
-
-fn cases(json: &str) -> Vec<Value> {
-    let v: Value = serde_json::from_str(json).expect("fixture parses");
-    v["cases"].as_array().expect("cases").clone()
-}
-
-fn name_of(case: &Value) -> &str {
-    case["name"].as_str().expect("case name")
-}
-
-fn shape_of(v: &Value) -> Vec<usize> {
-    v["shape"].as_array().expect("shape").iter().map(|d| d.as_u64().unwrap() as usize).collect()
-}
-
-fn data_of(v: &Value) -> Vec<f64> {
-    v["data"].as_array().expect("data").iter().map(|d| d.as_f64().unwrap()).collect()
-}
-
-fn tensor_of(v: &Value, dtype: DType) -> Tensor {
-    let shape = shape_of(v);
-    if v["dtype"] == "i64" {
-        let data: Vec<i64> = v["data"].as_array().unwrap().iter().map(|d| d.as_i64().unwrap()).collect();
-        return Tensor::from_vec(data, &shape).unwrap();
-    }
-    Tensor::from_vec(data_of(v), &shape).unwrap().to_dtype(dtype)
-}
+use sinew_testing::golden::{cases, data_of, name_of, shape_of, tensor_of};
 
 /// The inputs of one case in one precision. Float inputs that require a gradient become
 /// leaves (remembered by name, to look their gradients up), others constants; `i64`

@@ -13,15 +13,7 @@ use serde_json::Value;
 use sinew_autograd::{GradcheckOptions, Var, gradcheck};
 use sinew_nn::{Forward, Module, MultiheadAttention, scaled_dot_product_attention};
 use sinew_tensor::{DType, Generator, Tensor};
-
-fn shape_of(v: &Value) -> Vec<usize> {
-    v["shape"].as_array().expect("shape").iter().map(|d| d.as_u64().unwrap() as usize).collect()
-}
-
-fn tensor_of(v: &Value, dtype: DType) -> Tensor {
-    let data: Vec<f64> = v["data"].as_array().expect("data").iter().map(|d| d.as_f64().unwrap()).collect();
-    Tensor::from_vec(data, &shape_of(v)).unwrap().to_dtype(dtype)
-}
+use sinew_testing::golden::{shape_of, tensor_of};
 
 fn assert_close(what: &str, got: &Tensor, want: &Value, rtol: f64) {
     assert_eq!(got.dims(), &shape_of(want)[..], "{what}: shape");

@@ -16,31 +16,13 @@ use sinew_nn::{
     MaxPool2d, Module,
 };
 use sinew_tensor::{Conv1dOptions, Conv2dOptions, DType, Generator, Pool2dOptions, Tensor};
+use sinew_testing::golden::{data_of, shape_of, tensor_of};
 
 const LAYERS: &str = include_str!("../../../tests/fixtures/layers.json");
 
 fn cases() -> Vec<Value> {
     let v: Value = serde_json::from_str(LAYERS).expect("layers.json parses");
     v["cases"].as_array().expect("cases").clone()
-}
-
-fn shape_of(v: &Value) -> Vec<usize> {
-    v["shape"].as_array().expect("shape").iter().map(|d| d.as_u64().expect("dim") as usize).collect()
-}
-
-fn data_of(v: &Value) -> Vec<f64> {
-    v["data"].as_array().expect("data").iter().map(|d| d.as_f64().expect("number")).collect()
-}
-
-/// A fixture tensor (`{shape, data}`, with an optional `dtype` of `i64`), float data cast
-/// to `dtype`.
-fn tensor_of(v: &Value, dtype: DType) -> Tensor {
-    let shape = shape_of(v);
-    if v["dtype"] == "i64" {
-        let data: Vec<i64> = v["data"].as_array().unwrap().iter().map(|d| d.as_i64().unwrap()).collect();
-        return Tensor::from_vec(data, &shape).unwrap();
-    }
-    Tensor::from_vec(data_of(v), &shape).unwrap().to_dtype(dtype)
 }
 
 fn f64s_to(v: &Value, dtype: DType) -> Tensor {

@@ -12,29 +12,13 @@ use sinew_nn::loss::{
     cross_entropy, huber_loss, kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss,
 };
 use sinew_tensor::{DType, Generator, Tensor};
+use sinew_testing::golden::{data_of, shape_of, tensor_of};
 
 const LOSSES: &str = include_str!("../../../tests/fixtures/losses.json");
 
 fn cases() -> Vec<Value> {
     let v: Value = serde_json::from_str(LOSSES).expect("losses.json parses");
     v["cases"].as_array().expect("cases").clone()
-}
-
-fn shape_of(v: &Value) -> Vec<usize> {
-    v["shape"].as_array().expect("shape").iter().map(|d| d.as_u64().unwrap() as usize).collect()
-}
-
-fn data_of(v: &Value) -> Vec<f64> {
-    v["data"].as_array().expect("data").iter().map(|d| d.as_f64().unwrap()).collect()
-}
-
-fn tensor_of(v: &Value, dtype: DType) -> Tensor {
-    let shape = shape_of(v);
-    if v["dtype"] == "i64" {
-        let data: Vec<i64> = v["data"].as_array().unwrap().iter().map(|d| d.as_i64().unwrap()).collect();
-        return Tensor::from_vec(data, &shape).unwrap();
-    }
-    Tensor::from_vec(data_of(v), &shape).unwrap().to_dtype(dtype)
 }
 
 #[track_caller]

@@ -5,25 +5,7 @@
 
 use serde_json::Value;
 use sinew_tensor::{DType, Tensor};
-
-fn cases(json: &str) -> Vec<Value> {
-    let v: Value = serde_json::from_str(json).expect("fixture parses");
-    v["cases"].as_array().expect("cases").clone()
-}
-
-fn shape_of(v: &Value) -> Vec<usize> {
-    v["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect()
-}
-
-fn tensor_of(v: &Value, dtype: DType) -> Tensor {
-    let shape = shape_of(v);
-    if v["dtype"] == "i64" {
-        let data: Vec<i64> = v["data"].as_array().unwrap().iter().map(|d| d.as_i64().unwrap()).collect();
-        return Tensor::from_vec(data, &shape).unwrap();
-    }
-    let data: Vec<f64> = v["data"].as_array().unwrap().iter().map(|d| d.as_f64().unwrap()).collect();
-    Tensor::from_vec(data, &shape).unwrap().to_dtype(dtype)
-}
+use sinew_testing::golden::{cases, shape_of, tensor_of};
 
 fn input(case: &Value, name: &str, dtype: DType) -> Tensor {
     let inp = case["inputs"].as_array().unwrap().iter().find(|i| i["name"] == name);
