@@ -2,8 +2,19 @@
 
 use std::path::PathBuf;
 
-/// What went wrong while saving or loading.
+use sinew_nn::LoadReport;
+
+/// What went wrong while saving or loading. Every way a file can be wrong (truncated,
+/// corrupt, of another kind, from a newer sinew) is one of these, never a panic.
+///
+/// ```
+/// use sinew_serialize::{Checkpoint, SerializeError};
+/// let err = Checkpoint::from_bytes(b"hello").unwrap_err();
+/// assert!(matches!(err, SerializeError::WrongFormat { .. }));
+/// assert!(err.to_string().contains("not a sinew checkpoint"));
+/// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SerializeError {
     /// The file system refused (open, read, write, sync, rename).
     #[error("{action} {path}: {source}")]
@@ -38,7 +49,65 @@ pub enum SerializeError {
         /// Bytes of data.
         bytes: usize,
     },
+    /// Two tensors with the same name (a state dict's names are keys).
+    #[error("duplicate tensor name {0:?}")]
+    DuplicateName(String),
+    /// The bytes are some other kind of file (wrong magic bytes).
+    #[error("not a sinew checkpoint: {found}")]
+    WrongFormat {
+        /// What the file looks like instead.
+        found: String,
+    },
+    /// The checkpoint was written in a format version this build does not read.
+    #[error(
+        "checkpoint format version {found} is not supported: this build of sinew reads version {supported}{}",
+        if *found > *supported { " (the file is from a newer sinew; upgrade to load it)" } else { "" }
+    )]
+    UnsupportedVersion {
+        /// The file's version.
+        found: u32,
+        /// The version this build reads and writes.
+        supported: u32,
+    },
+    /// The file ends before the length its header declares (an interrupted copy).
+    #[error("truncated {what}: {expected} bytes expected, {found} present")]
+    Truncated {
+        /// Which part is cut short.
+        what: &'static str,
+        /// Bytes the format or the header requires.
+        expected: u64,
+        /// Bytes present.
+        found: u64,
+    },
+    /// A stored checksum does not match the bytes it covers.
+    #[error(
+        "checkpoint {what} checksum mismatch: stored {stored:#010x}, computed {computed:#010x} (the file is corrupt)"
+    )]
+    Checksum {
+        /// `header` or `payload`.
+        what: &'static str,
+        /// The checksum in the file.
+        stored: u32,
+        /// The checksum of the bytes read.
+        computed: u32,
+    },
+    /// The checkpoint's structure is invalid in a way the checksums do not explain.
+    #[error("corrupt checkpoint: {0}")]
+    Corrupt(String),
+    /// Something could not be encoded.
+    #[error("cannot encode checkpoint: {0}")]
+    Encode(String),
+    /// A strict load found names, shapes or dtypes that differ from the module's.
+    #[error("{0}")]
+    StateDict(LoadReport),
 }
 
 /// `Result` with [`SerializeError`].
+///
+/// ```
+/// fn load() -> sinew_serialize::Result<sinew_serialize::Checkpoint> {
+///     sinew_serialize::Checkpoint::load("/no/such/file")
+/// }
+/// assert!(load().is_err());
+/// ```
 pub type Result<T, E = SerializeError> = std::result::Result<T, E>;

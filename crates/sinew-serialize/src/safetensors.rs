@@ -82,31 +82,81 @@ fn decode(name: &str, dtype: Dtype, shape: &[usize], data: &[u8]) -> Result<Tens
 /// Metadata key under which sinew records the order of the tensors it writes.
 const ORDER_KEY: &str = "sinew.order";
 
+/// The first integer literal in the JSON header so large that adding the header's length
+/// to it would overflow `usize` (see [`read_safetensors`]). Scans every digit run, inside
+/// strings too, which can only over-report, and only for 20-digit names.
+fn offset_literal_near_overflow(bytes: &[u8]) -> Option<u64> {
+    let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let header = bytes.get(8..8usize.checked_add(usize::try_from(n).ok()?)?)?;
+    let limit = (usize::MAX as u64).saturating_sub(n.saturating_add(8));
+    header
+        .split(|b| !b.is_ascii_digit())
+        .filter(|run| !run.is_empty())
+        .filter_map(|run| std::str::from_utf8(run).ok()?.parse::<u64>().ok())
+        .find(|&v| v > limit)
+}
+
 /// Parses safetensors bytes into named tensors: in the order they were written for files
 /// sinew wrote, in the order of their data otherwise. `f16`/`bf16` become `f32`,
 /// `i32` becomes `i64`.
+///
+/// ```
+/// use sinew_serialize::{read_safetensors, write_safetensors};
+/// use sinew_tensor::Tensor;
+/// let bytes = write_safetensors(&[("b".to_string(), Tensor::ones(&[2])), ("a".to_string(), Tensor::scalar(3i64))])?;
+/// let back = read_safetensors(&bytes)?;
+/// assert_eq!((back[0].0.as_str(), back[1].0.as_str()), ("b", "a"));
+/// assert!(read_safetensors(&bytes[..bytes.len() - 1]).is_err()); // truncated
+/// # Ok::<(), sinew_serialize::SerializeError>(())
+/// ```
 ///
 /// # Errors
 /// Malformed headers, data that disagrees with the declared shapes, and unsupported
 /// element types, each named; a corrupt file never panics.
 pub fn read_safetensors(bytes: &[u8]) -> Result<Vec<(String, Tensor)>> {
-    let st = SafeTensors::deserialize(bytes).map_err(|e| SerializeError::SafeTensors(e.to_string()))?;
-    let mut views: Vec<(String, safetensors::tensor::TensorView<'_>)> = st.tensors();
+    // The `safetensors` crate validates the header, but one sum in it
+    // (`data end + 8 + header length`) is unchecked: a crafted header whose last data
+    // offset is within `8 + header length` of `usize::MAX` overflows it, which panics
+    // where overflow checks are on. That offset is a literal in the header, so reject
+    // such literals first; `catch_unwind` stays as a backstop, so no input makes this
+    // function panic.
+    if let Some(bad) = offset_literal_near_overflow(bytes) {
+        return Err(SerializeError::SafeTensors(format!("header declares an impossible data offset {bad}")));
+    }
+    let parsed = std::panic::catch_unwind(|| -> Result<_> {
+        let st = SafeTensors::deserialize(bytes).map_err(|e| SerializeError::SafeTensors(e.to_string()))?;
+        let (_, meta) =
+            SafeTensors::read_metadata(bytes).map_err(|e| SerializeError::SafeTensors(e.to_string()))?;
+        let order = meta.metadata().as_ref().and_then(|m| m.get(ORDER_KEY)).cloned();
+        Ok((st.tensors(), order))
+    })
+    .map_err(|_| SerializeError::SafeTensors("header declares impossible data offsets".into()))?;
+    let (mut views, order) = parsed?;
     views.sort_by_key(|(_, v)| v.data().as_ptr() as usize);
     // files written by sinew record the original order in their metadata
-    let (_, meta) =
-        SafeTensors::read_metadata(bytes).map_err(|e| SerializeError::SafeTensors(e.to_string()))?;
-    if let Some(order) = meta.metadata().as_ref().and_then(|m| m.get(ORDER_KEY)) {
-        let rank = |n: &str| order.split('\n').position(|o| o == n).unwrap_or(usize::MAX);
-        views.sort_by_key(|(n, _)| rank(n));
+    if let Some(order) = order {
+        let mut rank = std::collections::HashMap::new();
+        for (i, name) in order.split('\n').enumerate() {
+            rank.entry(name).or_insert(i);
+        }
+        views.sort_by_key(|(n, _)| rank.get(n.as_str()).copied().unwrap_or(usize::MAX));
     }
     views
         .into_iter()
-        .map(|(name, v)| Ok((name.clone(), decode(&name, v.dtype(), v.shape(), v.data())?)))
+        .map(|(name, v)| {
+            let t = decode(&name, v.dtype(), v.shape(), v.data())?;
+            Ok((name, t))
+        })
         .collect()
 }
 
 /// Reads a safetensors file. See [`read_safetensors`].
+///
+/// ```
+/// use sinew_serialize::{SerializeError, load_safetensors};
+/// let err = load_safetensors("/no/such/file.safetensors").unwrap_err();
+/// assert!(matches!(err, SerializeError::Io { action: "read", .. }));
+/// ```
 ///
 /// # Errors
 /// As [`read_safetensors`], plus I/O errors naming the path.
@@ -151,7 +201,17 @@ fn encode(t: &Tensor) -> TensorBytes {
 }
 
 /// Serialises named tensors as safetensors bytes (loadable by
-/// `safetensors.torch.load_file`).
+/// `safetensors.torch.load_file`). sinew records the tensors' order in the metadata, so
+/// [`read_safetensors`] returns them in the same order.
+///
+/// ```
+/// use sinew_serialize::write_safetensors;
+/// use sinew_tensor::Tensor;
+/// let bytes = write_safetensors(&[("w".to_string(), Tensor::zeros(&[2, 2]))])?;
+/// assert_eq!(bytes[8], b'{'); // 8-byte header length, then the JSON header
+/// assert!(write_safetensors(&[("w".to_string(), Tensor::zeros(&[1])), ("w".to_string(), Tensor::zeros(&[1]))]).is_err());
+/// # Ok::<(), sinew_serialize::SerializeError>(())
+/// ```
 ///
 /// # Errors
 /// Duplicate names.
@@ -160,7 +220,7 @@ pub fn write_safetensors(tensors: &[(String, Tensor)]) -> Result<Vec<u8>> {
     let mut names: Vec<&str> = encoded.iter().map(|(n, _)| n.as_str()).collect();
     names.sort_unstable();
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-        return Err(SerializeError::SafeTensors(format!("duplicate tensor name {:?}", w[0])));
+        return Err(SerializeError::DuplicateName(w[0].to_string()));
     }
     let order: Vec<&str> = encoded.iter().map(|(n, _)| n.as_str()).collect();
     let meta = std::collections::HashMap::from([(ORDER_KEY.to_string(), order.join("\n"))]);

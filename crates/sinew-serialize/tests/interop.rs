@@ -101,3 +101,33 @@ fn strict_load_names_every_problem() {
     assert!(model.load_state_dict(&state, true).is_err());
     assert!(before.iter().zip(model.state_dict()).all(|((_, a), (_, b))| a.allclose(&b, 0.0, 0.0)));
 }
+
+/// The `lstm` model of `models.json`: a 2-layer batch-first LSTM, and a linear head on the
+/// last time step.
+#[derive(sinew_nn::Module)]
+struct LstmModel {
+    lstm: sinew_nn::LSTM,
+    head: Linear,
+}
+
+impl Forward for LstmModel {
+    fn forward(&self, x: &Var) -> Var {
+        let out = self.lstm.forward(x);
+        let last = out.select(1, out.dims()[1] - 1);
+        self.head.forward(&last)
+    }
+}
+
+#[test]
+fn lstm_from_a_derived_module_loads_and_reproduces_pytorch() {
+    let mut g = Generator::new(0);
+    let model =
+        LstmModel { lstm: sinew_nn::LSTM::new(3, 5, 2, true, &mut g), head: Linear::new(5, 2, &mut g) };
+    let bytes = include_bytes!("../../../tests/fixtures/interop/lstm.safetensors");
+    let state = read_safetensors(bytes).unwrap();
+    assert_names_match("lstm", &state);
+    model.load_state_dict(&state, true).expect("strict load");
+    let io = read_safetensors(include_bytes!("../../../tests/fixtures/interop/lstm_io.safetensors")).unwrap();
+    assert_reproduces(&model, &io);
+    assert_names_match("lstm", &model.state_dict());
+}
