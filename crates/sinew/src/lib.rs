@@ -11,6 +11,7 @@
 //! | [`nn`] | `sinew-nn` | `Module` (derivable), layers, activations, losses, initialisation |
 //! | [`optim`] | `sinew-optim` | SGD, Adam, AdamW, RMSprop, Adagrad, LR schedules, clipping |
 //! | [`serialize`] | `sinew-serialize` | safetensors to and from PyTorch, atomic saves |
+//! | [`data`] | `sinew-data` | datasets, `DataLoader`, splits, scalers, CSV/IDX readers, bundled digits and iris |
 //! | [`train`] | `sinew-train` | Keras-like `fit`/`evaluate`/`predict`, metrics, callbacks, progress |
 //!
 //! ```
@@ -36,6 +37,7 @@
 //! ```
 
 pub use sinew_autograd as autograd;
+pub use sinew_data as data;
 pub use sinew_nn as nn;
 pub use sinew_optim as optim;
 pub use sinew_serialize as serialize;
@@ -45,6 +47,7 @@ pub use sinew_train as train;
 /// The names most programs need: `use sinew::prelude::*;`.
 pub mod prelude {
     pub use sinew_autograd::{Gradients, Param, Var, no_grad};
+    pub use sinew_data::{DataLoader, Dataset, TensorDataset};
     pub use sinew_nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss};
     pub use sinew_nn::{
         BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding, Flatten, Forward, LayerNorm, Linear, MaxPool2d,
