@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs sinew's anchor workloads and, when a PyTorch install is available (a venv at
+# .venv-torch, or torch importable by python3), PyTorch's, then prints the ratios.
+#   benches/compare.sh [THREADS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+threads="${1:-2}"
+torch_script="${TORCH_SCRIPT:-../shared/anchors/bench_torch.py}"
+python=""
+for p in .venv-torch/bin/python ../.venv-torch/bin/python python3; do
+    if command -v "$p" >/dev/null 2>&1 && "$p" -c "import torch" 2>/dev/null; then python="$p"; break; fi
+done
+cargo build --quiet --release -p sinew-benches --bin workloads
+sinew_out=$(./target/release/workloads "$threads")
+echo "== sinew"
+echo "$sinew_out"
+if [ -z "$python" ] || [ ! -f "$torch_script" ]; then
+    echo "(no PyTorch or no $torch_script: sinew's figures only)"
+    exit 0
+fi
+torch_out=$("$python" "$torch_script" "$threads")
+echo "== PyTorch"
+echo "$torch_out"
+echo "== ratio sinew / PyTorch (time; for matmul, PyTorch / sinew GFLOP/s)"
+paste <(echo "$sinew_out") <(echo "$torch_out") | awk '{
+    name=$1; s=$2; t=$(NF/2+2);
+    if (name ~ /^matmul/) printf "%-32s %.2f\n", name, t / s; else printf "%-32s %.2f\n", name, s / t;
+}'
