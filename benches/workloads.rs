@@ -40,7 +40,9 @@ fn classify_step<'a>(
     let opts = CrossEntropyOptions::default();
     move || {
         let loss = cross_entropy(&model.forward(&Var::constant(x.clone())), y, &opts);
-        opt.step(&loss.backward());
+        let grads = loss.backward();
+        drop(loss); // free the graph first, so the step updates parameters in place
+        opt.step(&grads);
     }
 }
 
@@ -72,8 +74,8 @@ fn main() {
     bench(
         "linreg_step_b32",
         || {
-            let loss = mse_loss(&m.forward(&xv), &yv, Reduction::Mean);
-            opt.step(&loss.backward());
+            let grads = mse_loss(&m.forward(&xv), &yv, Reduction::Mean).backward();
+            opt.step(&grads);
         },
         2000,
     );
@@ -122,7 +124,13 @@ fn main() {
     for n in [256usize, 1024, 2048] {
         let a = Tensor::randn_with(&[n, n], DType::F32, &mut g);
         let b = Tensor::randn_with(&[n, n], DType::F32, &mut g);
-        let it = if n <= 256 { 50 } else if n == 1024 { 10 } else { 3 };
+        let it = if n <= 256 {
+            50
+        } else if n == 1024 {
+            10
+        } else {
+            3
+        };
         for _ in 0..3 {
             std::hint::black_box(a.matmul(&b));
         }

@@ -50,8 +50,25 @@ pub struct Adam {
     slots: Slots,
 }
 
-/// AdamW is [`Adam`] with decoupled weight decay.
-pub type AdamW = Adam;
+/// AdamW: [`Adam`] with decoupled weight decay. `AdamW::new(params, lr)` uses PyTorch's
+/// default decay of 0.01; [`Adam::adamw`] takes any decay.
+///
+/// ```
+/// use sinew_autograd::Param;
+/// use sinew_optim::{AdamW, Optimizer};
+/// use sinew_tensor::Tensor;
+/// let opt = AdamW::new(vec![Param::new("w", Tensor::zeros(&[2]))], 1e-3);
+/// assert_eq!(opt.param_groups()[0].weight_decay, 0.01);
+/// ```
+pub struct AdamW;
+
+impl AdamW {
+    /// AdamW with learning rate `lr` and weight decay 0.01 (PyTorch's defaults).
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(params: Vec<Param>, lr: f64) -> Adam {
+        Adam::adamw(params, lr, 0.01)
+    }
+}
 
 impl Adam {
     /// Adam with learning rate `lr` and PyTorch's defaults.

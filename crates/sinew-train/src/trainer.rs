@@ -249,13 +249,16 @@ impl<'a> Trainer<'a> {
                 let pred = self.model.forward(&Var::constant(xb));
                 let loss = self.loss.compute(&pred, &yb);
                 let grads = loss.backward();
+                let (l, pred) = (loss.item(), pred.value().clone());
+                // drop the graph before the step: it holds the parameters' values, and the
+                // optimizer updates them in place only when nothing else does
+                drop(loss);
                 ctx.optimizer.step(&grads);
                 ctx.global_step += 1;
-                let l = loss.item();
                 loss_sum += l * chunk.len() as f64;
                 seen += chunk.len();
                 for m in self.metrics.iter_mut() {
-                    m.update(pred.value(), &yb);
+                    m.update(&pred, &yb);
                 }
                 progress.batch_end(loss_sum / seen as f64);
                 for c in callbacks.iter_mut() {

@@ -14,6 +14,11 @@
 //! | [`data`] | `sinew-data` | datasets, `DataLoader`, splits, scalers, CSV/IDX readers, bundled digits and iris |
 //! | [`train`] | `sinew-train` | Keras-like `fit`/`evaluate`/`predict`, metrics, callbacks, progress |
 //!
+//! The [`guide`] is the user guide: getting started, tensors, autograd, building models,
+//! training, saving and loading, a PyTorch cheat sheet and performance notes. Its pages
+//! are the markdown files of the repository's `docs/` directory, and every Rust example
+//! in them is compiled and run as a test of this crate.
+//!
 //! ```
 //! use sinew::prelude::*;
 //!
@@ -43,6 +48,44 @@ pub use sinew_optim as optim;
 pub use sinew_serialize as serialize;
 pub use sinew_tensor as tensor;
 pub use sinew_train as train;
+
+/// The user guide, one module per page (the files of the repository's `docs/` directory).
+///
+/// | page | what it covers |
+/// | --- | --- |
+/// | [`getting_started`](guide::getting_started) | setup, a first model with `fit` and by hand, the crates, the examples |
+/// | [`tensors`](guide::tensors) | creation, dtypes, views, elementwise ops, reductions, indexing, matmul, convolution, random numbers |
+/// | [`autograd`](guide::autograd) | `Var`, `backward` and `Gradients`, `Param`, `no_grad`, `grad`, higher order, custom ops, `gradcheck` |
+/// | [`models`](guide::models) | `Module`, `#[derive(Module)]`, `Forward`, the layers, `Sequential`, initialisation |
+/// | [`training`](guide::training) | `Trainer::fit`, metrics, callbacks, `DataLoader`, custom loops, optimizers, schedules, clipping, accumulation |
+/// | [`saving`](guide::saving) | safetensors to and from PyTorch, state dicts, checkpoints and resuming |
+/// | [`pytorch_cheatsheet`](guide::pytorch_cheatsheet) | PyTorch expression → sinew expression, and the differences that matter |
+/// | [`performance`](guide::performance) | threads, determinism, views and contiguity, matmul parallelism, the benchmarks |
+pub mod guide {
+    #[doc = include_str!("../../../docs/getting-started.md")]
+    pub mod getting_started {}
+
+    #[doc = include_str!("../../../docs/tensors.md")]
+    pub mod tensors {}
+
+    #[doc = include_str!("../../../docs/autograd.md")]
+    pub mod autograd {}
+
+    #[doc = include_str!("../../../docs/models.md")]
+    pub mod models {}
+
+    #[doc = include_str!("../../../docs/training.md")]
+    pub mod training {}
+
+    #[doc = include_str!("../../../docs/saving.md")]
+    pub mod saving {}
+
+    #[doc = include_str!("../../../docs/pytorch-cheatsheet.md")]
+    pub mod pytorch_cheatsheet {}
+
+    #[doc = include_str!("../../../docs/performance.md")]
+    pub mod performance {}
+}
 
 /// The names most programs need: `use sinew::prelude::*;`.
 pub mod prelude {
