@@ -19,10 +19,13 @@ use sinew_autograd::Gradients;
 /// # Ok::<(), sinew_tensor::TensorError>(())
 /// ```
 pub fn clip_grad_norm(grads: &mut Gradients, max_norm: f64, norm_type: f64) -> f64 {
+    // add the parts up in a fixed order (by id), not the map's, so every run agrees to the bit
+    let mut parts: Vec<(sinew_autograd::VarId, &sinew_tensor::Tensor)> = grads.iter().collect();
+    parts.sort_by_key(|(id, _)| *id);
     let total = if norm_type == f64::INFINITY {
-        grads.iter().map(|(_, g)| g.abs().max_all().item()).fold(0.0, f64::max)
+        parts.iter().map(|(_, g)| g.abs().max_all().item()).fold(0.0, f64::max)
     } else {
-        grads
+        parts
             .iter()
             .map(|(_, g)| g.abs().to_dtype(sinew_tensor::DType::F64).powf(norm_type).sum_all().item())
             .sum::<f64>()
@@ -38,4 +41,35 @@ pub fn clip_grad_norm(grads: &mut Gradients, max_norm: f64, norm_type: f64) -> f
 /// Clamps every gradient element into `[-clip, clip]`.
 pub fn clip_grad_value(grads: &mut Gradients, clip: f64) {
     grads.map_in_place(|_, g| g.clamp(Some(-clip), Some(clip)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sinew_autograd::VarId;
+    use sinew_tensor::{DType, Generator, Tensor};
+
+    #[test]
+    fn global_norm_does_not_depend_on_map_order() {
+        let mut g = Generator::new(0);
+        let parts: Vec<(VarId, Tensor)> = (0..64)
+            .map(|i| {
+                (
+                    VarId::fresh(),
+                    Tensor::randn_with(&[7], DType::F64, &mut g).mul_scalar(10f64.powi(i % 9 - 4)),
+                )
+            })
+            .collect();
+        let norms: Vec<u64> = (0..8)
+            .map(|k| {
+                // each Gradients is a new hash map with its own iteration order
+                let mut grads = Gradients::new();
+                for (id, t) in parts.iter().cycle().skip(k).take(parts.len()) {
+                    grads.insert(*id, t.clone());
+                }
+                clip_grad_norm(&mut grads, 1e9, 2.0).to_bits()
+            })
+            .collect();
+        assert!(norms.windows(2).all(|w| w[0] == w[1]), "{norms:?}");
+    }
 }
