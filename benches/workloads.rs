@@ -4,7 +4,7 @@
 //! backward, optimizer step (gradients are returned, never accumulated, so there is no
 //! zero-grad), f32.
 //!
-//! `cargo run --release -p sinew-benches --bin workloads [THREADS]`
+//! `cargo run --release -p sinew-benches --bin workloads [THREADS [NAME_PREFIX]]`
 
 use std::time::Instant;
 
@@ -15,6 +15,9 @@ use sinew_optim::{Adam, Optimizer, Sgd};
 use sinew_tensor::{Conv2dOptions, DType, Generator, Tensor};
 
 fn bench(name: &str, mut step: impl FnMut(), iters: usize) {
+    if std::env::args().nth(2).is_some_and(|only| !name.starts_with(&only)) {
+        return;
+    }
     for _ in 0..5 {
         step();
     }
@@ -121,7 +124,10 @@ fn main() {
     bench("lstm_t32_b32_h128_adam", classify_step(&lstm, &mut adam, &x, &y), 10);
 
     // 5. matmul throughput
-    for n in [256usize, 1024, 2048] {
+    let matmul_wanted = std::env::args()
+        .nth(2)
+        .is_none_or(|only| "matmul_f32".starts_with(&only) || only.starts_with("matmul"));
+    for n in [256usize, 1024, 2048].into_iter().filter(|_| matmul_wanted) {
         let a = Tensor::randn_with(&[n, n], DType::F32, &mut g);
         let b = Tensor::randn_with(&[n, n], DType::F32, &mut g);
         let it = if n <= 256 {

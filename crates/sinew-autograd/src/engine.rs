@@ -7,7 +7,7 @@ use sinew_tensor::Tensor;
 
 use crate::anomaly;
 use crate::mode::set_grad_enabled;
-use crate::var::{BackwardCtx, Var, VarId};
+use crate::var::{BackwardCtx, SliceInfo, Var, VarId};
 
 /// Gradients from a backward pass, keyed by variable (or parameter) id.
 ///
@@ -268,15 +268,52 @@ fn topo_order(root: &Var) -> Vec<Var> {
     order
 }
 
-fn accumulate(pending: &mut HashMap<VarId, Var>, id: VarId, g: Var) {
-    match pending.remove(&id) {
-        Some(prev) => {
-            pending.insert(id, &prev + &g);
-        }
-        None => {
-            pending.insert(id, g);
+/// A gradient being accumulated: a `Var` when the pass builds a graph, a plain tensor
+/// added to in place otherwise.
+enum Pending {
+    Graph(Var),
+    Dense(Tensor),
+}
+
+impl Pending {
+    fn into_var(self) -> Var {
+        match self {
+            Pending::Graph(v) => v,
+            Pending::Dense(t) => Var::constant(t),
         }
     }
+
+    fn into_tensor(self) -> Tensor {
+        match self {
+            Pending::Graph(v) => v.value().clone(),
+            Pending::Dense(t) => t,
+        }
+    }
+}
+
+fn accumulate(pending: &mut HashMap<VarId, Pending>, id: VarId, g: Var, create_graph: bool) {
+    let next = match (pending.remove(&id), create_graph) {
+        (None, true) => Pending::Graph(g),
+        (None, false) => Pending::Dense(g.value().clone()),
+        (Some(prev), true) => Pending::Graph(&prev.into_var() + &g),
+        (Some(prev), false) => {
+            let mut t = prev.into_tensor();
+            t.add_assign(g.value()); // in place (copy-on-write if the buffer is shared)
+            Pending::Dense(t)
+        }
+    };
+    pending.insert(id, next);
+}
+
+/// First-order backward of a slice: add the gradient into the input's accumulator at the
+/// slice's place.
+fn accumulate_slice(pending: &mut HashMap<VarId, Pending>, input: &Var, info: SliceInfo, g: &Tensor) {
+    let mut t = match pending.remove(&input.id()) {
+        Some(prev) => prev.into_tensor(),
+        None => Tensor::zeros_dtype(input.dims(), g.dtype()),
+    };
+    t.slice_add_assign(info.dim as isize, info.start, info.step, g);
+    pending.insert(input.id(), Pending::Dense(t));
 }
 
 fn run_backward(root: &Var, seed: Var, create_graph: bool, retain: &[VarId]) -> Gradients {
@@ -286,18 +323,30 @@ fn run_backward(root: &Var, seed: Var, create_graph: bool, retain: &[VarId]) -> 
         return result;
     }
     let order = topo_order(root);
-    let mut pending: HashMap<VarId, Var> = HashMap::new();
+    let mut pending: HashMap<VarId, Pending> = HashMap::new();
+    let seed = if create_graph { Pending::Graph(seed) } else { Pending::Dense(seed.value().clone()) };
     pending.insert(root.id(), seed);
     let check = anomaly::is_enabled();
     let _scope = check.then(anomaly::BackwardScope::enter);
     for v in order.iter().rev() {
         let Some(g) = pending.remove(&v.id()) else { continue };
+        let g = g.into_var();
         let Some(op) = &v.node.op else {
             result.grads.insert(v.id(), g);
             continue;
         };
         if retain.contains(&v.id()) {
             result.grads.insert(v.id(), g.clone());
+        }
+        if let (Some(info), false) = (op.slice, create_graph) {
+            let input = &op.inputs[0];
+            if input.requires_grad() {
+                if check {
+                    anomaly::check_backward(op.name, 0, g.value(), &op.inputs);
+                }
+                accumulate_slice(&mut pending, input, info, g.value());
+            }
+            continue;
         }
         let input_grads = (op.backward)(&BackwardCtx { inputs: &op.inputs, output: v, grad: &g });
         debug_assert_eq!(
@@ -320,7 +369,7 @@ fn run_backward(root: &Var, seed: Var, create_graph: bool, retain: &[VarId]) -> 
             if check {
                 anomaly::check_backward(op.name, i, ig.value(), &op.inputs);
             }
-            accumulate(&mut pending, inp.id(), ig);
+            accumulate(&mut pending, inp.id(), ig, create_graph);
         }
     }
     result

@@ -46,6 +46,18 @@ pub(crate) struct OpRecord {
     pub(crate) name: &'static str,
     pub(crate) inputs: Vec<Var>,
     pub(crate) backward: Box<BackwardFn>,
+    /// For `slice` ops: where the output sits in the input, so that a first-order backward
+    /// can add the gradient into the input's accumulator in place instead of building a
+    /// zero-padded copy per slice (which makes per-time-step slicing quadratic).
+    pub(crate) slice: Option<SliceInfo>,
+}
+
+/// The region a `slice` op reads: entries `start, start + step, ...` of `dim`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SliceInfo {
+    pub(crate) dim: usize,
+    pub(crate) start: usize,
+    pub(crate) step: usize,
 }
 
 pub(crate) struct Node {
@@ -149,8 +161,29 @@ impl Var {
                     name,
                     inputs: inputs.iter().map(|v| (*v).clone()).collect(),
                     backward: Box::new(backward),
+                    slice: None,
                 }),
             }),
+        }
+    }
+
+    /// [`Var::from_op`] for a slice of `input`, recording where the slice sits (see
+    /// `OpRecord::slice`).
+    pub(crate) fn from_slice_op(
+        value: Tensor,
+        input: &Var,
+        info: SliceInfo,
+        backward: impl Fn(&BackwardCtx<'_>) -> Vec<Option<Var>> + Send + Sync + 'static,
+    ) -> Var {
+        let v = Var::from_op("slice", value, &[input], backward);
+        match Arc::try_unwrap(v.node) {
+            Ok(mut node) => {
+                if let Some(op) = node.op.as_mut() {
+                    op.slice = Some(info);
+                }
+                Var { node: Arc::new(node) }
+            }
+            Err(node) => Var { node },
         }
     }
 

@@ -239,42 +239,38 @@ impl Recurrent {
                 _ => None,
             };
             let mut outputs = Vec::with_capacity(steps);
-            // The gradient of a slice is a full-size tensor, so slicing T steps straight
-            // out of the projection would cost O(T²) in backward; slicing blocks of √T
-            // steps first, then steps out of each block, costs O(T^1.5).
-            let block = (steps as f64).sqrt().ceil() as usize;
-            for part in projected.split(block, 0) {
-                for j in 0..part.dims()[0] {
-                    let xt = part.select(0, j);
-                    let hp = h.matmul(&w_hh_t);
-                    h = match self.cell {
-                        Cell::Rnn(RnnNonlinearity::Tanh) => (&xt + &hp).tanh(),
-                        Cell::Rnn(RnnNonlinearity::ReLU) => (&xt + &hp).relu(),
-                        Cell::Lstm => {
-                            let gates = (&xt + &hp).chunk(4, 1);
-                            let i = gates[0].sigmoid();
-                            let f = gates[1].sigmoid();
-                            let g = gates[2].tanh();
-                            let o = gates[3].sigmoid();
-                            let c_prev = c.as_ref().expect("an LSTM has a cell state");
-                            let c_next = &(&f * c_prev) + &(&i * &g);
-                            let h_next = &o * &c_next.tanh();
-                            c = Some(c_next);
-                            h_next
-                        }
-                        Cell::Gru => {
-                            let xg = xt.chunk(3, 1);
-                            let hg = hp.chunk(3, 1);
-                            let r = (&xg[0] + &hg[0]).sigmoid();
-                            let z = (&xg[1] + &hg[1]).sigmoid();
-                            let b_hn = b_hn.as_ref().expect("a GRU has b_hn");
-                            let candidate = (&xg[2] + &(&r * &(&hg[2] + b_hn))).tanh();
-                            // (1 - z)·n + z·h
-                            &candidate + &(&z * &(&h - &candidate))
-                        }
-                    };
-                    outputs.push(h.clone());
-                }
+            // Each step's input projection is a slice of `projected`; a first-order backward
+            // adds the slices' gradients into one buffer in place (see the autograd engine).
+            for t in 0..steps {
+                let xt = projected.select(0, t);
+                let hp = h.matmul(&w_hh_t);
+                h = match self.cell {
+                    Cell::Rnn(RnnNonlinearity::Tanh) => (&xt + &hp).tanh(),
+                    Cell::Rnn(RnnNonlinearity::ReLU) => (&xt + &hp).relu(),
+                    Cell::Lstm => {
+                        let gates = (&xt + &hp).chunk(4, 1);
+                        let i = gates[0].sigmoid();
+                        let f = gates[1].sigmoid();
+                        let g = gates[2].tanh();
+                        let o = gates[3].sigmoid();
+                        let c_prev = c.as_ref().expect("an LSTM has a cell state");
+                        let c_next = &(&f * c_prev) + &(&i * &g);
+                        let h_next = &o * &c_next.tanh();
+                        c = Some(c_next);
+                        h_next
+                    }
+                    Cell::Gru => {
+                        let xg = xt.chunk(3, 1);
+                        let hg = hp.chunk(3, 1);
+                        let r = (&xg[0] + &hg[0]).sigmoid();
+                        let z = (&xg[1] + &hg[1]).sigmoid();
+                        let b_hn = b_hn.as_ref().expect("a GRU has b_hn");
+                        let candidate = (&xg[2] + &(&r * &(&hg[2] + b_hn))).tanh();
+                        // (1 - z)·n + z·h
+                        &candidate + &(&z * &(&h - &candidate))
+                    }
+                };
+                outputs.push(h.clone());
             }
             let refs: Vec<&Var> = outputs.iter().collect();
             let last = l + 1 == num_layers;

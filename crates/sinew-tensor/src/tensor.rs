@@ -519,6 +519,92 @@ impl Tensor {
         &mut T::vec_mut(storage).expect("dtype checked")[..n]
     }
 
+    /// Adds `other` (same shape and dtype, any layout) into this tensor in place, copying
+    /// first if the storage is shared (see [`Tensor::as_mut_slice`]). For accumulating
+    /// gradients without a new buffer per addition.
+    ///
+    /// # Panics
+    /// If shapes or dtypes differ.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let mut acc = Tensor::zeros(&[2, 2]);
+    /// acc.add_assign(&Tensor::arange(0.0, 4.0, 1.0).reshape(&[2, 2]).t());
+    /// assert_eq!(acc.to_vec::<f32>(), vec![0.0, 2.0, 1.0, 3.0]);
+    /// ```
+    #[track_caller]
+    pub fn add_assign(&mut self, other: &Tensor) {
+        assert!(
+            self.dims() == other.dims() && self.dtype() == other.dtype(),
+            "add_assign: {} {:?} += {} {:?}",
+            self.dtype(),
+            self.dims(),
+            other.dtype(),
+            other.dims()
+        );
+        let shape = self.dims().to_vec();
+        self.add_region(&shape::contiguous_strides(&shape), 0, other);
+    }
+
+    /// Adds `src` in place into the region `start, start + step, ...` of dimension `dim`
+    /// (the region `self.slice(dim, start, .., step)` of `src`'s shape): the adjoint of
+    /// `slice`, without materialising a zero-padded copy.
+    ///
+    /// # Panics
+    /// If `src` does not fit the region or dtypes differ.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let mut acc = Tensor::zeros(&[5]);
+    /// acc.slice_add_assign(0, 1, 2, &Tensor::ones(&[2]));
+    /// assert_eq!(acc.to_vec::<f32>(), vec![0.0, 1.0, 0.0, 1.0, 0.0]);
+    /// ```
+    #[track_caller]
+    pub fn slice_add_assign(&mut self, dim: isize, start: usize, step: usize, src: &Tensor) {
+        let d = or_panic(shape::normalize_dim("slice_add_assign", dim, self.ndim()));
+        let (dims, sdims) = (self.dims(), src.dims());
+        let fits = step > 0
+            && dims.len() == sdims.len()
+            && dims
+                .iter()
+                .zip(sdims)
+                .enumerate()
+                .all(|(i, (&a, &b))| if i == d { b == 0 || start + (b - 1) * step < a } else { a == b });
+        assert!(
+            fits && self.dtype() == src.dtype(),
+            "slice_add_assign: {} {:?} does not fit dimension {d} from {start} by {step} of {} {:?}",
+            src.dtype(),
+            sdims,
+            self.dtype(),
+            dims
+        );
+        let mut strides = shape::contiguous_strides(dims);
+        let offset = start * strides[d];
+        strides[d] *= step;
+        self.add_region(&strides, offset, src);
+    }
+
+    /// `self[offset + Σ idx·strides] += src[idx]` over `src`'s shape, in place.
+    fn add_region(&mut self, strides: &[usize], offset: usize, src: &Tensor) {
+        let dims = src.dims().to_vec();
+        let (src_strides, src_offset) = (src.strides().to_vec(), src.layout.offset);
+        with_elem!(self.dtype(), |T| {
+            let from = src.storage_slice::<T>();
+            let dst = self.as_mut_slice::<T>();
+            shape::walk(&dims, [strides, &src_strides], [offset, src_offset], |[od, os], n, [sd, ss]| {
+                if sd == 1 && ss == 1 {
+                    for (a, &b) in dst[od..od + n].iter_mut().zip(&from[os..os + n]) {
+                        *a += b;
+                    }
+                } else {
+                    for i in 0..n {
+                        dst[od + i * sd] += from[os + i * ss];
+                    }
+                }
+            });
+        })
+    }
+
     /// Converts to another element type (a copy; `self` unchanged). Float to int truncates
     /// toward zero, as in PyTorch.
     ///

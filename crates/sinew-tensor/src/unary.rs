@@ -35,7 +35,11 @@ impl Tensor {
         let src = self.storage_slice::<T>();
         let mut out = Vec::with_capacity(n);
         shape::walk(self.dims(), [self.strides()], [self.layout().offset], |[o], len, [s]| {
-            out.extend((0..len).map(|i| f(src[o + i * s])));
+            match s {
+                1 => out.extend(src[o..o + len].iter().map(|&x| f(x))),
+                0 => out.extend(std::iter::repeat_n(f(src[o]), len)), // a broadcast dimension
+                _ => out.extend(src[o..].iter().step_by(s).take(len).map(|&x| f(x))),
+            }
         });
         Tensor::from_parts(out, self.dims())
     }
@@ -62,14 +66,12 @@ macro_rules! float_unary {
     };
 }
 
+/// `1 / (1 + e^-x)`: accurate in relative terms for every `x` (no cancellation: for
+/// very negative `x` the denominator is large, for very positive `x` it is 1), and
+/// branch-free, so it vectorises.
 #[inline(always)]
 fn sigmoid<T: Float>(x: T) -> T {
-    if x >= T::ZERO {
-        T::ONE / (T::ONE + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (T::ONE + e)
-    }
+    T::ONE / (T::ONE + (-x).exp())
 }
 
 #[inline(always)]
@@ -84,7 +86,7 @@ float_unary! {
     /// use sinew_tensor::Tensor;
     /// assert_eq!(Tensor::zeros(&[2]).exp().to_vec::<f32>(), vec![1.0, 1.0]);
     /// ```
-    exp => |x| x.exp();
+    exp => |x| Float::exp(x);
     /// Natural logarithm (`-inf` at 0, NaN below).
     log => |x| x.ln();
     /// `ln(1 + x)`, accurate for small `x`.
@@ -102,7 +104,7 @@ float_unary! {
     /// Cosine.
     cos => |x| x.cos();
     /// Hyperbolic tangent.
-    tanh => |x| x.tanh();
+    tanh => |x| Float::tanh(x);
     /// Error function.
     erf => |x| Float::erf(x);
     /// Logistic sigmoid `1 / (1 + e^-x)`, computed without overflow for any `x`.
@@ -119,7 +121,7 @@ float_unary! {
     /// GELU, tanh approximation (`approximate='tanh'`).
     gelu_tanh => |x| {
         let k = cast::<T>((2.0 / std::f64::consts::PI).sqrt());
-        cast::<T>(0.5) * x * (T::ONE + (k * (x + cast::<T>(0.044715) * x * x * x)).tanh())
+        cast::<T>(0.5) * x * (T::ONE + Float::tanh(k * (x + cast::<T>(0.044715) * x * x * x)))
     };
     /// SiLU (swish): `x·sigmoid(x)`.
     silu => |x| x * sigmoid(x);
@@ -225,7 +227,7 @@ impl Tensor {
         let t = self.as_float();
         with_float!(t.dtype(), "softplus", |T| {
             let (b, th) = (T::from_f64(beta), T::from_f64(threshold));
-            t.map::<T, T>(move |x| if x * b > th { x } else { (x * b).exp().ln_1p() / b })
+            t.map::<T, T>(move |x| if x * b > th { x } else { Float::exp(x * b).ln_1p() / b })
         })
     }
 

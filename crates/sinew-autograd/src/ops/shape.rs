@@ -5,6 +5,7 @@
 use sinew_tensor::{DType, Tensor};
 
 use crate::Var;
+use crate::var::SliceInfo;
 
 /// Sums a gradient over the dimensions that broadcasting expanded, back to `shape`.
 pub(crate) fn sum_to(g: &Var, shape: &[usize]) -> Var {
@@ -84,7 +85,10 @@ impl Var {
         let value = self.value().slice(dim, start, end, step);
         let d = normalize(dim, self.ndim());
         let count = value.dims()[d];
-        Var::from_op("slice", value, &[self], move |ctx| {
+        let info = SliceInfo { dim: d, start, step };
+        Var::from_slice_op(value, self, info, move |ctx| {
+            // the general (differentiable) rule; first-order passes take the engine's
+            // in-place path instead
             let idx =
                 Tensor::arange_dtype(start as f64, (start + count * step) as f64, step as f64, DType::I64);
             vec![Some(ctx.grad.zeros_shaped(ctx.inputs[0].dims()).index_add(d as isize, &idx, ctx.grad))]
