@@ -284,7 +284,9 @@ pub(crate) fn three_mut<T: StorageElement>(bufs: &mut [Tensor]) -> (&mut [T], &m
 macro_rules! chunked {
     ($t:ty; $p:ident = $pe:expr, $g:ident = $ge:expr $(, $b:ident = $be:expr)*; $body:block) => {{
         const CHUNK: usize = sinew_tensor::parallel::CHUNK;
-        let kernel = |$p: &mut [$t], $g: &[$t] $(, $b: &mut [$t])*| $body;
+        // `move`: the kernel owns copies of its scalars, so LLVM knows the stores into the
+        // slices cannot change them, keeps them in registers and vectorises the loop
+        let kernel = move |$p: &mut [$t], $g: &[$t] $(, $b: &mut [$t])*| $body;
         if !sinew_tensor::parallel::worth_parallel($pe.len()) {
             kernel($pe, $ge $(, $be)*)
         } else {
