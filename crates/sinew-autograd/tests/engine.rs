@@ -202,3 +202,12 @@ fn in_place_slice_accumulation_matches_the_differentiable_rule() {
     let graph = loss().backward_pass().create_graph(true).run();
     assert!(fast.get(&x).unwrap().allclose(graph.get(&x).unwrap(), 1e-12, 1e-12));
 }
+
+#[test]
+fn scalars_on_the_left_of_operators() {
+    let x = Var::leaf(Tensor::from_vec(vec![1.0f64, 2.0], &[2]).unwrap());
+    let y = &(&(2.0 * &x) + &(1.0 - &x)) + &(4.0 / &x); // 2x + 1 - x + 4/x
+    assert_eq!(y.value().to_vec::<f64>(), vec![6.0, 5.0]);
+    let g = y.sum_all().backward();
+    assert_eq!(g.get(&x).unwrap().to_vec::<f64>(), vec![1.0 - 4.0, 1.0 - 1.0]); // 1 - 4/x²
+}

@@ -199,6 +199,30 @@ impl_var_operator!(Sub, sub, sub, |v, s| v.sub_scalar(s));
 impl_var_operator!(Mul, mul, mul, |v, s| v.mul_scalar(s));
 impl_var_operator!(Div, div, div, |v, s| v.div_scalar(s));
 
+/// `scalar ∘ var` for the commutative operators and `scalar - var`, `scalar / var`, as on tensors.
+macro_rules! impl_scalar_lhs {
+    ($trait:ident, $method:ident, |$s:ident, $v:ident| $body:expr) => {
+        impl $trait<&Var> for f64 {
+            type Output = Var;
+            fn $method(self, rhs: &Var) -> Var {
+                let ($s, $v) = (self, rhs);
+                $body
+            }
+        }
+        impl $trait<Var> for f64 {
+            type Output = Var;
+            fn $method(self, rhs: Var) -> Var {
+                let ($s, $v) = (self, &rhs);
+                $body
+            }
+        }
+    };
+}
+impl_scalar_lhs!(Add, add, |s, v| v.add_scalar(s));
+impl_scalar_lhs!(Sub, sub, |s, v| v.rsub_scalar(s));
+impl_scalar_lhs!(Mul, mul, |s, v| v.mul_scalar(s));
+impl_scalar_lhs!(Div, div, |s, v| v.recip().mul_scalar(s));
+
 impl Neg for &Var {
     type Output = Var;
     fn neg(self) -> Var {
