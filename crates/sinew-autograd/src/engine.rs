@@ -70,7 +70,12 @@ impl Gradients {
     pub fn accumulate(&mut self, other: &Gradients) {
         for (id, g) in &other.grads {
             match self.grads.get_mut(id) {
-                Some(acc) => *acc = Var::constant(acc.value() + g.value()),
+                Some(acc) => {
+                    // in place when nothing else holds the accumulated buffer
+                    let mut sum = std::mem::replace(acc, Var::constant(Tensor::scalar(0f32))).into_value();
+                    sum.add_assign(g.value());
+                    *acc = Var::constant(sum);
+                }
                 None => {
                     self.grads.insert(*id, Var::constant(g.value().clone()));
                 }
@@ -285,7 +290,7 @@ impl Pending {
 
     fn into_tensor(self) -> Tensor {
         match self {
-            Pending::Graph(v) => v.value().clone(),
+            Pending::Graph(v) => v.into_value(),
             Pending::Dense(t) => t,
         }
     }

@@ -187,6 +187,15 @@ impl Var {
         }
     }
 
+    /// The value, moved out when this is the last handle to the node (so that an
+    /// accumulator can be added to in place), cloned (an `Arc` share) otherwise.
+    pub(crate) fn into_value(self) -> Tensor {
+        match Arc::try_unwrap(self.node) {
+            Ok(mut node) => std::mem::replace(&mut node.value, Tensor::scalar(0f32)),
+            Err(node) => node.value.clone(),
+        }
+    }
+
     /// The value.
     #[inline]
     pub fn value(&self) -> &Tensor {

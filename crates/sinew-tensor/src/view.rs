@@ -387,7 +387,8 @@ impl Tensor {
         assert!(size > 0, "split: size must be positive");
         let d = or_panic(normalize_dim("split", dim, self.ndim()));
         let n = self.dims()[d];
-        (0..n).step_by(size).map(|s| self.narrow(d as isize, s, size.min(n - s))).collect()
+        let sizes: Vec<usize> = (0..n).step_by(size).map(|s| size.min(n - s)).collect();
+        self.split_sizes(&sizes, d as isize)
     }
 
     /// Splits into views with the given sizes along `dim` (`torch.split` with a list).

@@ -176,30 +176,26 @@ impl Var {
     /// Splits into pieces of `size` along `dim` (views).
     #[track_caller]
     pub fn split(&self, size: usize, dim: isize) -> Vec<Var> {
-        let d = normalize(dim, self.ndim());
-        let n = self.dims()[d];
-        assert!(size > 0, "split: size must be positive");
-        (0..n).step_by(size).map(|s| self.narrow(d as isize, s, size.min(n - s))).collect()
+        self.split_like(&self.value().split(size, dim), dim)
     }
 
     /// Splits into pieces of the given sizes along `dim` (views).
     #[track_caller]
     pub fn split_sizes(&self, sizes: &[usize], dim: isize) -> Vec<Var> {
+        self.split_like(&self.value().split_sizes(sizes, dim), dim)
+    }
+
+    /// Narrows this variable into pieces laid out as `pieces`, the tensor crate's split of
+    /// its value (which checks the arguments and decides the sizes).
+    fn split_like(&self, pieces: &[Tensor], dim: isize) -> Vec<Var> {
         let d = normalize(dim, self.ndim());
-        let total: usize = sizes.iter().sum();
-        assert_eq!(
-            total,
-            self.dims()[d],
-            "split_sizes: sizes {sizes:?} do not add up to {} (shape {:?})",
-            self.dims()[d],
-            self.dims()
-        );
         let mut start = 0;
-        sizes
+        pieces
             .iter()
-            .map(|&s| {
-                let v = self.narrow(d as isize, start, s);
-                start += s;
+            .map(|p| {
+                let len = p.dims()[d];
+                let v = self.narrow(d as isize, start, len);
+                start += len;
                 v
             })
             .collect()
@@ -233,9 +229,7 @@ impl Var {
     /// Splits into `chunks` nearly equal pieces along `dim`.
     #[track_caller]
     pub fn chunk(&self, chunks: usize, dim: isize) -> Vec<Var> {
-        assert!(chunks > 0, "chunk: number of chunks must be positive");
-        let d = normalize(dim, self.ndim());
-        self.split(self.dims()[d].div_ceil(chunks).max(1), d as isize)
+        self.split_like(&self.value().chunk(chunks, dim), dim)
     }
 
     /// A constant of zeros of `shape` with this variable's dtype.
