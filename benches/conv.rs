@@ -1,11 +1,12 @@
-//! conv2d forward (and its two gradient kernels) on the LeNet-5 shapes of the anchor
-//! workload `lenet5_b64_sgd`: batch 64, conv 1→6 k5 p2 on 28×28, conv 6→16 k5 on 14×14.
+//! conv2d forward (and its two gradient kernels) and 2×2 max pooling (forward and
+//! backward) on the LeNet-5 shapes of the anchor workload `lenet5_b64_sgd`: batch 64,
+//! conv 1→6 k5 p2 on 28×28, conv 6→16 k5 on 14×14, pools after each.
 #![allow(missing_docs)]
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sinew_tensor::{Conv2dOptions, DType, Generator, Tensor};
+use sinew_tensor::{Conv2dOptions, DType, Generator, Pool2dOptions, Tensor};
 
 fn conv(c: &mut Criterion) {
     let mut g = c.benchmark_group("conv2d_lenet_b64");
@@ -35,5 +36,23 @@ fn conv(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, conv);
+fn pool(c: &mut Criterion) {
+    let mut g = c.benchmark_group("max_pool2d_lenet_b64");
+    g.sample_size(30);
+    let mut rng = Generator::new(3);
+    for (name, xs) in [("pool1_6x28x28", [64, 6, 28, 28]), ("pool2_16x10x10", [64, 16, 10, 10])] {
+        // post-ReLU activations, as in the network: half zeros, the rest random
+        let x = Tensor::randn_with(&xs, DType::F32, &mut rng).relu();
+        let o = Pool2dOptions::new(2);
+        let (y, idx) = x.max_pool2d(o);
+        let dy = Tensor::randn_with(y.dims(), DType::F32, &mut rng);
+        g.bench_function(format!("{name}/forward"), |bench| bench.iter(|| black_box(x.max_pool2d(o))));
+        g.bench_function(format!("{name}/backward"), |bench| {
+            bench.iter(|| black_box(Tensor::max_pool2d_backward(&dy, &idx, &xs, o)))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, conv, pool);
 criterion_main!(benches);

@@ -57,7 +57,7 @@ impl Tensor {
         let sa = shape::broadcast_strides(self.dims(), self.strides(), &out_shape);
         let sb = shape::broadcast_strides(other.dims(), other.strides(), &out_shape);
         let (da, db) = (self.storage_slice::<T>(), other.storage_slice::<T>());
-        let mut out: Vec<U> = Vec::with_capacity(n);
+        let mut out: Vec<U> = crate::buffer::take(n);
         shape::walk(
             &out_shape,
             [&sa, &sb],
@@ -251,7 +251,7 @@ impl Tensor {
         let c = cond.storage_slice::<f64>();
         with_elem!(a.dtype(), |T| {
             let (da, db) = (a.storage_slice::<T>(), b.storage_slice::<T>());
-            let mut out: Vec<T> = Vec::with_capacity(shape::numel(&shape));
+            let mut out: Vec<T> = crate::buffer::take(shape::numel(&shape));
             let offs = [cond.layout().offset, a.layout().offset, b.layout().offset];
             shape::walk(&shape, [&sc, &sa, &sb], offs, |[oc, oa, ob], len, [ic, ia, ib]| {
                 out.extend(

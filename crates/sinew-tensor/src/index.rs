@@ -51,7 +51,7 @@ impl Tensor {
         shape[d] = idx.len();
         Ok(with_elem!(self.dtype(), |T| {
             let src = self.contiguous_slice::<T>();
-            let mut out = Vec::with_capacity(outer * idx.len() * inner);
+            let mut out = crate::buffer::take(outer * idx.len() * inner);
             for o in 0..outer {
                 for &i in &idx {
                     out.extend_from_slice(&src[(o * size + i) * inner..][..inner]);

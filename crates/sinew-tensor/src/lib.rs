@@ -29,6 +29,7 @@
 //!   ([`set_num_threads`]); results do not depend on the number of threads.
 
 mod binary;
+pub mod buffer;
 mod convolution;
 mod dtype;
 mod error;
@@ -44,6 +45,7 @@ mod tensor;
 mod unary;
 mod view;
 
+pub use buffer::{buffer_cache_bytes, clear_buffer_cache, set_buffer_cache_limit};
 pub use convolution::{Conv1dOptions, Conv2dOptions};
 pub use dtype::{DType, Element, Float};
 pub use error::{Result, TensorError};

@@ -127,7 +127,7 @@ fn batched<T: Float + StorageElement>(
         }
         (oa, ob)
     };
-    let mut out = vec![T::ZERO; count * m * n];
+    let mut out = crate::buffer::filled(count * m * n, T::ZERO);
     let cv = Strided::row_major(m, n);
     let one = |i: usize, c: &mut [T], par| {
         let (oa, ob) = offsets(i);

@@ -85,8 +85,11 @@ pub fn worth_parallel(n: usize) -> bool {
 /// Builds a vector of `n` elements without zero-filling it first: `fill(start, chunk)`
 /// must write every element of `chunk`, which holds elements `start..start + chunk.len()`.
 /// Chunks of [`CHUNK`] are filled in parallel when `n` is worth it, serially otherwise.
-pub fn build_vec<U: Send>(n: usize, fill: impl Fn(usize, &mut [MaybeUninit<U>]) + Sync + Send) -> Vec<U> {
-    let mut v: Vec<U> = Vec::with_capacity(n);
+pub fn build_vec<U: Send + Copy>(
+    n: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<U>]) + Sync + Send,
+) -> Vec<U> {
+    let mut v: Vec<U> = crate::buffer::take(n);
     let spare = &mut v.spare_capacity_mut()[..n];
     if worth_parallel(n) {
         install(|| spare.par_chunks_mut(CHUNK).enumerate().for_each(|(i, c)| fill(i * CHUNK, c)));

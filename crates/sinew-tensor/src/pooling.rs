@@ -59,13 +59,19 @@ impl Pool2dOptions {
     }
 }
 
-fn geometry(op: &'static str, x: &Tensor, o: &Pool2dOptions) -> Result<Pool2dGeometry> {
-    let [n, c, h, w] = <[usize; 4]>::try_from(x.dims()).map_err(|_| TensorError::InvalidArgument {
+/// The pooling geometry of an input of `dims` and `dtype` (only its shape and type matter).
+fn geometry(
+    op: &'static str,
+    dims: &[usize],
+    dtype: crate::DType,
+    o: &Pool2dOptions,
+) -> Result<Pool2dGeometry> {
+    let [n, c, h, w] = <[usize; 4]>::try_from(dims).map_err(|_| TensorError::InvalidArgument {
         op,
-        msg: format!("input must be 4-D (N, C, H, W), got shape {:?}", x.dims()),
+        msg: format!("input must be 4-D (N, C, H, W), got shape {dims:?}"),
     })?;
-    if !x.dtype().is_float() {
-        return Err(TensorError::UnsupportedDType { op, dtype: x.dtype(), detail: String::new() });
+    if !dtype.is_float() {
+        return Err(TensorError::UnsupportedDType { op, dtype, detail: String::new() });
     }
     let g = Pool2dGeometry {
         batch: n,
@@ -78,8 +84,7 @@ fn geometry(op: &'static str, x: &Tensor, o: &Pool2dOptions) -> Result<Pool2dGeo
         dilation: o.dilation,
         ceil_mode: o.ceil_mode,
     };
-    g.check()
-        .map_err(|msg| TensorError::InvalidArgument { op, msg: format!("{msg} (input {:?})", x.dims()) })?;
+    g.check().map_err(|msg| TensorError::InvalidArgument { op, msg: format!("{msg} (input {dims:?})") })?;
     Ok(g)
 }
 
@@ -89,7 +94,7 @@ impl Tensor {
     /// # Errors
     /// If the input is not a 4-D float tensor or the options do not fit it.
     pub fn try_max_pool2d(&self, opts: Pool2dOptions) -> Result<(Tensor, Tensor)> {
-        let g = geometry("max_pool2d", self, &opts)?;
+        let g = geometry("max_pool2d", self.dims(), self.dtype(), &opts)?;
         let shape = [g.batch, g.channels, g.out_h(), g.out_w()];
         Ok(with_float!(self.dtype(), "max_pool2d", |T| {
             let (v, i) = k::max_pool2d_forward(&self.contiguous_slice::<T>(), &g);
@@ -128,8 +133,7 @@ impl Tensor {
         input_dims: &[usize],
         opts: Pool2dOptions,
     ) -> Tensor {
-        let probe = Tensor::zeros_dtype(input_dims, dy.dtype());
-        let g = or_panic(geometry("max_pool2d_backward", &probe, &opts));
+        let g = or_panic(geometry("max_pool2d_backward", input_dims, dy.dtype(), &opts));
         let out = [g.batch, g.channels, g.out_h(), g.out_w()];
         assert!(
             dy.dims() == out && indices.dims() == out,
@@ -149,7 +153,7 @@ impl Tensor {
     /// # Errors
     /// If the input is not a 4-D float tensor or the options do not fit it.
     pub fn try_avg_pool2d(&self, opts: Pool2dOptions, count_include_pad: bool) -> Result<Tensor> {
-        let g = geometry("avg_pool2d", self, &opts)?;
+        let g = geometry("avg_pool2d", self.dims(), self.dtype(), &opts)?;
         let shape = [g.batch, g.channels, g.out_h(), g.out_w()];
         Ok(with_float!(self.dtype(), "avg_pool2d", |T| Tensor::from_parts(
             k::avg_pool2d_forward(&self.contiguous_slice::<T>(), &g, count_include_pad),
@@ -185,8 +189,7 @@ impl Tensor {
         opts: Pool2dOptions,
         count_include_pad: bool,
     ) -> Tensor {
-        let probe = Tensor::zeros_dtype(input_dims, dy.dtype());
-        let g = or_panic(geometry("avg_pool2d_backward", &probe, &opts));
+        let g = or_panic(geometry("avg_pool2d_backward", input_dims, dy.dtype(), &opts));
         let out = [g.batch, g.channels, g.out_h(), g.out_w()];
         assert!(
             dy.dims() == out,

@@ -172,7 +172,7 @@ fn sum_plan<T: Element + StorageElement>(plan: &Plan) -> Tensor {
             }
         }
     };
-    let mut out = vec![T::ZERO; outer * inner];
+    let mut out = crate::buffer::filled(outer * inner, T::ZERO);
     if outer > 1 && parallel::worth_parallel(data.len()) {
         parallel::install(|| out.par_chunks_mut(inner).enumerate().for_each(|(o, c)| block(o, c)));
     } else {
@@ -223,6 +223,22 @@ impl Tensor {
     /// ```
     #[track_caller]
     pub fn sum(&self, dims: &[isize], keepdim: bool) -> Tensor {
+        // Axes that are not one run (a bias gradient: N, H, W of NCHW) are summed one run
+        // at a time, last run first, instead of permuting them together with a copy.
+        let nd = self.ndim();
+        let mut axes: Vec<usize> = dims.iter().map(|&d| or_panic(normalize_dim("sum", d, nd))).collect();
+        axes.sort_unstable();
+        axes.dedup();
+        if let Some(split) = axes.windows(2).rposition(|w| w[1] != w[0] + 1) {
+            let last_run: Vec<isize> = axes[split + 1..].iter().map(|&a| a as isize).collect();
+            let rest: Vec<isize> = axes[..=split].iter().map(|&a| a as isize).collect();
+            let partial = self.sum(&last_run, true).sum(&rest, true);
+            if keepdim {
+                return partial;
+            }
+            let out: Vec<usize> = (0..nd).filter(|i| !axes.contains(i)).map(|i| self.dims()[i]).collect();
+            return partial.reshape(&out);
+        }
         let plan = self.plan("sum", dims, keepdim);
         with_elem!(self.dtype(), |T| sum_plan::<T>(&plan))
     }
@@ -465,7 +481,7 @@ impl Tensor {
         let dims = t.dims().to_vec();
         with_float!(t.dtype(), op, |T| {
             let x = plan.src.as_slice::<T>().expect("contiguous");
-            let mut out = vec![T::ZERO; x.len()];
+            let mut out = crate::buffer::filled(x.len(), T::ZERO);
             // one block = one outer index: `reduced × inner` values, all lanes within it
             let block = |o: usize, dst: &mut [T]| {
                 for i in 0..inner {

@@ -21,6 +21,17 @@ pub enum Storage {
     I64(Vec<i64>),
 }
 
+/// A dropped buffer goes to the [buffer cache](crate::buffer) for the next tensor of its size.
+impl Drop for Storage {
+    fn drop(&mut self) {
+        match self {
+            Storage::F32(v) => crate::buffer::give(std::mem::take(v)),
+            Storage::F64(v) => crate::buffer::give(std::mem::take(v)),
+            Storage::I64(v) => crate::buffer::give(std::mem::take(v)),
+        }
+    }
+}
+
 impl Storage {
     fn dtype(&self) -> DType {
         match self {
@@ -194,7 +205,7 @@ impl Tensor {
     /// A tensor of `shape` filled with `value`, of type `dtype`.
     pub fn full_dtype(shape: &[usize], value: f64, dtype: DType) -> Tensor {
         let n = checked_numel_or_panic("full", shape);
-        with_elem!(dtype, |T| Tensor::from_parts(vec![T::from_f64(value); n], shape))
+        with_elem!(dtype, |T| Tensor::from_parts(crate::buffer::filled(n, T::from_f64(value)), shape))
     }
 
     /// An `f32` tensor of `shape` filled with `value`.
@@ -441,7 +452,7 @@ impl Tensor {
     /// Copies the elements, in row-major order, into a new vector. Internal.
     pub(crate) fn gather_vec<T: StorageElement>(&self) -> Vec<T> {
         let src = self.storage_slice::<T>();
-        let mut out = Vec::with_capacity(self.numel());
+        let mut out = crate::buffer::take(self.numel());
         shape::walk(self.dims(), [self.strides()], [self.layout.offset], |[o], n, [s]| {
             if s == 1 {
                 out.extend_from_slice(&src[o..o + n]);

@@ -33,7 +33,7 @@ impl Tensor {
             return Tensor::from_parts(out, self.dims());
         }
         let src = self.storage_slice::<T>();
-        let mut out = Vec::with_capacity(n);
+        let mut out = crate::buffer::take(n);
         shape::walk(self.dims(), [self.strides()], [self.layout().offset], |[o], len, [s]| {
             match s {
                 1 => out.extend(src[o..o + len].iter().map(|&x| f(x))),

@@ -321,7 +321,7 @@ impl Tensor {
         Ok(with_elem!(first.dtype(), |T| {
             let parts: Vec<_> = tensors.iter().map(|t| t.contiguous_slice::<T>()).collect();
             let rows: Vec<usize> = tensors.iter().map(|t| t.dims()[d..].iter().product()).collect();
-            let mut out = Vec::with_capacity(shape::numel(&shape));
+            let mut out = crate::buffer::take(shape::numel(&shape));
             for o in 0..outer {
                 for (p, &r) in parts.iter().zip(&rows) {
                     out.extend_from_slice(&p[o * r..(o + 1) * r]);

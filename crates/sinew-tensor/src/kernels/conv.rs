@@ -356,7 +356,7 @@ where
 /// Forward convolution with an explicit output size (≤ the natural one).
 fn forward_impl<T: Float>(x: &[T], w: &[T], bias: Option<&[T]>, p: &Plan, allow_parallel: bool) -> Vec<T> {
     let (x_item, y_item) = (p.x_item(), p.y_item());
-    let mut y = vec![T::ZERO; p.batch * y_item];
+    let mut y = crate::buffer::filled(p.batch * y_item, T::ZERO);
     let parallel = allow_parallel && p.parallel();
     let par = if parallel { Par::Seq } else { par_for(p.og, p.ohw, p.ckk) };
     for_each_item(&mut y, y_item, parallel, |i, yi, col| {
@@ -392,7 +392,7 @@ fn forward_impl<T: Float>(x: &[T], w: &[T], bias: Option<&[T]>, p: &Plan, allow_
 /// Input gradient (`col2im(Wᵀ·dy)`) with an explicit output size.
 fn input_grad_impl<T: Float>(dy: &[T], w: &[T], p: &Plan, allow_parallel: bool) -> Vec<T> {
     let (x_item, y_item) = (p.x_item(), p.y_item());
-    let mut dx = vec![T::ZERO; p.batch * x_item];
+    let mut dx = crate::buffer::filled(p.batch * x_item, T::ZERO);
     let parallel = allow_parallel && p.parallel();
     let par = if parallel { Par::Seq } else { par_for(p.ckk, p.ohw, p.og) };
     for_each_item(&mut dx, x_item, parallel, |i, dxi, col| {
@@ -460,7 +460,7 @@ fn weight_grad_chunk<T: Float>(
 /// Weight gradient `Σₙ dyₙ·colₙᵀ`, deterministic: fixed chunks, combined in order.
 fn weight_grad_impl<T: Float>(x: &[T], dy: &[T], p: &Plan, allow_parallel: bool) -> Vec<T> {
     let w_len = p.w_len();
-    let mut dw = vec![T::ZERO; w_len];
+    let mut dw = crate::buffer::filled(w_len, T::ZERO);
     if p.batch == 0 || w_len == 0 {
         return dw;
     }
@@ -471,7 +471,7 @@ fn weight_grad_impl<T: Float>(x: &[T], dy: &[T], p: &Plan, allow_parallel: bool)
         weight_grad_chunk(p, x, dy, 0..p.batch, &mut dw, &mut col, par_for(p.og, p.ckk, p.ohw));
         return dw;
     }
-    let mut partials = vec![T::ZERO; chunks * w_len];
+    let mut partials = crate::buffer::filled(chunks * w_len, T::ZERO);
     let parallel = allow_parallel && p.parallel();
     for_each_item(&mut partials, w_len, parallel, |ci, out, col| {
         let items = ci * per..((ci + 1) * per).min(p.batch);

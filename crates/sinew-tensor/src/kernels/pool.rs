@@ -7,6 +7,8 @@
 
 use crate::dtype::Float;
 use crate::parallel::worth_parallel;
+use std::hint::select_unpredictable;
+
 use rayon::prelude::*;
 
 /// Output length of a pooling window along one axis, PyTorch's `pooling_output_shape`:
@@ -190,39 +192,98 @@ pub fn max_pool2d_forward<T: Float>(x: &[T], g: &Pool2dGeometry) -> (Vec<T>, Vec
     let [dh, dw] = g.dilation.map(|v| v as isize);
     let plane = g.in_h * g.in_w;
     let ohw = oh * ow;
-    // Values and indices of one plane live side by side so that one chunked pass fills both.
-    let mut out: Vec<(T, i64)> = vec![(T::ZERO, 0); g.output_len()];
-    for_each_plane(&mut out, ohw, x.len(), |i, op| {
+    // A larger value or a NaN takes over; ties keep the first seen. On activations the
+    // comparison is a coin flip, so it must not be a branch: the value update is the
+    // `maxss` pattern and the index a `cmov`. (Folding the NaN test into the condition
+    // makes LLVM branch on it; kept apart, NaN is a branch that is never taken.)
+    let keep_max = |best: &mut T, best_i: &mut i64, v: T, j: usize| {
+        let greater = v > *best;
+        *best_i = select_unpredictable(greater, j as i64, *best_i);
+        *best = if greater { v } else { *best };
+        if v.is_nan() {
+            (*best, *best_i) = (v, j as i64);
+        }
+    };
+    // Any one output: its window clipped to the input (the first valid row/column found
+    // by stepping over the padding), scanned row by row. `-inf` / `-1` if empty.
+    let one_window = |xp: &[T], oy: usize, ox: usize| -> (T, i64) {
+        let mut h0 = oy as isize * sh - ph;
+        let h1 = (h0 + (kh - 1) * dh + 1).min(h);
+        while h0 < 0 {
+            h0 += dh;
+        }
+        let mut w0 = ox as isize * sw - pw;
+        let w1 = (w0 + (kw - 1) * dw + 1).min(w);
+        while w0 < 0 {
+            w0 += dw;
+        }
+        let (mut best, mut best_i) = (T::NEG_INFINITY, -1i64);
+        if h0 < h1 && w0 < w1 {
+            best_i = (h0 * w + w0) as i64;
+            for iy in (h0..h1).step_by(dh as usize) {
+                for ix in (w0..w1).step_by(dw as usize) {
+                    let j = (iy * w + ix) as usize;
+                    keep_max(&mut best, &mut best_i, xp[j], j);
+                }
+            }
+        }
+        (best, best_i)
+    };
+    // Outputs whose window lies wholly inside the input along an axis: `o` with
+    // `o·s - p >= 0` and `o·s - p + (k-1)·d < size`.
+    let interior = |s: isize, p: isize, k: isize, d: isize, size: isize, outs: usize| {
+        let lo = ((p + s - 1) / s) as usize;
+        let span = (k - 1) * d;
+        let hi = if size - 1 - span + p < 0 { 0 } else { ((size - 1 - span + p) / s + 1) as usize };
+        (lo.min(outs), hi.min(outs).max(lo.min(outs)))
+    };
+    let (oy_lo, oy_hi) = interior(sh, ph, kh, dh, h, oh);
+    let (ox_lo, ox_hi) = interior(sw, pw, kw, dw, w, ow);
+    let pool_plane = |i: usize, vp: &mut [T], ip: &mut [i64]| {
         let xp = &x[i * plane..(i + 1) * plane];
         for oy in 0..oh {
-            let mut h0 = oy as isize * sh - ph;
-            let h1 = (h0 + (kh - 1) * dh + 1).min(h);
-            while h0 < 0 {
-                h0 += dh;
-            }
+            let (vr, ir) = (&mut vp[oy * ow..(oy + 1) * ow], &mut ip[oy * ow..(oy + 1) * ow]);
+            let interior_row = (oy_lo..oy_hi).contains(&oy);
             for ox in 0..ow {
-                let mut w0 = ox as isize * sw - pw;
-                let w1 = (w0 + (kw - 1) * dw + 1).min(w);
-                while w0 < 0 {
-                    w0 += dw;
+                if !(interior_row && (ox_lo..ox_hi).contains(&ox)) {
+                    (vr[ox], ir[ox]) = one_window(xp, oy, ox);
                 }
-                let mut best = T::NEG_INFINITY;
-                let mut best_i = -1i64;
-                for iy in (h0..h1).step_by(dh as usize) {
-                    for ix in (w0..w1).step_by(dw as usize) {
-                        let j = iy * w + ix;
-                        let v = xp[j as usize];
-                        if best_i < 0 || v > best || v.is_nan() {
-                            best = v;
-                            best_i = j as i64;
+            }
+            if !interior_row || ox_lo >= ox_hi {
+                continue;
+            }
+            // Interior outputs of this row, one kernel offset at a time across the row, so
+            // neighbouring outputs do not wait on each other.
+            let y0 = (oy as isize * sh - ph) as usize;
+            let x0 = |ox: usize| (ox as isize * sw - pw) as usize;
+            for ky in 0..kh as usize {
+                let row = (y0 + ky * dh as usize) * w as usize;
+                for kx in 0..kw as usize {
+                    let first = ky == 0 && kx == 0;
+                    for ox in ox_lo..ox_hi {
+                        let j = row + x0(ox) + kx * dw as usize;
+                        if first {
+                            (vr[ox], ir[ox]) = (xp[j], j as i64);
+                        } else {
+                            keep_max(&mut vr[ox], &mut ir[ox], xp[j], j);
                         }
                     }
                 }
-                op[oy * ow + ox] = (best, best_i);
             }
         }
-    });
-    out.into_iter().unzip()
+    };
+    let mut values = crate::buffer::filled(g.output_len(), T::ZERO);
+    let mut indices = crate::buffer::filled(g.output_len(), 0i64);
+    if ohw > 0 {
+        if worth_parallel(x.len() + 2 * values.len()) {
+            let planes = values.par_chunks_mut(ohw).zip(indices.par_chunks_mut(ohw));
+            crate::parallel::install(|| planes.enumerate().for_each(|(i, (vp, ip))| pool_plane(i, vp, ip)));
+        } else {
+            let planes = values.chunks_mut(ohw).zip(indices.chunks_mut(ohw));
+            planes.enumerate().for_each(|(i, (vp, ip))| pool_plane(i, vp, ip));
+        }
+    }
+    (values, indices)
 }
 
 /// Gradient of [`max_pool2d_forward`]: scatter-adds each `dy` element onto the input
@@ -238,7 +299,7 @@ pub fn max_pool2d_backward<T: Float>(dy: &[T], indices: &[i64], g: &Pool2dGeomet
     check_len(WHAT, "indices", indices.len(), g.output_len());
     let plane = g.in_h * g.in_w;
     let ohw = g.out_h() * g.out_w();
-    let mut dx = vec![T::ZERO; g.input_len()];
+    let mut dx = crate::buffer::filled(g.input_len(), T::ZERO);
     for_each_plane(&mut dx, plane, dy.len(), |i, dxp| {
         let dyp = &dy[i * ohw..(i + 1) * ohw];
         let ip = &indices[i * ohw..(i + 1) * ohw];
@@ -274,7 +335,7 @@ pub fn avg_pool2d_forward<T: Float>(x: &[T], g: &Pool2dGeometry, count_include_p
     g.checked_avg(WHAT);
     check_len(WHAT, "input", x.len(), g.input_len());
     let (h, w, oh, ow) = (g.in_h, g.in_w, g.out_h(), g.out_w());
-    let mut y = vec![T::ZERO; g.output_len()];
+    let mut y = crate::buffer::filled(g.output_len(), T::ZERO);
     for_each_plane(&mut y, oh * ow, x.len(), |i, yp| {
         let xp = &x[i * h * w..(i + 1) * h * w];
         for oy in 0..oh {
@@ -309,7 +370,7 @@ pub fn avg_pool2d_backward<T: Float>(dy: &[T], g: &Pool2dGeometry, count_include
     g.checked_avg(WHAT);
     check_len(WHAT, "output gradient", dy.len(), g.output_len());
     let (h, w, oh, ow) = (g.in_h, g.in_w, g.out_h(), g.out_w());
-    let mut dx = vec![T::ZERO; g.input_len()];
+    let mut dx = crate::buffer::filled(g.input_len(), T::ZERO);
     for_each_plane(&mut dx, h * w, dy.len(), |i, dxp| {
         let dyp = &dy[i * oh * ow..(i + 1) * oh * ow];
         for oy in 0..oh {
@@ -374,7 +435,7 @@ pub fn adaptive_avg_pool2d_forward<T: Float>(
     const WHAT: &str = "adaptive_avg_pool2d_forward";
     check_adaptive(WHAT, x.len(), "input", n, c, h, w, out);
     let [oh, ow] = out;
-    let mut y = vec![T::ZERO; n * c * oh * ow];
+    let mut y = crate::buffer::filled(n * c * oh * ow, T::ZERO);
     for_each_plane(&mut y, oh * ow, x.len(), |i, yp| {
         let xp = &x[i * h * w..(i + 1) * h * w];
         for oy in 0..oh {
@@ -410,7 +471,7 @@ pub fn adaptive_avg_pool2d_backward<T: Float>(
     const WHAT: &str = "adaptive_avg_pool2d_backward";
     check_adaptive(WHAT, dy.len(), "output gradient", n, c, h, w, out);
     let [oh, ow] = out;
-    let mut dx = vec![T::ZERO; n * c * h * w];
+    let mut dx = crate::buffer::filled(n * c * h * w, T::ZERO);
     if oh * ow == 0 {
         return dx;
     }

@@ -1,0 +1,239 @@
+//! A cache of freed tensor buffers, so a training loop that allocates the same sizes
+//! step after step reuses warm memory instead of asking the system for fresh pages.
+//!
+//! Why: a buffer above glibc's mmap threshold (128 KiB at first) is a fresh `mmap` on
+//! every allocation and an `munmap` on every free, and smaller ones at the top of the
+//! heap are trimmed back to the system; either way each step page-faults on every
+//! activation and gradient it writes. On LeNet-5 (batch 64) that was half of a training
+//! step. PyTorch keeps such a cache for GPU memory; sinew keeps one for host memory.
+//!
+//! How: when a [`Storage`](crate::tensor::Storage) drops, its vector goes into a bucket
+//! keyed by (alignment, capacity in bytes), unless it is smaller than
+//! [`MIN_CACHED_BYTES`] (the allocator is fast there) or the cache is full. Kernels ask
+//! for output vectors through [`take`] / [`zeroed`], which pop a bucket of exactly
+//! that size. Buckets are keyed by bytes and alignment, not by type, so an `f64` buffer
+//! can come back as an `i64` one (same size and alignment, which is all the allocator
+//! needs to free it correctly). When a buffer does not fit under the limit, the buckets
+//! used longest ago are released first.
+
+use std::collections::HashMap;
+use std::mem::{align_of, size_of};
+use std::ptr::NonNull;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Buffers smaller than this are freed, not cached.
+pub const MIN_CACHED_BYTES: usize = 32 * 1024;
+
+/// The default limit on cached bytes (256 MiB).
+pub const DEFAULT_CACHE_LIMIT: usize = 256 << 20;
+
+static LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_CACHE_LIMIT);
+static CACHE: Mutex<Cache> = Mutex::new(Cache { buckets: None, bytes: 0, tick: 0 });
+
+/// A freed allocation: pointer and its layout's size and alignment.
+struct Block {
+    ptr: NonNull<u8>,
+}
+
+// SAFETY: a `Block` is an owned, unaliased heap allocation with no thread affinity.
+unsafe impl Send for Block {}
+
+struct Bucket {
+    blocks: Vec<Block>,
+    last_used: u64,
+}
+
+struct Cache {
+    /// Keyed by (alignment, bytes). `None` until first use (`HashMap::new` is not const).
+    buckets: Option<HashMap<(usize, usize), Bucket>>,
+    bytes: usize,
+    tick: u64,
+}
+
+impl Cache {
+    fn buckets(&mut self) -> &mut HashMap<(usize, usize), Bucket> {
+        self.buckets.get_or_insert_with(HashMap::new)
+    }
+
+    /// Frees the blocks of the bucket used longest ago (other than `keep`). False when
+    /// there is nothing left to free.
+    fn release_oldest(&mut self, keep: (usize, usize)) -> bool {
+        let Some(key) = self
+            .buckets()
+            .iter()
+            .filter(|(k, b)| **k != keep && !b.blocks.is_empty())
+            .min_by_key(|(_, b)| b.last_used)
+            .map(|(k, _)| *k)
+        else {
+            return false;
+        };
+        let bucket = self.buckets().remove(&key).expect("key just found");
+        self.bytes -= key.1 * bucket.blocks.len();
+        for block in bucket.blocks {
+            // SAFETY: the block was allocated with exactly this size and alignment.
+            unsafe { free_block(block, key) };
+        }
+        true
+    }
+
+    fn clear(&mut self) {
+        for (key, bucket) in self.buckets().drain() {
+            for block in bucket.blocks {
+                // SAFETY: as in `release_oldest`.
+                unsafe { free_block(block, key) };
+            }
+        }
+        self.bytes = 0;
+    }
+}
+
+/// Frees a cached block by rebuilding the vector it came from (a `Vec<u8>`-sized view
+/// would have the wrong alignment, so use a type of the recorded alignment).
+///
+/// # Safety
+/// `block` must have been allocated by `Vec` with layout `(key.1 bytes, key.0 align)`.
+unsafe fn free_block(block: Block, (align, bytes): (usize, usize)) {
+    let layout = std::alloc::Layout::from_size_align(bytes, align).expect("layout of a live allocation");
+    // SAFETY: the caller guarantees the layout is the allocation's.
+    unsafe { std::alloc::dealloc(block.ptr.as_ptr(), layout) };
+}
+
+fn lock() -> std::sync::MutexGuard<'static, Cache> {
+    CACHE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Sets the most bytes of freed tensor buffers sinew keeps for reuse (default 256 MiB);
+/// `0` turns the cache off and frees what it holds. Cached memory still counts in the
+/// process's resident size, so lower it if memory is tight.
+///
+/// ```
+/// sinew_tensor::set_buffer_cache_limit(64 << 20);
+/// assert!(sinew_tensor::buffer_cache_bytes() <= 64 << 20);
+/// sinew_tensor::set_buffer_cache_limit(sinew_tensor::buffer::DEFAULT_CACHE_LIMIT);
+/// ```
+pub fn set_buffer_cache_limit(bytes: usize) {
+    LIMIT.store(bytes, Ordering::Relaxed);
+    let mut cache = lock();
+    while cache.bytes > bytes && cache.release_oldest((0, 0)) {}
+}
+
+/// Bytes currently held by the buffer cache.
+pub fn buffer_cache_bytes() -> usize {
+    lock().bytes
+}
+
+/// Frees every cached buffer (the cache stays on).
+pub fn clear_buffer_cache() {
+    lock().clear();
+}
+
+fn key_of<T>(capacity: usize) -> (usize, usize) {
+    (align_of::<T>(), capacity * size_of::<T>())
+}
+
+/// An empty vector with capacity for exactly `n` elements, from the cache when a freed
+/// buffer of that size is there.
+pub(crate) fn take<T: Copy>(n: usize) -> Vec<T> {
+    let key = key_of::<T>(n);
+    if key.1 >= MIN_CACHED_BYTES && size_of::<T>() > 0 {
+        let mut cache = lock();
+        cache.tick += 1;
+        let tick = cache.tick;
+        if let Some(bucket) = cache.buckets().get_mut(&key)
+            && let Some(block) = bucket.blocks.pop()
+        {
+            bucket.last_used = tick;
+            cache.bytes -= key.1;
+            drop(cache);
+            // SAFETY: the block was allocated by a `Vec` whose element type had this
+            // alignment and whose capacity was `key.1` bytes, which is `n` elements of `T`
+            // (same size and alignment: all the allocator needs). Length 0: nothing is
+            // read before it is written.
+            return unsafe { Vec::from_raw_parts(block.ptr.as_ptr().cast::<T>(), 0, n) };
+        }
+    }
+    Vec::with_capacity(n)
+}
+
+/// A vector of `n` copies of `value`, reusing a cached buffer when there is one.
+pub(crate) fn filled<T: Copy>(n: usize, value: T) -> Vec<T> {
+    let mut v = take(n);
+    v.resize(n, value);
+    v
+}
+
+/// Hands a vector's buffer to the cache (or frees it). Elements are `Copy`: nothing to drop.
+pub(crate) fn give<T: Copy>(mut v: Vec<T>) {
+    let capacity = v.capacity();
+    let key = key_of::<T>(capacity);
+    let limit = LIMIT.load(Ordering::Relaxed);
+    if key.1 < MIN_CACHED_BYTES || key.1 > limit || size_of::<T>() == 0 {
+        return;
+    }
+    let mut cache = lock();
+    while cache.bytes + key.1 > limit {
+        if !cache.release_oldest(key) {
+            return; // only this size is cached and it is full: let `v` free itself
+        }
+    }
+    // SAFETY of the later rebuild: we keep the pointer and the exact layout.
+    v.clear();
+    let ptr = NonNull::new(v.as_mut_ptr().cast::<u8>()).expect("a vector with capacity has a pointer");
+    std::mem::forget(v);
+    cache.tick += 1;
+    let tick = cache.tick;
+    cache.bytes += key.1;
+    let bucket = cache.buckets().entry(key).or_insert(Bucket { blocks: Vec::new(), last_used: tick });
+    bucket.last_used = tick;
+    bucket.blocks.push(Block { ptr });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The cache is process-wide; tests in this module use sizes no other test uses.
+
+    #[test]
+    fn a_freed_buffer_comes_back_for_the_same_size_and_alignment() {
+        let n = 40_000 + 3;
+        let v: Vec<f64> = vec![1.5; n];
+        let ptr = v.as_ptr() as usize;
+        give(v);
+        // same bytes and alignment, other type
+        let w: Vec<i64> = take(n);
+        assert_eq!((w.len(), w.capacity()), (0, n));
+        assert_eq!(w.as_ptr() as usize, ptr);
+        let z = filled(n, 0i64);
+        assert!(z.iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn small_buffers_are_not_cached() {
+        let v: Vec<f32> = vec![0.0; 17];
+        let before = buffer_cache_bytes();
+        give(v);
+        assert_eq!(buffer_cache_bytes(), before);
+    }
+
+    #[test]
+    fn oldest_buckets_are_released_to_stay_under_the_limit() {
+        let mut cache = Cache { buckets: None, bytes: 0, tick: 0 };
+        let mk = |n: usize| {
+            let mut v: Vec<f32> = Vec::with_capacity(n);
+            let p = NonNull::new(v.as_mut_ptr().cast::<u8>()).unwrap();
+            std::mem::forget(v);
+            Block { ptr: p }
+        };
+        for (i, n) in [50_001usize, 50_002, 50_003].into_iter().enumerate() {
+            cache.buckets().insert(key_of::<f32>(n), Bucket { blocks: vec![mk(n)], last_used: i as u64 });
+            cache.bytes += n * 4;
+        }
+        assert!(cache.release_oldest(key_of::<f32>(50_003)));
+        assert!(!cache.buckets().contains_key(&key_of::<f32>(50_001)));
+        assert_eq!(cache.bytes, (50_002 + 50_003) * 4);
+        cache.clear();
+        assert_eq!(cache.bytes, 0);
+    }
+}
