@@ -84,7 +84,7 @@ pub enum Validation {
 }
 
 /// A data loader, as the trainer sees it: the batches of any epoch.
-trait EpochSource: Sync {
+trait EpochSource {
     fn num_batches(&self) -> usize;
     fn epoch_batches(&self, epoch: u64) -> Box<dyn Iterator<Item = Sample> + '_>;
     fn set_epoch(&self, epoch: u64);
