@@ -222,6 +222,17 @@ impl<D: Dataset + 'static> DataLoader<D> {
         &self.dataset
     }
 
+    /// Whether it shuffles (set by [`shuffle`](DataLoader::shuffle)).
+    ///
+    /// ```
+    /// use sinew_data::{DataLoader, datasets};
+    /// assert!(!DataLoader::new(datasets::iris(), 8).is_shuffled());
+    /// assert!(DataLoader::new(datasets::iris(), 8).shuffle(true).is_shuffled());
+    /// ```
+    pub fn is_shuffled(&self) -> bool {
+        self.shuffle
+    }
+
     /// Samples per batch.
     ///
     /// ```

@@ -1,15 +1,22 @@
 //! Callbacks: code that runs at the edges of training (Keras' callbacks).
 //! [`EarlyStopping`], [`ModelCheckpoint`], [`LrScheduleCallback`], [`ReduceLrOnPlateauCallback`],
 //! [`TerminateOnNaN`] and [`CsvLogger`]; implement [`Callback`] for your own.
+//!
+//! A callback that counts or remembers something saves it with [`Callback::state`] and
+//! restores it with [`Callback::load_state`], so a run resumed from a checkpoint
+//! ([`Trainer::resume_from`](crate::Trainer::resume_from)) continues exactly.
 
 use std::io::Write;
 use std::path::PathBuf;
 
+use serde::{Deserialize, Serialize};
 use sinew_nn::Forward;
 use sinew_optim::{LrSchedule, Optimizer, PlateauMode, ReduceLrOnPlateau};
-use sinew_tensor::Tensor;
+use sinew_serialize::Checkpoint;
+use sinew_tensor::{DType, Tensor};
 
 use crate::history::Logs;
+use crate::state::{CallbackState, ResumeError};
 
 /// What a callback can see and change during training.
 pub struct Context<'a> {
@@ -23,9 +30,81 @@ pub struct Context<'a> {
     pub global_step: usize,
 }
 
-/// Hooks called by [`Trainer::fit`](crate::Trainer::fit). Every method has an empty default.
+/// Hooks called by [`Trainer::fit`](crate::Trainer::fit). Every method has a default that
+/// does nothing.
+///
+/// Order at the end of an epoch: every callback's [`on_epoch_end`](Callback::on_epoch_end)
+/// (in the order they were added), then, if any callback
+/// [`wants_checkpoint`](Callback::wants_checkpoint), a [`Checkpoint`] of the whole run
+/// (model, optimizer, epoch, step, history, every callback's [`state`](Callback::state)) is
+/// built once and handed to those callbacks' [`on_checkpoint`](Callback::on_checkpoint).
+///
+/// `fit` takes its callbacks by value, but `&mut C` is a callback when `C` is: lend one to
+/// read it after training.
+///
+/// ```
+/// use sinew_nn::{Linear, Module};
+/// use sinew_optim::Sgd;
+/// use sinew_tensor::{DType, Generator, Tensor};
+/// use sinew_train::{EarlyStopping, Loss, Trainer, Verbosity};
+///
+/// let mut g = Generator::new(2);
+/// let x = Tensor::randn_with(&[64, 4], DType::F32, &mut g);
+/// let y = x.sum(&[1], true);
+/// let model = Linear::new(4, 1, &mut g);
+/// let mut opt = Sgd::new(model.parameters(), 0.05);
+/// let mut stop = EarlyStopping::new("loss", 3).min_delta(1e-3);
+/// let history = Trainer::new(&model, &mut opt, Loss::Mse)
+///     .epochs(500)
+///     .batch_size(16)
+///     .callback(&mut stop) // lent, not given
+///     .verbosity(Verbosity::Quiet)
+///     .fit(&x, &y);
+/// // the callback is still ours
+/// let stopped = stop.stopped_epoch.expect("should have stopped early");
+/// assert_eq!(history.len(), stopped + 1);
+/// let losses = history.get("loss");
+/// let best = stop.best().unwrap();
+/// assert!(losses.contains(&best) && best < losses[0]);
+/// assert_eq!(stop.wait(), 3); // the patience it ran out of
+/// ```
+///
+/// A callback with state saves it as serde data, so a resumed run continues exactly:
+///
+/// ```
+/// use sinew_train::{Callback, CallbackState, Context, Logs, ResumeError};
+///
+/// /// Counts the epochs whose loss went up.
+/// #[derive(Default)]
+/// struct Worse {
+///     last: Option<f64>,
+///     count: usize,
+/// }
+///
+/// impl Callback for Worse {
+///     fn on_epoch_end(&mut self, _epoch: usize, logs: &mut Logs, _ctx: &mut Context<'_>) {
+///         let loss = logs["loss"];
+///         self.count += usize::from(self.last.is_some_and(|l| loss > l));
+///         self.last = Some(loss);
+///     }
+///     fn state(&self) -> Option<CallbackState> {
+///         Some(CallbackState::encode(&(self.last, self.count)))
+///     }
+///     fn load_state(&mut self, state: &CallbackState) -> Result<(), ResumeError> {
+///         (self.last, self.count) = state.decode()?;
+///         Ok(())
+///     }
+/// }
+///
+/// let before = Worse { last: Some(0.5), count: 2 };
+/// let mut after = Worse::default();
+/// after.load_state(&before.state().unwrap())?;
+/// assert_eq!((after.last, after.count), (Some(0.5), 2));
+/// # Ok::<(), ResumeError>(())
+/// ```
 pub trait Callback: Send {
-    /// Before the first epoch.
+    /// Before the first epoch (after any state restored by
+    /// [`load_state`](Callback::load_state)).
     fn on_train_begin(&mut self, ctx: &mut Context<'_>) {
         let _ = ctx;
     }
@@ -45,6 +124,82 @@ pub trait Callback: Send {
     fn on_train_end(&mut self, ctx: &mut Context<'_>) {
         let _ = ctx;
     }
+
+    /// The name its state is saved under in a checkpoint (by default the type's name).
+    /// Two callbacks of one type are told apart by their order.
+    fn name(&self) -> String {
+        std::any::type_name::<Self>().to_string()
+    }
+    /// What it must remember across a checkpoint (counters, best values), or `None` if
+    /// nothing (the default).
+    fn state(&self) -> Option<CallbackState> {
+        None
+    }
+    /// Restores what [`state`](Callback::state) saved; called before
+    /// [`on_train_begin`](Callback::on_train_begin) when resuming.
+    ///
+    /// # Errors
+    /// If `state` is not what this callback saves ([`CallbackState::decode`]'s error).
+    fn load_state(&mut self, state: &CallbackState) -> Result<(), ResumeError> {
+        let _ = state;
+        Ok(())
+    }
+    /// Whether it wants a [`Checkpoint`] of the run at the end of this epoch (asked after
+    /// every callback's [`on_epoch_end`](Callback::on_epoch_end)).
+    fn wants_checkpoint(&self) -> bool {
+        false
+    }
+    /// Receives the checkpoint it asked for: the run as it stands after epoch `epoch`,
+    /// ready to [`save`](Checkpoint::save) and to resume from.
+    fn on_checkpoint(&mut self, epoch: usize, checkpoint: &Checkpoint) {
+        let _ = (epoch, checkpoint);
+    }
+}
+
+macro_rules! forward_callback {
+    () => {
+        fn on_train_begin(&mut self, ctx: &mut Context<'_>) {
+            (**self).on_train_begin(ctx)
+        }
+        fn on_epoch_begin(&mut self, epoch: usize, ctx: &mut Context<'_>) {
+            (**self).on_epoch_begin(epoch, ctx)
+        }
+        fn on_batch_end(&mut self, step: usize, loss: f64, ctx: &mut Context<'_>) {
+            (**self).on_batch_end(step, loss, ctx)
+        }
+        fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, ctx: &mut Context<'_>) {
+            (**self).on_epoch_end(epoch, logs, ctx)
+        }
+        fn on_train_end(&mut self, ctx: &mut Context<'_>) {
+            (**self).on_train_end(ctx)
+        }
+        fn name(&self) -> String {
+            (**self).name()
+        }
+        fn state(&self) -> Option<CallbackState> {
+            (**self).state()
+        }
+        fn load_state(&mut self, state: &CallbackState) -> Result<(), ResumeError> {
+            (**self).load_state(state)
+        }
+        fn wants_checkpoint(&self) -> bool {
+            (**self).wants_checkpoint()
+        }
+        fn on_checkpoint(&mut self, epoch: usize, checkpoint: &Checkpoint) {
+            (**self).on_checkpoint(epoch, checkpoint)
+        }
+    };
+}
+
+/// A borrowed callback is a callback (see [`Callback`]'s example): it stays the caller's,
+/// to read after `fit`.
+impl<C: Callback + ?Sized> Callback for &mut C {
+    forward_callback!();
+}
+
+/// A boxed callback is a callback.
+impl<C: Callback + ?Sized> Callback for Box<C> {
+    forward_callback!();
 }
 
 /// Whether a monitored quantity improves downwards (losses) or upwards (accuracies);
@@ -129,7 +284,54 @@ impl EarlyStopping {
         self.restore_best = on;
         self
     }
+    /// The best value of the monitored quantity seen so far.
+    ///
+    /// ```
+    /// use sinew_train::EarlyStopping;
+    /// assert_eq!(EarlyStopping::new("val_loss", 5).best(), None);
+    /// ```
+    pub fn best(&self) -> Option<f64> {
+        self.best
+    }
+    /// Epochs since the last improvement.
+    ///
+    /// ```
+    /// use sinew_train::EarlyStopping;
+    /// assert_eq!(EarlyStopping::new("val_loss", 5).wait(), 0);
+    /// ```
+    pub fn wait(&self) -> usize {
+        self.wait
+    }
 }
+
+/// A tensor as serde data (callback states that hold weights).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum SavedTensor {
+    F32(Vec<usize>, Vec<f32>),
+    F64(Vec<usize>, Vec<f64>),
+    I64(Vec<usize>, Vec<i64>),
+}
+
+impl SavedTensor {
+    fn new(t: &Tensor) -> Self {
+        let shape = t.dims().to_vec();
+        match t.dtype() {
+            DType::F32 => SavedTensor::F32(shape, t.to_vec()),
+            DType::F64 => SavedTensor::F64(shape, t.to_vec()),
+            DType::I64 => SavedTensor::I64(shape, t.to_vec()),
+        }
+    }
+    fn tensor(&self) -> Result<Tensor, ResumeError> {
+        let t = match self {
+            SavedTensor::F32(shape, data) => Tensor::from_vec(data.clone(), shape),
+            SavedTensor::F64(shape, data) => Tensor::from_vec(data.clone(), shape),
+            SavedTensor::I64(shape, data) => Tensor::from_vec(data.clone(), shape),
+        };
+        t.map_err(|e| ResumeError::Decode { what: "a saved tensor".into(), msg: e.to_string() })
+    }
+}
+
+type EarlyStoppingState = (Option<f64>, usize, Option<usize>, Option<Vec<(String, SavedTensor)>>);
 
 impl Callback for EarlyStopping {
     fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, ctx: &mut Context<'_>) {
@@ -155,30 +357,95 @@ impl Callback for EarlyStopping {
             ctx.model.load_state_dict(&w, true).expect("restoring the model's own state dict");
         }
     }
+
+    /// Best value, epochs waited, the epoch it stopped at, and the best weights if it
+    /// restores them.
+    fn state(&self) -> Option<CallbackState> {
+        let weights = self
+            .best_weights
+            .as_ref()
+            .map(|w| w.iter().map(|(n, t)| (n.clone(), SavedTensor::new(t))).collect());
+        let state: EarlyStoppingState = (self.best, self.wait, self.stopped_epoch, weights);
+        Some(CallbackState::encode(&state))
+    }
+
+    fn load_state(&mut self, state: &CallbackState) -> Result<(), ResumeError> {
+        let (best, wait, stopped, weights): EarlyStoppingState = state.decode()?;
+        self.best_weights = weights
+            .map(|w| {
+                w.into_iter().map(|(n, t)| Ok((n, t.tensor()?))).collect::<Result<Vec<_>, ResumeError>>()
+            })
+            .transpose()?;
+        (self.best, self.wait, self.stopped_epoch) = (best, wait, stopped);
+        Ok(())
+    }
 }
 
-/// Saves the model's state dict as safetensors after each epoch, or only when the
-/// monitored quantity improves (Keras' `ModelCheckpoint`). `{epoch}` in the path is
-/// replaced by the epoch number (1-based). Saves are atomic.
+/// Saves the run after each epoch, or only when the monitored quantity improves (Keras'
+/// `ModelCheckpoint`). `{epoch}` in the path is replaced by the epoch number (1-based).
+/// Saves are atomic.
+///
+/// What it saves depends on the path: a `.safetensors` file gets the model's weights only
+/// (readable by PyTorch); any other path gets a full sinew [`Checkpoint`] (model,
+/// optimizer, epoch, step, history, every callback's state), which
+/// [`Trainer::resume_from`](crate::Trainer::resume_from) continues exactly.
+/// [`weights_only`](ModelCheckpoint::weights_only) overrides the choice.
+///
+/// ```
+/// use sinew_nn::{Linear, Module};
+/// use sinew_optim::Sgd;
+/// use sinew_serialize::Checkpoint;
+/// use sinew_tensor::{DType, Generator, Tensor};
+/// use sinew_train::{Loss, ModelCheckpoint, Trainer, Verbosity};
+///
+/// let dir = std::env::temp_dir().join(format!("doc-model-checkpoint-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let mut g = Generator::new(0);
+/// let x = Tensor::randn_with(&[32, 2], DType::F32, &mut g);
+/// let y = x.sum(&[1], true);
+/// let model = Linear::new(2, 1, &mut g);
+/// let mut opt = Sgd::new(model.parameters(), 0.1);
+/// let mut saver = ModelCheckpoint::new(dir.join("run-{epoch}.sinew"));
+/// Trainer::new(&model, &mut opt, Loss::Mse)
+///     .epochs(3)
+///     .callback(&mut saver)
+///     .callback(ModelCheckpoint::new(dir.join("weights.safetensors")))
+///     .verbosity(Verbosity::Quiet)
+///     .fit(&x, &y);
+/// assert_eq!(saver.saved.len(), 3);
+/// let last = Checkpoint::load(&saver.saved[2])?;
+/// assert_eq!((last.epoch, last.step), (3, 3));
+/// assert!(last.optimizer.is_some());
+/// assert_eq!(sinew_serialize::load_safetensors(dir.join("weights.safetensors"))?.len(), 2);
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct ModelCheckpoint {
     path: PathBuf,
     monitor: String,
     save_best_only: bool,
+    weights_only: bool,
     mode: Mode,
     best: Option<f64>,
+    pending: Option<PathBuf>,
     /// Files written so far.
     pub saved: Vec<PathBuf>,
 }
 
 impl ModelCheckpoint {
-    /// Saves every epoch to `path`.
+    /// Saves every epoch to `path`: weights only for a `.safetensors` path, else a full
+    /// checkpoint.
     pub fn new(path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        let weights_only = path.extension().is_some_and(|e| e == "safetensors");
         ModelCheckpoint {
-            path: path.into(),
+            path,
             monitor: "val_loss".into(),
             save_best_only: false,
+            weights_only,
             mode: Mode::Auto,
             best: None,
+            pending: None,
             saved: Vec::new(),
         }
     }
@@ -187,6 +454,30 @@ impl ModelCheckpoint {
         self.monitor = monitor.to_string();
         self.save_best_only = true;
         self
+    }
+    /// Min, max or auto, for [`best_only`](ModelCheckpoint::best_only).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+    /// Whether to save the weights only, as safetensors (`true`), or a full sinew
+    /// [`Checkpoint`] (`false`), whatever the path's extension.
+    ///
+    /// ```
+    /// use sinew_train::ModelCheckpoint;
+    /// let full = ModelCheckpoint::new("run.safetensors").weights_only(false);
+    /// # let _ = full;
+    /// ```
+    pub fn weights_only(mut self, on: bool) -> Self {
+        self.weights_only = on;
+        self
+    }
+
+    fn record(&mut self, path: PathBuf, result: sinew_serialize::Result<()>) {
+        match result {
+            Ok(()) => self.saved.push(path),
+            Err(e) => eprintln!("ModelCheckpoint: could not save {}: {e}", path.display()),
+        }
     }
 }
 
@@ -201,10 +492,34 @@ impl Callback for ModelCheckpoint {
             self.best = Some(value);
         }
         let path = PathBuf::from(self.path.to_string_lossy().replace("{epoch}", &(epoch + 1).to_string()));
-        match sinew_serialize::save_safetensors(&path, &ctx.model.state_dict()) {
-            Ok(()) => self.saved.push(path),
-            Err(e) => eprintln!("ModelCheckpoint: could not save: {e}"),
+        if self.weights_only {
+            let result = sinew_serialize::save_safetensors(&path, &ctx.model.state_dict());
+            self.record(path, result);
+        } else {
+            // saved once every callback has finished the epoch, so their states are in it
+            self.pending = Some(path);
         }
+    }
+
+    fn wants_checkpoint(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    fn on_checkpoint(&mut self, _epoch: usize, checkpoint: &Checkpoint) {
+        if let Some(path) = self.pending.take() {
+            let result = checkpoint.save(&path);
+            self.record(path, result);
+        }
+    }
+
+    /// The best monitored value so far.
+    fn state(&self) -> Option<CallbackState> {
+        Some(CallbackState::encode(&self.best))
+    }
+
+    fn load_state(&mut self, state: &CallbackState) -> Result<(), ResumeError> {
+        self.best = state.decode()?;
+        Ok(())
     }
 }
 
@@ -218,6 +533,11 @@ pub enum Every {
 }
 
 /// Sets the optimizer's learning rates from a schedule, per epoch or per step.
+///
+/// At the start of its first `fit` it records each group's rate as the schedule's base
+/// and sets the step-0 rate; after that (a resumed run, or the same callback lent to a
+/// second `fit`) it continues from its count and leaves the current rates alone until
+/// its next step. Its state is the base rates and the count.
 pub struct LrScheduleCallback {
     schedule: Box<dyn LrSchedule>,
     every: Every,
@@ -240,8 +560,10 @@ impl LrScheduleCallback {
 
 impl Callback for LrScheduleCallback {
     fn on_train_begin(&mut self, ctx: &mut Context<'_>) {
-        self.base_lrs = ctx.optimizer.param_groups().iter().map(|g| g.lr).collect();
-        self.apply(ctx.optimizer);
+        if self.base_lrs.is_empty() {
+            self.base_lrs = ctx.optimizer.param_groups().iter().map(|g| g.lr).collect();
+            self.apply(ctx.optimizer);
+        }
     }
     fn on_batch_end(&mut self, _: usize, _: f64, ctx: &mut Context<'_>) {
         if self.every == Every::Step {
@@ -254,6 +576,13 @@ impl Callback for LrScheduleCallback {
             self.count += 1;
             self.apply(ctx.optimizer);
         }
+    }
+    fn state(&self) -> Option<CallbackState> {
+        Some(CallbackState::encode(&(&self.base_lrs, self.count)))
+    }
+    fn load_state(&mut self, state: &CallbackState) -> Result<(), ResumeError> {
+        (self.base_lrs, self.count) = state.decode()?;
+        Ok(())
     }
 }
 
@@ -278,6 +607,15 @@ impl Callback for ReduceLrOnPlateauCallback {
             self.inner.step(v, ctx.optimizer);
         }
     }
+    /// The whole [`ReduceLrOnPlateau`]: settings, best value, bad-epoch and cooldown
+    /// counters (restoring it replaces `inner`).
+    fn state(&self) -> Option<CallbackState> {
+        Some(CallbackState::encode(&self.inner))
+    }
+    fn load_state(&mut self, state: &CallbackState) -> Result<(), ResumeError> {
+        self.inner = state.decode()?;
+        Ok(())
+    }
 }
 
 /// Stops training as soon as a batch loss is NaN or infinite.
@@ -294,27 +632,50 @@ impl Callback for TerminateOnNaN {
             ctx.stop_training = true;
         }
     }
+    fn state(&self) -> Option<CallbackState> {
+        Some(CallbackState::encode(&self.stopped_at))
+    }
+    fn load_state(&mut self, state: &CallbackState) -> Result<(), ResumeError> {
+        self.stopped_at = state.decode()?;
+        Ok(())
+    }
 }
 
 /// Appends one CSV row per epoch (`epoch,` then every log, in name order) to a file.
+///
+/// The file is created or truncated when training starts, except in a run resumed from a
+/// checkpoint that holds this logger's state (its columns): then rows are appended to the
+/// existing file.
 pub struct CsvLogger {
     path: PathBuf,
     columns: Option<Vec<String>>,
+    restored: bool,
 }
 
 impl CsvLogger {
     /// Logs to `path` (created or truncated at the start of training).
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        CsvLogger { path: path.into(), columns: None }
+        CsvLogger { path: path.into(), columns: None, restored: false }
     }
 }
 
 impl Callback for CsvLogger {
     fn on_train_begin(&mut self, _: &mut Context<'_>) {
+        if std::mem::take(&mut self.restored) {
+            return;
+        }
         self.columns = None;
         if let Err(e) = std::fs::write(&self.path, "") {
             eprintln!("CsvLogger: cannot write {}: {e}", self.path.display());
         }
+    }
+    fn state(&self) -> Option<CallbackState> {
+        Some(CallbackState::encode(&self.columns))
+    }
+    fn load_state(&mut self, state: &CallbackState) -> Result<(), ResumeError> {
+        self.columns = state.decode()?;
+        self.restored = true;
+        Ok(())
     }
     fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, _: &mut Context<'_>) {
         let mut out = String::new();

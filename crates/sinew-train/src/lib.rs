@@ -1,7 +1,10 @@
 //! # sinew-train
 //!
-//! A Keras-like training loop: [`Trainer`] (`fit` with epochs, batches, validation,
-//! metrics, callbacks and progress), [`evaluate`] and [`predict`], the [`metrics`], and the
+//! A Keras-like training loop: [`Trainer`] (`fit` over tensors, `fit_dataset` over a
+//! `sinew_data::Dataset`, `fit_loader` over a `sinew_data::DataLoader`, with epochs,
+//! batches, validation, metrics, callbacks and progress, and an exact
+//! [`resume_from`](Trainer::resume_from) a checkpoint), [`evaluate`],
+//! [`evaluate_batches`] and [`predict`], the [`metrics`], and the
 //! [`callbacks`](Callback) Keras users expect.
 //!
 //! ```
@@ -24,6 +27,7 @@ mod callbacks;
 mod history;
 pub mod metrics;
 mod progress;
+mod state;
 mod trainer;
 
 pub use callbacks::{
@@ -32,4 +36,5 @@ pub use callbacks::{
 };
 pub use history::{History, Logs};
 pub use progress::Verbosity;
-pub use trainer::{Loss, LossFn, Trainer, Validation, evaluate, predict};
+pub use state::{CallbackState, ResumeError};
+pub use trainer::{Loss, LossFn, Trainer, Validation, evaluate, evaluate_batches, predict};

@@ -3,9 +3,19 @@
 //!
 //! Classification metrics read predictions as scores: logits or probabilities of shape
 //! `(N, C)` (the arg-max is the class), or a single column `(N)`/`(N, 1)` for binary
-//! problems (a logit above 0 is class 1). Targets are class indices (`i64` or float).
+//! problems, where a score strictly above the metric's *binary threshold* is class 1. The
+//! threshold defaults to [`DEFAULT_BINARY_THRESHOLD`] = 0, right for logits (what
+//! [`Loss::BinaryCrossEntropyWithLogits`](crate::Loss::BinaryCrossEntropyWithLogits)
+//! trains); for probabilities out of a sigmoid set it to 0.5 with `binary_threshold(0.5)`.
+//! Targets are class indices (`i64` or float).
+//!
+//! `&mut M` and `Box<M>` are metrics when `M` is, so a metric can be lent to
+//! [`Trainer::metric`](crate::Trainer::metric) and read after `fit`.
 
 use sinew_tensor::{DType, Tensor};
+
+/// The binary threshold classification metrics use unless told otherwise: 0, for logits.
+pub const DEFAULT_BINARY_THRESHOLD: f64 = 0.0;
 
 /// A quantity accumulated over the batches of an epoch.
 pub trait Metric: Send {
@@ -19,12 +29,91 @@ pub trait Metric: Send {
     fn value(&self) -> f64;
 }
 
-/// Predicted classes from scores: arg-max over the last dimension, or `logit > 0` for a
-/// single column.
+/// A borrowed metric is a metric: lend one to [`Trainer::metric`](crate::Trainer::metric)
+/// and read it after `fit` (it holds the last evaluation's value: the validation data's
+/// when there is validation, else the last training epoch's).
+///
+/// ```
+/// use sinew_nn::{Linear, Module};
+/// use sinew_optim::Sgd;
+/// use sinew_tensor::{DType, Generator, Tensor};
+/// use sinew_train::metrics::{Mae, Metric};
+/// use sinew_train::{Loss, Trainer, Verbosity};
+///
+/// let mut g = Generator::new(0);
+/// let x = Tensor::randn_with(&[64, 2], DType::F32, &mut g);
+/// let y = x.sum(&[1], true);
+/// let model = Linear::new(2, 1, &mut g);
+/// let mut opt = Sgd::new(model.parameters(), 0.1);
+/// let mut mae = Mae::default();
+/// let history = Trainer::new(&model, &mut opt, Loss::Mse)
+///     .epochs(5)
+///     .metric(&mut mae)
+///     .verbosity(Verbosity::Quiet)
+///     .fit(&x, &y);
+/// assert_eq!(mae.value(), history.get("mae")[4]);
+/// ```
+impl<M: Metric + ?Sized> Metric for &mut M {
+    fn name(&self) -> String {
+        (**self).name()
+    }
+    fn reset(&mut self) {
+        (**self).reset()
+    }
+    fn update(&mut self, predictions: &Tensor, targets: &Tensor) {
+        (**self).update(predictions, targets)
+    }
+    fn value(&self) -> f64 {
+        (**self).value()
+    }
+}
+
+/// A boxed metric is a metric.
+impl<M: Metric + ?Sized> Metric for Box<M> {
+    fn name(&self) -> String {
+        (**self).name()
+    }
+    fn reset(&mut self) {
+        (**self).reset()
+    }
+    fn update(&mut self, predictions: &Tensor, targets: &Tensor) {
+        (**self).update(predictions, targets)
+    }
+    fn value(&self) -> f64 {
+        (**self).value()
+    }
+}
+
+/// Predicted classes from scores: arg-max over the last dimension, or `score > 0` for a
+/// single column ([`predicted_classes_with_threshold`] with
+/// [`DEFAULT_BINARY_THRESHOLD`]).
+///
+/// ```
+/// use sinew_tensor::Tensor;
+/// use sinew_train::metrics::predicted_classes;
+/// let logits = Tensor::from_vec(vec![1.5f32, -0.2, 0.0], &[3, 1])?;
+/// assert_eq!(predicted_classes(&logits), vec![1, 0, 0]);
+/// # Ok::<(), sinew_tensor::TensorError>(())
+/// ```
 pub fn predicted_classes(predictions: &Tensor) -> Vec<i64> {
+    predicted_classes_with_threshold(predictions, DEFAULT_BINARY_THRESHOLD)
+}
+
+/// Predicted classes from scores: arg-max over the last dimension of `(N, C)` scores with
+/// `C > 1`; for a single column (`(N)` or `(N, 1)`), 1 where the score is strictly above
+/// `threshold`, else 0.
+///
+/// ```
+/// use sinew_tensor::Tensor;
+/// use sinew_train::metrics::predicted_classes_with_threshold;
+/// let probabilities = Tensor::from_vec(vec![0.9f32, 0.3, 0.5], &[3])?;
+/// assert_eq!(predicted_classes_with_threshold(&probabilities, 0.5), vec![1, 0, 0]);
+/// # Ok::<(), sinew_tensor::TensorError>(())
+/// ```
+pub fn predicted_classes_with_threshold(predictions: &Tensor, threshold: f64) -> Vec<i64> {
     let single = predictions.ndim() == 1 || predictions.dims()[predictions.ndim() - 1] == 1;
     if single {
-        predictions.gt_scalar(0.0).to_vec::<f64>().iter().map(|&v| v as i64).collect()
+        predictions.to_dtype(DType::F64).to_vec::<f64>().iter().map(|&v| i64::from(v > threshold)).collect()
     } else {
         predictions.argmax(-1, false).to_vec::<i64>()
     }
@@ -45,10 +134,66 @@ fn classes(targets: &Tensor) -> Vec<i64> {
 /// assert_eq!(acc.value(), 0.5);
 /// # Ok::<(), sinew_tensor::TensorError>(())
 /// ```
-#[derive(Clone, Debug, Default)]
+///
+/// For a single column of scores, a score above the binary threshold is class 1: by
+/// default 0 (logits); use [`Accuracy::binary_threshold`] for probabilities.
+#[derive(Clone, Debug)]
 pub struct Accuracy {
+    threshold: f64,
     correct: usize,
     total: usize,
+}
+
+impl Default for Accuracy {
+    /// Accuracy with the binary threshold at [`DEFAULT_BINARY_THRESHOLD`] (0, for logits).
+    fn default() -> Self {
+        Accuracy::binary_threshold(DEFAULT_BINARY_THRESHOLD)
+    }
+}
+
+impl Accuracy {
+    /// Accuracy with the default binary threshold (0, for logits); the same as
+    /// `Accuracy::default()`.
+    ///
+    /// ```
+    /// use sinew_train::metrics::Accuracy;
+    /// assert_eq!(Accuracy::new().threshold(), 0.0);
+    /// ```
+    pub fn new() -> Self {
+        Accuracy::default()
+    }
+
+    /// Accuracy whose single-column predictions are class 1 when strictly above
+    /// `threshold`: 0.5 for probabilities out of a sigmoid. Multi-column predictions still
+    /// use the arg-max.
+    ///
+    /// ```
+    /// use sinew_train::metrics::{Accuracy, Metric};
+    /// use sinew_tensor::Tensor;
+    /// let probabilities = Tensor::from_vec(vec![0.8f32, 0.3, 0.6, 0.1], &[4, 1])?;
+    /// let targets = Tensor::from_vec(vec![1.0f32, 0.0, 0.0, 0.0], &[4])?;
+    /// let mut acc = Accuracy::binary_threshold(0.5);
+    /// acc.update(&probabilities, &targets);
+    /// assert_eq!(acc.value(), 0.75);
+    /// // thresholded at 0 (the default, for logits) every probability would be class 1
+    /// let mut wrong = Accuracy::default();
+    /// wrong.update(&probabilities, &targets);
+    /// assert_eq!(wrong.value(), 0.25);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    pub fn binary_threshold(threshold: f64) -> Self {
+        Accuracy { threshold, correct: 0, total: 0 }
+    }
+
+    /// The binary threshold.
+    ///
+    /// ```
+    /// use sinew_train::metrics::Accuracy;
+    /// assert_eq!(Accuracy::binary_threshold(0.5).threshold(), 0.5);
+    /// ```
+    pub fn threshold(&self) -> f64 {
+        self.threshold
+    }
 }
 
 impl Metric for Accuracy {
@@ -56,10 +201,11 @@ impl Metric for Accuracy {
         "accuracy".into()
     }
     fn reset(&mut self) {
-        *self = Accuracy::default();
+        self.correct = 0;
+        self.total = 0;
     }
     fn update(&mut self, predictions: &Tensor, targets: &Tensor) {
-        let (p, t) = (predicted_classes(predictions), classes(targets));
+        let (p, t) = (predicted_classes_with_threshold(predictions, self.threshold), classes(targets));
         self.correct += p.iter().zip(&t).filter(|(a, b)| a == b).count();
         self.total += t.len();
     }
@@ -120,15 +266,46 @@ impl Metric for TopKAccuracy {
 /// assert_eq!(cm.counts(), &[vec![1, 0], vec![1, 1]]);
 /// # Ok::<(), sinew_tensor::TensorError>(())
 /// ```
+///
+/// Single-column predictions are thresholded at [`DEFAULT_BINARY_THRESHOLD`] (0, for
+/// logits) unless [`ConfusionMatrix::binary_threshold`] says otherwise.
 #[derive(Clone, Debug)]
 pub struct ConfusionMatrix {
     counts: Vec<Vec<u64>>,
+    threshold: f64,
 }
 
 impl ConfusionMatrix {
     /// An empty matrix for `classes` classes.
     pub fn new(classes: usize) -> Self {
-        ConfusionMatrix { counts: vec![vec![0; classes]; classes] }
+        ConfusionMatrix { counts: vec![vec![0; classes]; classes], threshold: DEFAULT_BINARY_THRESHOLD }
+    }
+
+    /// The same matrix with single-column predictions counted as class 1 when strictly
+    /// above `threshold` (0.5 for probabilities).
+    ///
+    /// ```
+    /// use sinew_train::metrics::{ConfusionMatrix, Metric};
+    /// use sinew_tensor::Tensor;
+    /// let mut cm = ConfusionMatrix::new(2).binary_threshold(0.5);
+    /// let probabilities = Tensor::from_vec(vec![0.9f32, 0.2, 0.4], &[3])?;
+    /// cm.update(&probabilities, &Tensor::from_vec(vec![1i64, 0, 1], &[3])?);
+    /// assert_eq!(cm.counts(), &[vec![1, 0], vec![1, 1]]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    pub fn binary_threshold(mut self, threshold: f64) -> Self {
+        self.threshold = threshold;
+        self
+    }
+
+    /// The binary threshold.
+    ///
+    /// ```
+    /// use sinew_train::metrics::ConfusionMatrix;
+    /// assert_eq!(ConfusionMatrix::new(2).threshold(), 0.0);
+    /// ```
+    pub fn threshold(&self) -> f64 {
+        self.threshold
     }
 
     /// `counts()[true][predicted]`.
@@ -178,12 +355,13 @@ impl Metric for ConfusionMatrix {
         "confusion_matrix".into()
     }
     fn reset(&mut self) {
-        let n = self.counts.len();
-        *self = ConfusionMatrix::new(n);
+        self.counts.iter_mut().flatten().for_each(|c| *c = 0);
     }
     fn update(&mut self, predictions: &Tensor, targets: &Tensor) {
         let n = self.counts.len() as i64;
-        for (p, t) in predicted_classes(predictions).into_iter().zip(classes(targets)) {
+        for (p, t) in
+            predicted_classes_with_threshold(predictions, self.threshold).into_iter().zip(classes(targets))
+        {
             if (0..n).contains(&p) && (0..n).contains(&t) {
                 self.counts[t as usize][p as usize] += 1;
             }
@@ -207,6 +385,11 @@ macro_rules! macro_metric {
             /// Macro average over `classes` classes.
             pub fn new(classes: usize) -> Self {
                 $name(ConfusionMatrix::new(classes))
+            }
+            /// The same metric with single-column predictions counted as class 1 when
+            /// strictly above `threshold` (default 0, for logits; 0.5 for probabilities).
+            pub fn binary_threshold(self, threshold: f64) -> Self {
+                $name(self.0.binary_threshold(threshold))
             }
             /// The value of each class.
             pub fn per_class(&self) -> Vec<f64> {
@@ -248,6 +431,18 @@ macro_metric!(
     /// let mut f1 = F1::new(2);
     /// let logits = Tensor::from_vec(vec![1.0f32, 0.0, 0.0, 1.0], &[2, 2])?;
     /// f1.update(&logits, &Tensor::from_vec(vec![0i64, 1], &[2])?);
+    /// assert_eq!(f1.value(), 1.0);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    ///
+    /// Binary problems with one column of probabilities:
+    ///
+    /// ```
+    /// use sinew_train::metrics::{F1, Metric};
+    /// use sinew_tensor::Tensor;
+    /// let mut f1 = F1::new(2).binary_threshold(0.5);
+    /// let probabilities = Tensor::from_vec(vec![0.9f32, 0.2, 0.7, 0.4], &[4, 1])?;
+    /// f1.update(&probabilities, &Tensor::from_vec(vec![1i64, 0, 1, 0], &[4])?);
     /// assert_eq!(f1.value(), 1.0);
     /// # Ok::<(), sinew_tensor::TensorError>(())
     /// ```
@@ -312,5 +507,69 @@ impl Metric for R2 {
         let ss_tot: f64 = self.targets.iter().map(|t| (t - m) * (t - m)).sum();
         let ss_res: f64 = self.predictions.iter().zip(&self.targets).map(|(p, t)| (p - t) * (p - t)).sum();
         if ss_tot == 0.0 { 0.0 } else { 1.0 - ss_res / ss_tot }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t32(v: Vec<f32>, shape: &[usize]) -> Tensor {
+        Tensor::from_vec(v, shape).unwrap()
+    }
+
+    #[test]
+    fn single_column_threshold_defaults_to_zero_and_is_strict() {
+        let scores = t32(vec![0.0, 1e-6, -1e-6, 0.7], &[4, 1]);
+        assert_eq!(predicted_classes(&scores), vec![0, 1, 0, 1]);
+        assert_eq!(predicted_classes_with_threshold(&scores, 0.5), vec![0, 0, 0, 1]);
+        // exactly at the threshold is class 0, in f64 too
+        let probs = Tensor::from_vec(vec![0.5f64, 0.5000001], &[2]).unwrap();
+        assert_eq!(predicted_classes_with_threshold(&probs, 0.5), vec![0, 1]);
+        assert_eq!(Accuracy::default().threshold(), DEFAULT_BINARY_THRESHOLD);
+    }
+
+    #[test]
+    fn the_threshold_changes_binary_metrics_but_not_argmax() {
+        let probs = t32(vec![0.9, 0.6, 0.4, 0.1], &[4]);
+        let targets = Tensor::from_vec(vec![1i64, 0, 1, 0], &[4]).unwrap();
+        let mut at0 = Accuracy::default();
+        let mut at_half = Accuracy::binary_threshold(0.5);
+        at0.update(&probs, &targets);
+        at_half.update(&probs, &targets);
+        assert_eq!(at0.value(), 0.5); // everything is "class 1"
+        assert_eq!(at_half.value(), 0.5); // 0.9 ✓, 0.6 ✗, 0.4 ✗, 0.1 ✓
+        let mut at_035 = Accuracy::binary_threshold(0.35);
+        at_035.update(&probs, &targets);
+        assert_eq!(at_035.value(), 0.75);
+        // reset keeps the threshold
+        at_035.reset();
+        at_035.update(&probs, &targets);
+        assert_eq!(at_035.value(), 0.75);
+
+        let (mut p, mut r) = (Precision::new(2).binary_threshold(0.5), Recall::new(2).binary_threshold(0.5));
+        p.update(&probs, &targets);
+        r.update(&probs, &targets);
+        assert_eq!(p.per_class(), vec![0.5, 0.5]);
+        assert_eq!(r.per_class(), vec![0.5, 0.5]);
+        p.reset();
+        assert_eq!(p.0.threshold(), 0.5);
+
+        // two columns: the arg-max, whatever the threshold
+        let two = t32(vec![0.1, 0.9, 0.8, 0.2], &[2, 2]);
+        let mut acc = Accuracy::binary_threshold(100.0);
+        acc.update(&two, &Tensor::from_vec(vec![1i64, 0], &[2]).unwrap());
+        assert_eq!(acc.value(), 1.0);
+    }
+
+    #[test]
+    fn borrowed_and_boxed_metrics_forward() {
+        let mut acc = Accuracy::default();
+        {
+            let mut lent: Box<dyn Metric + '_> = Box::new(&mut acc);
+            lent.update(&t32(vec![1.0, -1.0], &[2]), &Tensor::from_vec(vec![1i64, 1], &[2]).unwrap());
+            assert_eq!(lent.name(), "accuracy");
+        }
+        assert_eq!(acc.value(), 0.5);
     }
 }

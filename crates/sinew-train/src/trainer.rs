@@ -1,19 +1,28 @@
-//! [`Trainer`]: Keras' `fit`, plus [`evaluate`] and [`predict`].
+//! [`Trainer`]: Keras' `fit` over tensors, a [`Dataset`] or a [`DataLoader`], with exact
+//! resuming from a checkpoint; plus [`evaluate`], [`evaluate_batches`] and [`predict`].
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use sinew_autograd::{Var, no_grad};
+use sinew_data::{DataLoader, Dataset, Sample, Subset, TensorDataset};
 use sinew_nn::Forward;
 use sinew_nn::loss::{
     CrossEntropyOptions, Reduction, binary_cross_entropy_with_logits, cross_entropy, l1_loss, mse_loss,
 };
 use sinew_optim::Optimizer;
+use sinew_serialize::{Checkpoint, StateDict};
 use sinew_tensor::{DType, Generator, Tensor};
 
 use crate::callbacks::{Callback, Context};
 use crate::history::{History, Logs};
 use crate::metrics::Metric;
 use crate::progress::{Progress, Verbosity};
+use crate::state::{
+    CallbackState, KEY_CALLBACKS, KEY_HISTORY, KEY_LOADER_SEED, KEY_SEED, KEY_STOPPED, KEY_VERSION,
+    ResumeError, SavedTrainer, encode_callbacks, encode_history,
+};
 
 /// A loss written as a function of predictions and a batch of targets.
 pub type LossFn = Arc<dyn Fn(&Var, &Tensor) -> Var + Send + Sync>;
@@ -61,7 +70,8 @@ impl Loss {
     }
 }
 
-/// Where validation data comes from.
+/// Where validation data comes from (see also [`Trainer::validation_dataset`] and
+/// [`Trainer::validation_loader`]).
 #[derive(Clone, Default)]
 pub enum Validation {
     /// No validation.
@@ -73,8 +83,56 @@ pub enum Validation {
     Data(Tensor, Tensor),
 }
 
+/// A data loader, as the trainer sees it: the batches of any epoch.
+trait EpochSource {
+    fn num_batches(&self) -> usize;
+    fn epoch_batches(&self, epoch: u64) -> Box<dyn Iterator<Item = Sample> + '_>;
+    fn set_epoch(&self, epoch: u64);
+    /// The seed, if the loader shuffles (an unshuffled loader's seed does not matter, and
+    /// asking for an unset one would draw from the global generator).
+    fn shuffle_seed(&self) -> Option<u64>;
+}
+
+impl<D: Dataset + 'static> EpochSource for DataLoader<D> {
+    fn num_batches(&self) -> usize {
+        self.len()
+    }
+    fn epoch_batches(&self, epoch: u64) -> Box<dyn Iterator<Item = Sample> + '_> {
+        Box::new(self.iter_epoch(epoch))
+    }
+    fn set_epoch(&self, epoch: u64) {
+        DataLoader::set_epoch(self, epoch)
+    }
+    fn shuffle_seed(&self) -> Option<u64> {
+        self.is_shuffled().then(|| self.initial_seed())
+    }
+}
+
+/// Validation data, however it was given.
+enum Val<'a> {
+    None,
+    Split(f64),
+    Tensors(Tensor, Tensor),
+    Dataset(Box<dyn Dataset + 'a>),
+    Loader(&'a dyn EpochSource),
+}
+
+/// Training data: batched and shuffled by the trainer, or by a loader.
+enum TrainData<'d> {
+    Indexed(&'d dyn Dataset),
+    Loader(&'d dyn EpochSource),
+}
+
+/// What [`Trainer::resume_from`] read, applied by `fit`.
+struct Resume {
+    epoch: usize,
+    step: usize,
+    saved: SavedTrainer,
+}
+
 /// A Keras-like training run: model, optimizer, loss, metrics, callbacks and settings,
-/// then [`Trainer::fit`].
+/// then [`fit`](Trainer::fit) over tensors, [`fit_dataset`](Trainer::fit_dataset) over a
+/// [`Dataset`], or [`fit_loader`](Trainer::fit_loader) over a [`DataLoader`].
 ///
 /// ```
 /// use sinew_nn::{Linear, Module, ReLU, Sequential};
@@ -96,19 +154,26 @@ pub enum Validation {
 ///     .fit(&x, &y);
 /// assert!(history.get("val_accuracy").last().copied().unwrap() > 0.9);
 /// ```
+///
+/// Every epoch's batches depend only on the seed (the trainer's, or the loader's) and the
+/// epoch number, so a run resumed with [`resume_from`](Trainer::resume_from) from a
+/// checkpoint ([`ModelCheckpoint`](crate::ModelCheckpoint) with a non-safetensors path)
+/// ends with the same parameters and the same [`History`], bit for bit, as one never
+/// interrupted.
 pub struct Trainer<'a> {
     model: &'a dyn Forward,
     optimizer: &'a mut dyn Optimizer,
     loss: Loss,
-    metrics: Vec<Box<dyn Metric>>,
+    metrics: Vec<Box<dyn Metric + 'a>>,
     callbacks: Vec<Box<dyn Callback + 'a>>,
     epochs: usize,
     initial_epoch: usize,
     batch_size: usize,
     shuffle: bool,
     seed: u64,
-    validation: Validation,
+    validation: Val<'a>,
     verbosity: Verbosity,
+    resume: Option<Resume>,
 }
 
 impl<'a> Trainer<'a> {
@@ -126,8 +191,9 @@ impl<'a> Trainer<'a> {
             batch_size: 32,
             shuffle: true,
             seed: 0,
-            validation: Validation::None,
+            validation: Val::None,
             verbosity: Verbosity::Auto,
+            resume: None,
         }
     }
     /// Number of epochs to run up to (Keras' `epochs`).
@@ -135,13 +201,15 @@ impl<'a> Trainer<'a> {
         self.epochs = n;
         self
     }
-    /// The epoch to start from when resuming (Keras' `initial_epoch`); with the model and
-    /// optimizer restored, the run continues exactly as if never stopped.
+    /// The epoch to start from when resuming by hand (Keras' `initial_epoch`): with the
+    /// model and optimizer restored, the run continues as if never stopped, as long as no
+    /// callback carries state. [`resume_from`](Trainer::resume_from) does all of it.
     pub fn initial_epoch(mut self, e: usize) -> Self {
         self.initial_epoch = e;
         self
     }
-    /// Samples per batch.
+    /// Samples per batch ([`fit`](Trainer::fit) and [`fit_dataset`](Trainer::fit_dataset);
+    /// a [`DataLoader`] has its own).
     ///
     /// # Panics
     /// If zero.
@@ -152,34 +220,79 @@ impl<'a> Trainer<'a> {
         self
     }
     /// Whether to shuffle each epoch (seeded; each epoch's order depends only on the
-    /// seed and the epoch number).
+    /// seed and the epoch number). A [`DataLoader`] shuffles by its own settings.
     pub fn shuffle(mut self, on: bool) -> Self {
         self.shuffle = on;
         self
     }
-    /// The shuffling seed.
+    /// The shuffling seed (a [`DataLoader`] has its own).
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
     }
-    /// Adds a metric (reported on training and validation data).
-    pub fn metric(mut self, m: impl Metric + 'static) -> Self {
+    /// Adds a metric (reported on training and validation data). Lend one (`&mut m`) to
+    /// read it after `fit`.
+    pub fn metric(mut self, m: impl Metric + 'a) -> Self {
         self.metrics.push(Box::new(m));
         self
     }
-    /// Adds a callback.
+    /// Adds a callback. Lend one (`&mut c`) to read it after `fit` (see
+    /// [`Callback`](crate::Callback)).
     pub fn callback(mut self, c: impl Callback + 'a) -> Self {
         self.callbacks.push(Box::new(c));
         self
     }
-    /// Holds out the last `fraction` of the data for validation.
+    /// Where validation data comes from.
+    pub fn validation(mut self, v: Validation) -> Self {
+        self.validation = match v {
+            Validation::None => Val::None,
+            Validation::Split(f) => Val::Split(f),
+            Validation::Data(x, y) => Val::Tensors(x, y),
+        };
+        self
+    }
+    /// Holds out the last `fraction` of the data for validation ([`fit`](Trainer::fit)
+    /// and [`fit_dataset`](Trainer::fit_dataset) only).
     pub fn validation_split(mut self, fraction: f64) -> Self {
-        self.validation = Validation::Split(fraction);
+        self.validation = Val::Split(fraction);
         self
     }
     /// Validates on separate data.
     pub fn validation_data(mut self, x: &Tensor, y: &Tensor) -> Self {
-        self.validation = Validation::Data(x.clone(), y.clone());
+        self.validation = Val::Tensors(x.clone(), y.clone());
+        self
+    }
+    /// Validates on a dataset, in index order, in batches of
+    /// [`batch_size`](Trainer::batch_size). A reference to a dataset is a dataset.
+    ///
+    /// ```
+    /// use sinew_data::{TensorDataset, datasets, train_test_split};
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Adam;
+    /// use sinew_tensor::Generator;
+    /// use sinew_train::{Loss, Trainer, Verbosity};
+    ///
+    /// let iris = datasets::iris();
+    /// let (train, val) = train_test_split(150, 0.2, 0);
+    /// let (train, val) = (iris.select(&train), iris.select(&val));
+    /// let model = Linear::new(4, 3, &mut Generator::new(0));
+    /// let mut opt = Adam::new(model.parameters(), 0.05);
+    /// let history = Trainer::new(&model, &mut opt, Loss::CrossEntropy)
+    ///     .epochs(3)
+    ///     .validation_dataset(&val)
+    ///     .verbosity(Verbosity::Quiet)
+    ///     .fit_dataset(&train);
+    /// assert_eq!(history.get("val_loss").len(), 3);
+    /// ```
+    pub fn validation_dataset(mut self, dataset: impl Dataset + 'a) -> Self {
+        self.validation = Val::Dataset(Box::new(dataset));
+        self
+    }
+    /// Validates on the batches of a loader (epoch `e` validates on
+    /// [`iter_epoch(e)`](DataLoader::iter_epoch), so even a shuffling loader gives the same
+    /// numbers when the run is resumed).
+    pub fn validation_loader<D: Dataset + 'static>(mut self, loader: &'a DataLoader<D>) -> Self {
+        self.validation = Val::Loader(loader);
         self
     }
     /// How much to print.
@@ -188,12 +301,92 @@ impl<'a> Trainer<'a> {
         self
     }
 
-    /// Runs the epochs; returns the per-epoch logs.
+    /// Restores a run from a checkpoint file and continues it: see
+    /// [`resume_from_checkpoint`](Trainer::resume_from_checkpoint).
+    ///
+    /// # Errors
+    /// If the file cannot be read ([`ResumeError::Serialize`]), or as
+    /// [`resume_from_checkpoint`](Trainer::resume_from_checkpoint).
+    pub fn resume_from(self, path: impl AsRef<Path>) -> Result<Self, ResumeError> {
+        let ckpt = Checkpoint::load(path)?;
+        self.resume_from_checkpoint(&ckpt)
+    }
+
+    /// Restores a run from a checkpoint: the model's state dict and the optimizer's state
+    /// now, and, when `fit` starts, the epoch and step to continue from, the history so
+    /// far, the shuffling seed and every callback's state. `fit` then returns the whole
+    /// history (the checkpoint's epochs, then the new ones), and the run ends exactly as
+    /// an uninterrupted one.
+    ///
+    /// The checkpoint can be one [`ModelCheckpoint`](crate::ModelCheckpoint) wrote (a
+    /// path not ending in `.safetensors`), or one saved by hand with a model state dict,
+    /// an optimizer state, the epochs completed (`epoch`) and optionally the step count;
+    /// then callbacks start afresh and the trainer keeps its own seed.
+    ///
+    /// Callbacks get their state back by name ([`Callback::name`](crate::Callback::name),
+    /// the type's name by default) and order among callbacks of that name: build the
+    /// trainer with the callbacks of the interrupted run. The checkpoint's seed replaces
+    /// the trainer's; a training [`DataLoader`] must shuffle with the seed it had.
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::{Adam, ExponentialLr};
+    /// use sinew_tensor::{DType, Generator, Tensor};
+    /// use sinew_train::{Every, Loss, LrScheduleCallback, ModelCheckpoint, Trainer, Verbosity};
+    ///
+    /// let mut g = Generator::new(0);
+    /// let x = Tensor::randn_with(&[40, 3], DType::F32, &mut g);
+    /// let y = x.sum(&[1], true);
+    /// let path = std::env::temp_dir().join(format!("doc-resume-{}.sinew", std::process::id()));
+    /// let run = |epochs: usize, resume: bool| {
+    ///     let model = Linear::new(3, 1, &mut Generator::new(1));
+    ///     let mut opt = Adam::new(model.parameters(), 0.1);
+    ///     let mut trainer = Trainer::new(&model, &mut opt, Loss::Mse)
+    ///         .epochs(epochs)
+    ///         .batch_size(8)
+    ///         .callback(LrScheduleCallback::new(ExponentialLr { gamma: 0.9 }, Every::Epoch))
+    ///         .callback(ModelCheckpoint::new(&path))
+    ///         .verbosity(Verbosity::Quiet);
+    ///     if resume {
+    ///         trainer = trainer.resume_from(&path).unwrap();
+    ///     }
+    ///     let history = trainer.fit(&x, &y);
+    ///     (model.weight.value().to_vec::<f32>(), history)
+    /// };
+    /// let (straight, history) = run(6, false);
+    /// run(2, false);                          // interrupted after 2 epochs...
+    /// let (resumed, history2) = run(6, true); // ...and continued from the file
+    /// assert_eq!(straight, resumed);
+    /// assert_eq!(history, history2);
+    /// # std::fs::remove_file(&path).ok();
+    /// ```
+    ///
+    /// # Errors
+    /// If the state dict does not fit the model (the model is then unchanged), the
+    /// checkpoint has no optimizer state or it does not fit the optimizer, or the
+    /// trainer's entries in the metadata cannot be decoded.
+    pub fn resume_from_checkpoint(mut self, checkpoint: &Checkpoint) -> Result<Self, ResumeError> {
+        let saved = SavedTrainer::from_metadata(&checkpoint.metadata)?;
+        let opt_state = checkpoint.optimizer.as_ref().ok_or(ResumeError::NoOptimizerState)?;
+        let to_usize = |v: u64, what: &str| {
+            usize::try_from(v).map_err(|_| ResumeError::Mismatch(format!("{what} {v} does not fit in usize")))
+        };
+        let epoch = to_usize(checkpoint.epoch, "epoch")?;
+        let step = to_usize(checkpoint.step, "step")?;
+        checkpoint.model.load_into(self.model, true)?;
+        self.optimizer.load_state(opt_state)?;
+        self.resume = Some(Resume { epoch, step, saved });
+        Ok(self)
+    }
+
+    /// Runs the epochs over tensors whose dimension 0 indexes samples; returns the
+    /// per-epoch logs.
     ///
     /// # Panics
-    /// If `x` and `y` disagree on the number of samples.
+    /// If `x` and `y` disagree on the number of samples, or as
+    /// [`fit_dataset`](Trainer::fit_dataset).
     #[track_caller]
-    pub fn fit(mut self, x: &Tensor, y: &Tensor) -> History {
+    pub fn fit(self, x: &Tensor, y: &Tensor) -> History {
         let n = x.dims().first().copied().unwrap_or(0);
         assert_eq!(
             y.dims().first().copied(),
@@ -201,51 +394,200 @@ impl<'a> Trainer<'a> {
             "Trainer::fit: x has {n} samples but y has shape {:?}",
             y.dims()
         );
-        let (train_x, train_y, val) = match &self.validation {
-            Validation::None => (x.clone(), y.clone(), None),
-            Validation::Data(vx, vy) => (x.clone(), y.clone(), Some((vx.clone(), vy.clone()))),
-            Validation::Split(f) => {
-                let held = ((n as f64) * f.clamp(0.0, 1.0)).round() as usize;
-                let keep = n - held;
-                (
-                    x.narrow(0, 0, keep),
-                    y.narrow(0, 0, keep),
-                    Some((x.narrow(0, keep, held), y.narrow(0, keep, held))),
-                )
-            }
-        };
-        let n_train = train_x.dims()[0];
-        let batches = n_train.div_ceil(self.batch_size);
-        let mut progress = Progress::new(self.verbosity, self.epochs);
-        let mut history = History::default();
+        if let Val::Split(f) = self.validation {
+            // views, as before: validation batches are narrowed, not gathered
+            let held = held_out(n, f);
+            let keep = n - held;
+            let train = TensorDataset::new(x.narrow(0, 0, keep), y.narrow(0, 0, keep));
+            let val = Val::Tensors(x.narrow(0, keep, held), y.narrow(0, keep, held));
+            return self.run(TrainData::Indexed(&train), Some(val));
+        }
+        let train = TensorDataset::new(x.clone(), y.clone());
+        self.run(TrainData::Indexed(&train), None)
+    }
+
+    /// Runs the epochs over a [`Dataset`], batched by [`batch_size`](Trainer::batch_size)
+    /// and shuffled by [`shuffle`](Trainer::shuffle) and [`seed`](Trainer::seed) exactly as
+    /// [`fit`](Trainer::fit) does (each batch one [`get_batch`](Dataset::get_batch)). With
+    /// [`validation_split`](Trainer::validation_split), the last samples are held out.
+    ///
+    /// ```
+    /// use sinew_data::{Dataset, Sample};
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{Loss, Trainer, Verbosity};
+    ///
+    /// /// y = 2x - 1 for x in [0, 1), generated on demand.
+    /// struct Line(usize);
+    /// impl Dataset for Line {
+    ///     fn len(&self) -> usize {
+    ///         self.0
+    ///     }
+    ///     fn get(&self, i: usize) -> Sample {
+    ///         let x = i as f32 / self.0 as f32;
+    ///         (Tensor::from_vec(vec![x], &[1]).unwrap(), Tensor::from_vec(vec![2.0 * x - 1.0], &[1]).unwrap())
+    ///     }
+    /// }
+    ///
+    /// let model = Linear::new(1, 1, &mut Generator::new(0));
+    /// let mut opt = Sgd::new(model.parameters(), 0.5);
+    /// let history = Trainer::new(&model, &mut opt, Loss::Mse)
+    ///     .epochs(100)
+    ///     .batch_size(16)
+    ///     .validation_split(0.25)
+    ///     .verbosity(Verbosity::Quiet)
+    ///     .fit_dataset(&Line(64));
+    /// assert!(history.get("val_loss")[99] < 1e-3);
+    /// ```
+    ///
+    /// # Panics
+    /// As [`fit_loader`](Trainer::fit_loader) when resuming.
+    #[track_caller]
+    pub fn fit_dataset<D: Dataset>(self, dataset: &D) -> History {
+        if let Val::Split(f) = self.validation {
+            let n = dataset.len();
+            let keep = n - held_out(n, f);
+            let whole: &dyn Dataset = dataset;
+            let train = Subset::new(whole, (0..keep).collect());
+            let val = Val::Dataset(Box::new(Subset::new(whole, (keep..n).collect())));
+            return self.run(TrainData::Indexed(&train), Some(val));
+        }
+        self.run(TrainData::Indexed(dataset), None)
+    }
+
+    /// Runs the epochs over a [`DataLoader`]'s batches: epoch `e` is the loader's
+    /// [`iter_epoch(e)`](DataLoader::iter_epoch), so its batch size, shuffling, seed,
+    /// `drop_last`, collate function and worker threads apply (the trainer's
+    /// `batch_size`, `shuffle` and `seed` do not). After each epoch the loader's epoch
+    /// counter is set to the next one. Validate with
+    /// [`validation_loader`](Trainer::validation_loader),
+    /// [`validation_dataset`](Trainer::validation_dataset) or
+    /// [`validation_data`](Trainer::validation_data).
+    ///
+    /// ```
+    /// use sinew_data::{DataLoader, datasets, stratified_train_test_split};
+    /// use sinew_nn::{Linear, Module, ReLU, Sequential};
+    /// use sinew_optim::Adam;
+    /// use sinew_tensor::Generator;
+    /// use sinew_train::{Loss, Trainer, Verbosity, metrics::Accuracy};
+    ///
+    /// let digits = datasets::digits().map_features(|x| x.div_scalar(16.0));
+    /// let (train, val) = stratified_train_test_split(digits.targets(), 0.2, 0);
+    /// let train = DataLoader::new(digits.select(&train), 64).shuffle(true).seed(1).num_workers(1);
+    /// let val = DataLoader::new(digits.select(&val), 256);
+    /// let mut g = Generator::new(0);
+    /// let model = Sequential::new().add(Linear::new(64, 32, &mut g)).add(ReLU).add(Linear::new(32, 10, &mut g));
+    /// let mut opt = Adam::new(model.parameters(), 3e-3);
+    /// let history = Trainer::new(&model, &mut opt, Loss::CrossEntropy)
+    ///     .epochs(8)
+    ///     .metric(Accuracy::default())
+    ///     .validation_loader(&val)
+    ///     .verbosity(Verbosity::Quiet)
+    ///     .fit_loader(&train);
+    /// assert!(history.get("val_accuracy")[7] > 0.9);
+    /// assert_eq!(train.epoch(), 8);
+    /// ```
+    ///
+    /// # Panics
+    /// With [`validation_split`](Trainer::validation_split) (a loader's data cannot be
+    /// split; use a separate validation loader); when resuming, if the loader shuffles
+    /// with a seed other than the checkpoint's, or the checkpoint holds state for a
+    /// callback this trainer does not have, or that a callback cannot read.
+    #[track_caller]
+    pub fn fit_loader<D: Dataset + 'static>(self, loader: &DataLoader<D>) -> History {
+        assert!(
+            !matches!(self.validation, Val::Split(_)),
+            "Trainer::fit_loader: validation_split cannot split a DataLoader; \
+             use validation_loader, validation_dataset or validation_data"
+        );
+        self.run(TrainData::Loader(loader), None)
+    }
+
+    /// The training loop every `fit` shares. `split_val` replaces the trainer's
+    /// validation when the training data was split.
+    #[track_caller]
+    fn run<'d>(mut self, data: TrainData<'d>, split_val: Option<Val<'d>>) -> History
+    where
+        'a: 'd,
+    {
+        let validation: Val<'d> = split_val.unwrap_or(std::mem::replace(&mut self.validation, Val::None));
         let mut callbacks = std::mem::take(&mut self.callbacks);
+        let mut history = History::default();
+        let mut start_epoch = self.initial_epoch;
+        let mut start_step = 0;
+        let mut stopped = false;
+        let loader_seed = match &data {
+            TrainData::Loader(l) => l.shuffle_seed(),
+            TrainData::Indexed(_) => None,
+        };
+        if let Some(resume) = self.resume.take() {
+            let saved = resume.saved;
+            if let Some(seed) = saved.seed {
+                self.seed = seed;
+            }
+            if let (Some(want), Some(have)) = (saved.loader_seed, loader_seed) {
+                assert_eq!(
+                    want, have,
+                    "Trainer: resuming: the checkpoint's training DataLoader shuffled with seed {want}, \
+                     this one with {have}; build the loader with .seed({want})"
+                );
+            }
+            if let Err(e) = restore_callbacks(&mut callbacks, &saved.callbacks) {
+                panic!("Trainer: {e}");
+            }
+            history.epochs = saved.history;
+            start_epoch = resume.epoch;
+            start_step = resume.step;
+            stopped = saved.stopped;
+        }
+        if stopped {
+            // the interrupted run had already been stopped by a callback
+            return history;
+        }
+
+        let n_batches = match &data {
+            TrainData::Indexed(ds) => ds.len().div_ceil(self.batch_size),
+            TrainData::Loader(l) => l.num_batches(),
+        };
+        let mut progress = Progress::new(self.verbosity, self.epochs);
         let mut ctx = Context {
             model: self.model,
             optimizer: &mut *self.optimizer,
             stop_training: false,
-            global_step: 0,
+            global_step: start_step,
         };
         for c in callbacks.iter_mut() {
             c.on_train_begin(&mut ctx);
         }
         self.model.train();
-        for epoch in self.initial_epoch..self.epochs {
+        for epoch in start_epoch..self.epochs {
             for c in callbacks.iter_mut() {
                 c.on_epoch_begin(epoch, &mut ctx);
             }
-            let mut order: Vec<i64> = (0..n_train as i64).collect();
-            if self.shuffle {
-                Generator::new(self.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-                    .shuffle(&mut order);
-            }
-            progress.epoch_begin(epoch, batches);
+            progress.epoch_begin(epoch, n_batches);
             for m in self.metrics.iter_mut() {
                 m.reset();
             }
+            let batches: Box<dyn Iterator<Item = Sample> + '_> = match &data {
+                TrainData::Indexed(ds) => {
+                    let mut order: Vec<usize> = (0..ds.len()).collect();
+                    if self.shuffle {
+                        Generator::new(self.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                            .shuffle(&mut order);
+                    }
+                    let bs = self.batch_size;
+                    let ds = *ds;
+                    Box::new(
+                        (0..order.len().div_ceil(bs))
+                            .map(move |b| ds.get_batch(&order[b * bs..((b + 1) * bs).min(order.len())])),
+                    )
+                }
+                TrainData::Loader(l) => l.epoch_batches(epoch as u64),
+            };
             let (mut loss_sum, mut seen) = (0.0, 0usize);
-            for chunk in order.chunks(self.batch_size) {
-                let idx = Tensor::from_slice(chunk, &[chunk.len()]).expect("1-D index");
-                let (xb, yb) = (train_x.index_select(0, &idx), train_y.index_select(0, &idx));
+            for (xb, yb) in batches {
+                let len = xb.dims().first().copied().unwrap_or(1);
                 let pred = self.model.forward(&Var::constant(xb));
                 let loss = self.loss.compute(&pred, &yb);
                 let grads = loss.backward();
@@ -255,8 +597,8 @@ impl<'a> Trainer<'a> {
                 drop(loss);
                 ctx.optimizer.step(&grads);
                 ctx.global_step += 1;
-                loss_sum += l * chunk.len() as f64;
-                seen += chunk.len();
+                loss_sum += l * len as f64;
+                seen += len;
                 for m in self.metrics.iter_mut() {
                     m.update(&pred, &yb);
                 }
@@ -268,14 +610,36 @@ impl<'a> Trainer<'a> {
                     break;
                 }
             }
+            if let TrainData::Loader(l) = &data {
+                l.set_epoch(epoch as u64 + 1);
+            }
             let mut logs = Logs::new();
             logs.insert("loss".into(), loss_sum / seen.max(1) as f64);
             for m in &self.metrics {
                 logs.insert(m.name(), m.value());
             }
             logs.insert("lr".into(), ctx.optimizer.lr());
-            if let Some((vx, vy)) = &val {
-                let v = evaluate(self.model, vx, vy, &self.loss, &mut self.metrics, self.batch_size);
+            let val_logs = match &validation {
+                Val::None | Val::Split(_) => None,
+                Val::Tensors(vx, vy) => {
+                    Some(evaluate(self.model, vx, vy, &self.loss, &mut self.metrics, self.batch_size))
+                }
+                Val::Dataset(ds) => {
+                    let (n, bs) = (ds.len(), self.batch_size);
+                    let batches = (0..n.div_ceil(bs)).map(|b| {
+                        let idx: Vec<usize> = (b * bs..((b + 1) * bs).min(n)).collect();
+                        ds.get_batch(&idx)
+                    });
+                    Some(evaluate_batches(self.model, batches, &self.loss, &mut self.metrics))
+                }
+                Val::Loader(l) => Some(evaluate_batches(
+                    self.model,
+                    l.epoch_batches(epoch as u64),
+                    &self.loss,
+                    &mut self.metrics,
+                )),
+            };
+            if let Some(v) = val_logs {
                 self.model.train();
                 for (k, value) in v {
                     logs.insert(format!("val_{k}"), value);
@@ -286,6 +650,12 @@ impl<'a> Trainer<'a> {
             }
             progress.epoch_end(epoch, &logs);
             history.epochs.push(logs);
+            if callbacks.iter().any(|c| c.wants_checkpoint()) {
+                let ckpt = snapshot(&ctx, epoch + 1, self.seed, loader_seed, &history, &callbacks);
+                for c in callbacks.iter_mut().filter(|c| c.wants_checkpoint()) {
+                    c.on_checkpoint(epoch, &ckpt);
+                }
+            }
             if ctx.stop_training {
                 break;
             }
@@ -297,26 +667,134 @@ impl<'a> Trainer<'a> {
     }
 }
 
+/// The number of samples `validation_split(fraction)` holds out.
+fn held_out(n: usize, fraction: f64) -> usize {
+    (((n as f64) * fraction.clamp(0.0, 1.0)).round() as usize).min(n)
+}
+
+/// The whole run after `epochs_done` epochs, as a checkpoint.
+fn snapshot(
+    ctx: &Context<'_>,
+    epochs_done: usize,
+    seed: u64,
+    loader_seed: Option<u64>,
+    history: &History,
+    callbacks: &[Box<dyn Callback + '_>],
+) -> Checkpoint {
+    let mut metadata = BTreeMap::new();
+    metadata.insert(KEY_VERSION.to_string(), "1".to_string());
+    metadata.insert(KEY_SEED.to_string(), seed.to_string());
+    if let Some(s) = loader_seed {
+        metadata.insert(KEY_LOADER_SEED.to_string(), s.to_string());
+    }
+    metadata.insert(KEY_STOPPED.to_string(), ctx.stop_training.to_string());
+    metadata.insert(KEY_HISTORY.to_string(), encode_history(&history.epochs));
+    let states: Vec<(String, Option<CallbackState>)> =
+        callbacks.iter().map(|c| (c.name(), c.state())).collect();
+    metadata.insert(KEY_CALLBACKS.to_string(), encode_callbacks(&states));
+    Checkpoint {
+        model: StateDict::from(ctx.model.state_dict()),
+        optimizer: Some(ctx.optimizer.state()),
+        scheduler: None,
+        epoch: epochs_done as u64,
+        step: ctx.global_step as u64,
+        rng: None,
+        metadata,
+    }
+}
+
+/// Gives each callback the state saved under its name and rank among callbacks of that
+/// name. Every saved state must find its callback.
+fn restore_callbacks(
+    callbacks: &mut [Box<dyn Callback + '_>],
+    saved: &[(String, Option<CallbackState>)],
+) -> Result<(), ResumeError> {
+    let rank = |names: &[String]| -> Vec<(String, usize)> {
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        names
+            .iter()
+            .map(|n| {
+                let r = seen.entry(n).or_insert(0);
+                *r += 1;
+                (n.clone(), *r - 1)
+            })
+            .collect()
+    };
+    let saved_keys = rank(&saved.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>());
+    let ours = rank(&callbacks.iter().map(|c| c.name()).collect::<Vec<_>>());
+    for (key, (_, state)) in saved_keys.iter().zip(saved) {
+        let Some(state) = state else { continue };
+        let Some(i) = ours.iter().position(|k| k == key) else {
+            return Err(ResumeError::Mismatch(format!(
+                "the checkpoint holds the state of callback `{}` (number {} of that name), which this \
+                 trainer does not have; add the callbacks of the interrupted run",
+                key.0,
+                key.1 + 1
+            )));
+        };
+        callbacks[i].load_state(state).map_err(|e| match e {
+            ResumeError::Decode { what, msg } => {
+                ResumeError::Decode { what: format!("the state of callback `{}` ({what})", key.0), msg }
+            }
+            other => other,
+        })?;
+    }
+    Ok(())
+}
+
 /// The loss and metrics of `model` on `(x, y)` in evaluation mode, without recording a
-/// graph (Keras' `evaluate`). Leaves the model in evaluation mode.
+/// graph (Keras' `evaluate`), in batches of `batch_size` rows. Leaves the model in
+/// evaluation mode.
 pub fn evaluate(
     model: &dyn Forward,
     x: &Tensor,
     y: &Tensor,
     loss: &Loss,
-    metrics: &mut [Box<dyn Metric>],
+    metrics: &mut [Box<dyn Metric + '_>],
     batch_size: usize,
+) -> Logs {
+    let n = x.dims().first().copied().unwrap_or(0);
+    let bs = batch_size.max(1);
+    let batches = (0..n).step_by(bs).map(|start| {
+        let len = bs.min(n - start);
+        (x.narrow(0, start, len), y.narrow(0, start, len))
+    });
+    evaluate_batches(model, batches, loss, metrics)
+}
+
+/// The loss and metrics of `model` over batches of `(features, targets)`, a
+/// [`DataLoader`] for one, in evaluation mode without recording a graph. The loss is the
+/// mean over samples (each batch's weighted by its size). Leaves the model in evaluation
+/// mode.
+///
+/// ```
+/// use sinew_data::{DataLoader, datasets};
+/// use sinew_nn::Linear;
+/// use sinew_tensor::Generator;
+/// use sinew_train::metrics::{Accuracy, Metric};
+/// use sinew_train::{Loss, evaluate, evaluate_batches};
+///
+/// let iris = datasets::iris();
+/// let model = Linear::new(4, 3, &mut Generator::new(0));
+/// let mut metrics: Vec<Box<dyn Metric>> = vec![Box::new(Accuracy::default())];
+/// let by_loader = evaluate_batches(&model, &DataLoader::new(iris.clone(), 32), &Loss::CrossEntropy, &mut metrics);
+/// let by_tensors = evaluate(&model, iris.features(), iris.targets(), &Loss::CrossEntropy, &mut metrics, 32);
+/// assert_eq!(by_loader, by_tensors);
+/// ```
+pub fn evaluate_batches(
+    model: &dyn Forward,
+    batches: impl IntoIterator<Item = Sample>,
+    loss: &Loss,
+    metrics: &mut [Box<dyn Metric + '_>],
 ) -> Logs {
     model.eval();
     for m in metrics.iter_mut() {
         m.reset();
     }
-    let n = x.dims().first().copied().unwrap_or(0);
     let (mut sum, mut seen) = (0.0, 0usize);
     no_grad(|| {
-        for start in (0..n).step_by(batch_size.max(1)) {
-            let len = batch_size.min(n - start);
-            let (xb, yb) = (x.narrow(0, start, len), y.narrow(0, start, len));
+        for (xb, yb) in batches {
+            let len = xb.dims().first().copied().unwrap_or(1);
             let pred = model.forward(&Var::constant(xb));
             sum += loss.compute(&pred, &yb).item() * len as f64;
             seen += len;
