@@ -75,10 +75,10 @@ impl Drop for Node {
         let mut stack = op.inputs;
         drop(op.backward);
         while let Some(v) = stack.pop() {
-            if let Ok(mut node) = Arc::try_unwrap(v.node) {
-                if let Some(op) = node.op.take() {
-                    stack.extend(op.inputs);
-                }
+            if let Ok(mut node) = Arc::try_unwrap(v.node)
+                && let Some(op) = node.op.take()
+            {
+                stack.extend(op.inputs);
             }
         }
     }

@@ -194,7 +194,7 @@ impl MultiheadAttention {
     #[track_caller]
     pub fn new(embed_dim: usize, num_heads: usize, batch_first: bool, g: &mut Generator) -> Self {
         assert!(
-            num_heads > 0 && embed_dim % num_heads == 0,
+            num_heads > 0 && embed_dim.is_multiple_of(num_heads),
             "MultiheadAttention: embed_dim {embed_dim} must be divisible by num_heads {num_heads}"
         );
         let in_proj_weight =

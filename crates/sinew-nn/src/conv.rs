@@ -74,7 +74,7 @@ impl Conv2d {
     ) -> Self {
         let groups = options.groups;
         assert!(
-            groups > 0 && in_channels % groups == 0 && out_channels % groups == 0,
+            groups > 0 && in_channels.is_multiple_of(groups) && out_channels.is_multiple_of(groups),
             "Conv2d({in_channels}, {out_channels}): channels must be divisible by groups = {groups}"
         );
         let shape = [out_channels, in_channels / groups, kernel[0], kernel[1]];
@@ -128,7 +128,7 @@ impl Conv1d {
     ) -> Self {
         let groups = options.groups;
         assert!(
-            groups > 0 && in_channels % groups == 0 && out_channels % groups == 0,
+            groups > 0 && in_channels.is_multiple_of(groups) && out_channels.is_multiple_of(groups),
             "Conv1d({in_channels}, {out_channels}): channels must be divisible by groups = {groups}"
         );
         let shape = [out_channels, in_channels / groups, kernel];
@@ -182,7 +182,7 @@ impl ConvTranspose2d {
     ) -> Self {
         let groups = options.groups;
         assert!(
-            groups > 0 && in_channels % groups == 0 && out_channels % groups == 0,
+            groups > 0 && in_channels.is_multiple_of(groups) && out_channels.is_multiple_of(groups),
             "ConvTranspose2d({in_channels}, {out_channels}): channels must be divisible by groups = {groups}"
         );
         let shape = [in_channels, out_channels / groups, kernel, kernel];

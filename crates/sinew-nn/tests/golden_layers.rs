@@ -292,12 +292,12 @@ fn check(case: &Value, dtype: DType, rtol: f64) {
     let grads: Gradients = r.output.backward_with(&cot);
     let want = case["grads"].as_object().expect("grads");
     let mut compared = 0;
-    if let Some((input, leaf)) = &r.input {
-        if let Some(expected) = want.get(*input) {
-            let g = grads.get(leaf).unwrap_or_else(|| panic!("{name}: no gradient for input {input}"));
-            assert_close(&format!("{name}: grad {input}"), g, expected, dtype, rtol);
-            compared += 1;
-        }
+    if let Some((input, leaf)) = &r.input
+        && let Some(expected) = want.get(*input)
+    {
+        let g = grads.get(leaf).unwrap_or_else(|| panic!("{name}: no gradient for input {input}"));
+        assert_close(&format!("{name}: grad {input}"), g, expected, dtype, rtol);
+        compared += 1;
     }
     for (pname, p) in &r.params {
         let expected =

@@ -44,15 +44,15 @@ impl Tensor {
         };
         let n = shape::numel(&out_shape);
         // Fast path: equal shapes, both contiguous.
-        if let (Some(a), Some(b)) = (self.as_slice::<T>(), other.as_slice::<T>()) {
-            if self.dims() == other.dims() {
-                let out = parallel::build_vec(n, |start, chunk| {
-                    for ((o, &x), &y) in chunk.iter_mut().zip(&a[start..]).zip(&b[start..]) {
-                        o.write(f(x, y));
-                    }
-                });
-                return Ok(Tensor::from_parts(out, &out_shape));
-            }
+        if let (Some(a), Some(b)) = (self.as_slice::<T>(), other.as_slice::<T>())
+            && self.dims() == other.dims()
+        {
+            let out = parallel::build_vec(n, |start, chunk| {
+                for ((o, &x), &y) in chunk.iter_mut().zip(&a[start..]).zip(&b[start..]) {
+                    o.write(f(x, y));
+                }
+            });
+            return Ok(Tensor::from_parts(out, &out_shape));
         }
         let sa = shape::broadcast_strides(self.dims(), self.strides(), &out_shape);
         let sb = shape::broadcast_strides(other.dims(), other.strides(), &out_shape);

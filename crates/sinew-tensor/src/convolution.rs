@@ -143,17 +143,17 @@ fn conv_geometry(op: &'static str, x: &Tensor, w: &Tensor, o: &Conv2dOptions) ->
 }
 
 fn check_bias(op: &'static str, bias: Option<&Tensor>, channels: usize, dtype: DType) -> Result<()> {
-    if let Some(b) = bias {
-        if b.dims() != [channels] || b.dtype() != dtype {
-            return Err(TensorError::InvalidArgument {
-                op,
-                msg: format!(
-                    "bias must be a {dtype} vector of {channels}, got {} of shape {:?}",
-                    b.dtype(),
-                    b.dims()
-                ),
-            });
-        }
+    if let Some(b) = bias
+        && (b.dims() != [channels] || b.dtype() != dtype)
+    {
+        return Err(TensorError::InvalidArgument {
+            op,
+            msg: format!(
+                "bias must be a {dtype} vector of {channels}, got {} of shape {:?}",
+                b.dtype(),
+                b.dims()
+            ),
+        });
     }
     Ok(())
 }

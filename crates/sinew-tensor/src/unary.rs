@@ -188,15 +188,15 @@ impl Tensor {
             let hi = max.map(T::from_f64);
             self.map::<T, T>(move |x| {
                 let mut y = x;
-                if let Some(lo) = lo {
-                    if y < lo {
-                        y = lo;
-                    }
+                if let Some(lo) = lo
+                    && y < lo
+                {
+                    y = lo;
                 }
-                if let Some(hi) = hi {
-                    if y > hi {
-                        y = hi;
-                    }
+                if let Some(hi) = hi
+                    && y > hi
+                {
+                    y = hi;
                 }
                 y
             })

@@ -211,7 +211,7 @@ pub(crate) fn base64_encode(bytes: &[u8]) -> String {
 pub(crate) fn base64_decode(text: &str, what: &str) -> Result<Vec<u8>, ResumeError> {
     let bad = |msg: String| ResumeError::Decode { what: what.to_string(), msg };
     let bytes = text.as_bytes();
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(bad(format!("base64 length {} is not a multiple of 4", bytes.len())));
     }
     let mut out = Vec::with_capacity(bytes.len() / 4 * 3);

@@ -150,10 +150,10 @@ fn check_common(
             "channel counts must be positive, got in_channels {in_channels}, out_channels {out_channels}"
         ));
     }
-    if in_channels % groups != 0 {
+    if !in_channels.is_multiple_of(groups) {
         return Err(format!("in_channels ({in_channels}) must be divisible by groups ({groups})"));
     }
-    if out_channels % groups != 0 {
+    if !out_channels.is_multiple_of(groups) {
         return Err(format!("out_channels ({out_channels}) must be divisible by groups ({groups})"));
     }
     if spatial.contains(&0) {
