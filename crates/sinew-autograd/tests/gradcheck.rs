@@ -365,3 +365,40 @@ proptest! {
         prop_assert!(g.allclose(&x.full_like(3.0), 0.0, 0.0));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    /// The fused LSTM step: first derivatives from its kernel, second derivatives through
+    /// the composed rule, for every input (including a broadcast-free shared gradient of
+    /// the two projections).
+    #[test]
+    fn lstm_cell(n in 1usize..4, h in 1usize..4, seed in any::<u64>()) {
+        let xg = normal(&[n, 4 * h], seed);
+        let hg = normal(&[n, 4 * h], seed + 1);
+        let c = normal(&[n, h], seed + 2);
+        let weights = normal(&[n, 2 * h], seed + 3);
+        let f = move |v: &[Var]| {
+            let (h_new, c_new) = Var::lstm_cell(&v[0], &v[1], &v[2]);
+            let both = Var::cat(&[&h_new, &c_new], 1);
+            (&both * &Var::constant(weights.clone())).sum_all()
+        };
+        let inputs = [xg, hg, c];
+        gradcheck(f.clone(), &inputs, opts()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        gradgradcheck(f, &inputs, opts()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    }
+}
+
+#[test]
+fn fused_lstm_cell_equals_the_unfused_formula() {
+    let (n, h) = (3, 5);
+    let (xg, hg, c) = (normal(&[n, 4 * h], 1), normal(&[n, 4 * h], 2), normal(&[n, h], 3));
+    let (h_fused, c_fused) =
+        Var::lstm_cell(&Var::constant(xg.clone()), &Var::constant(hg.clone()), &Var::constant(c.clone()));
+    let z = &xg + &hg;
+    let g = z.chunk(4, 1);
+    let c_ref = &(&g[1].sigmoid() * &c) + &(&g[0].sigmoid() * &g[2].tanh());
+    let h_ref = &g[3].sigmoid() * &c_ref.tanh();
+    assert!(c_fused.value().allclose(&c_ref, 1e-14, 1e-14));
+    assert!(h_fused.value().allclose(&h_ref, 1e-14, 1e-14));
+}

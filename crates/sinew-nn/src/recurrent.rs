@@ -248,14 +248,9 @@ impl Recurrent {
                     Cell::Rnn(RnnNonlinearity::Tanh) => (&xt + &hp).tanh(),
                     Cell::Rnn(RnnNonlinearity::ReLU) => (&xt + &hp).relu(),
                     Cell::Lstm => {
-                        let gates = (&xt + &hp).chunk(4, 1);
-                        let i = gates[0].sigmoid();
-                        let f = gates[1].sigmoid();
-                        let g = gates[2].tanh();
-                        let o = gates[3].sigmoid();
+                        // i, f, g, o gates, c = f·c + i·g, h = o·tanh(c): one fused op
                         let c_prev = c.as_ref().expect("an LSTM has a cell state");
-                        let c_next = &(&f * c_prev) + &(&i * &g);
-                        let h_next = &o * &c_next.tanh();
+                        let (h_next, c_next) = Var::lstm_cell(&xt, &hp, c_prev);
                         c = Some(c_next);
                         h_next
                     }

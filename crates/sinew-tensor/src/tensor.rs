@@ -553,8 +553,52 @@ impl Tensor {
             other.dtype(),
             other.dims()
         );
-        let shape = self.dims().to_vec();
-        self.add_region(&shape::contiguous_strides(&shape), 0, other);
+        // In place when this tensor owns its buffer and covers it densely (in any dimension
+        // order). Otherwise copy first, into `other`'s dimension order when it has one:
+        // gradients that keep arriving transposed (a weight used as `w.t()` at every time
+        // step) then add as one contiguous run each time instead of a strided walk.
+        let unique = Arc::get_mut(&mut self.storage).is_some();
+        if !(unique && self.dense_order().is_some()) {
+            let nd = self.ndim();
+            let order = other.dense_order().unwrap_or_else(|| (0..nd).collect());
+            *self = self.copy_in_order(&order);
+        }
+        let strides = self.strides().to_vec();
+        self.add_region(&strides, 0, other);
+    }
+
+    /// The dimension order (outermost first) in which this tensor's elements fill its whole
+    /// storage without gaps, if they do: `Some([0, 1, ..])` for a contiguous tensor,
+    /// `Some([1, 0])` for the transpose of one.
+    fn dense_order(&self) -> Option<Vec<usize>> {
+        let (dims, strides) = (self.dims(), self.strides());
+        let total = with_elem!(self.dtype(), |T| self.storage_slice::<T>().len());
+        if self.layout.offset != 0 || total != self.numel() {
+            return None;
+        }
+        let mut order: Vec<usize> = (0..dims.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(strides[i])); // stable: ties keep their order
+        let mut expected = 1;
+        for &i in order.iter().rev() {
+            if dims[i] != 1 && strides[i] != expected {
+                return None;
+            }
+            expected *= dims[i];
+        }
+        Some(order)
+    }
+
+    /// A private copy whose buffer holds the elements in dimension order `order` (the
+    /// same logical tensor, laid out as `self.permute(order).contiguous()` permuted back).
+    fn copy_in_order(&self, order: &[usize]) -> Tensor {
+        let permuted = self.permute(order);
+        let copy =
+            with_elem!(self.dtype(), |T| Tensor::from_parts(permuted.gather_vec::<T>(), permuted.dims()));
+        let mut inverse = vec![0; order.len()];
+        for (i, &d) in order.iter().enumerate() {
+            inverse[d] = i;
+        }
+        copy.permute(&inverse)
     }
 
     /// Adds `src` in place into the region `start, start + step, ...` of dimension `dim`
@@ -592,17 +636,28 @@ impl Tensor {
         let mut strides = shape::contiguous_strides(dims);
         let offset = start * strides[d];
         strides[d] *= step;
+        with_elem!(self.dtype(), |T| {
+            self.as_mut_slice::<T>(); // contiguous and unique (copy-on-write)
+        });
         self.add_region(&strides, offset, src);
     }
 
-    /// `self[offset + Σ idx·strides] += src[idx]` over `src`'s shape, in place.
+    /// `storage[offset + Σ idx·strides] += src[idx]` over `src`'s shape, in place. The
+    /// storage must be uniquely owned. Dimensions are visited in the order of decreasing
+    /// destination stride, so a source laid out like the destination adds contiguously
+    /// whatever its dimension order.
     fn add_region(&mut self, strides: &[usize], offset: usize, src: &Tensor) {
-        let dims = src.dims().to_vec();
-        let (src_strides, src_offset) = (src.strides().to_vec(), src.layout.offset);
+        let mut order: Vec<usize> = (0..src.ndim()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(strides[i]));
+        let dims: Vec<usize> = order.iter().map(|&i| src.dims()[i]).collect();
+        let strides: Vec<usize> = order.iter().map(|&i| strides[i]).collect();
+        let src_strides: Vec<usize> = order.iter().map(|&i| src.strides()[i]).collect();
+        let src_offset = src.layout.offset;
         with_elem!(self.dtype(), |T| {
             let from = src.storage_slice::<T>();
-            let dst = self.as_mut_slice::<T>();
-            shape::walk(&dims, [strides, &src_strides], [offset, src_offset], |[od, os], n, [sd, ss]| {
+            let storage = Arc::get_mut(&mut self.storage).expect("add_region: storage must be unique");
+            let dst = T::vec_mut(storage).expect("dtype checked").as_mut_slice();
+            shape::walk(&dims, [&strides, &src_strides], [offset, src_offset], |[od, os], n, [sd, ss]| {
                 if sd == 1 && ss == 1 {
                     for (a, &b) in dst[od..od + n].iter_mut().zip(&from[os..os + n]) {
                         *a += b;

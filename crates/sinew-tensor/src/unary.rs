@@ -26,9 +26,11 @@ impl Tensor {
         let n = self.numel();
         if let Some(src) = self.as_slice::<T>() {
             let out = parallel::build_vec(n, |start, chunk| {
-                for (o, &x) in chunk.iter_mut().zip(&src[start..]) {
-                    o.write(f(x));
-                }
+                crate::simd::vectorized(|| {
+                    for (o, &x) in chunk.iter_mut().zip(&src[start..]) {
+                        o.write(f(x));
+                    }
+                })
             });
             return Tensor::from_parts(out, self.dims());
         }

@@ -5,6 +5,7 @@ mod binary;
 mod conv;
 mod index;
 mod matmul;
+mod recurrent;
 mod reduce;
 mod shape;
 mod unary;

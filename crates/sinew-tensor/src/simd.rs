@@ -1,0 +1,74 @@
+//! Runtime choice of vector instructions. sinew is compiled for the baseline of its
+//! target (SSE2 on x86-64), so loops LLVM vectorises get 4 `f32` lanes; [`vectorized`]
+//! runs a loop compiled again for AVX-512 or AVX2 + FMA when the CPU has them (16 or 8
+//! lanes), chosen once per process. Transcendental kernels (`exp`, `tanh`, `sigmoid`,
+//! the LSTM cell) are compute-bound and gain the most.
+//!
+//! Results can differ in the last bits between machines with different instruction
+//! sets (fused multiply-adds round once), never between runs or thread counts on one
+//! machine.
+
+/// A loop to compile for several instruction sets. Closures qualify (`|| loop`), but LLVM
+/// inlines a closure into the feature-specific copy only when it is small; a kernel with a
+/// large body implements this trait with `#[inline(always)]` on `run`, which forces it.
+pub trait Kernel {
+    /// What the kernel returns.
+    type Output;
+    /// Runs the kernel.
+    fn run(self) -> Self::Output;
+}
+
+impl<R, F: FnOnce() -> R> Kernel for F {
+    type Output = R;
+    #[inline(always)]
+    fn run(self) -> R {
+        self()
+    }
+}
+
+/// Runs `kernel`, compiled for the widest vector instructions this CPU supports.
+///
+/// ```
+/// let xs = vec![1.0f32; 1000];
+/// let total = sinew_tensor::simd::vectorized(|| xs.iter().map(|x| x * 2.0).sum::<f32>());
+/// assert_eq!(total, 2000.0);
+/// ```
+#[inline(always)]
+pub fn vectorized<K: Kernel>(kernel: K) -> K::Output {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static LEVEL: OnceLock<u8> = OnceLock::new();
+        let level = *LEVEL.get_or_init(|| {
+            if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("fma") {
+                2
+            } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                1
+            } else {
+                0
+            }
+        });
+        match level {
+            // SAFETY: the CPU has the features these functions are compiled for.
+            2 => return unsafe { x86::avx512(kernel) },
+            1 => return unsafe { x86::avx2(kernel) },
+            _ => {}
+        }
+    }
+    kernel.run()
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::Kernel;
+
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) unsafe fn avx512<K: Kernel>(kernel: K) -> K::Output {
+        kernel.run()
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn avx2<K: Kernel>(kernel: K) -> K::Output {
+        kernel.run()
+    }
+}
