@@ -389,6 +389,53 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    /// The fused LSTM layer: backpropagation through time from its kernel, and through
+    /// the composed recursion for second derivatives; every output (all hidden states,
+    /// last hidden and cell state) feeds the loss.
+    #[test]
+    fn lstm_sequence(steps in 1usize..4, n in 1usize..3, h in 1usize..3, seed in any::<u64>()) {
+        let p = normal(&[steps, n, 4 * h], seed);
+        let w = &normal(&[4 * h, h], seed + 1) * 0.5;
+        let (h0, c0) = (normal(&[n, h], seed + 2), normal(&[n, h], seed + 3));
+        let (wo, wh, wc) = (normal(&[steps, n, h], seed + 4), normal(&[n, h], seed + 5), normal(&[n, h], seed + 6));
+        let f = move |v: &[Var]| {
+            let (out, h_n, c_n) = Var::lstm_sequence(&v[0], &v[1], &v[2], &v[3]);
+            let a = (&out * &Var::constant(wo.clone())).sum_all();
+            let b = (&h_n * &Var::constant(wh.clone())).sum_all();
+            &(&a + &b) + &(&c_n * &Var::constant(wc.clone())).sum_all()
+        };
+        let inputs = [p, w, h0, c0];
+        gradcheck(f.clone(), &inputs, opts()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        gradgradcheck(f, &inputs, opts()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    }
+}
+
+#[test]
+fn fused_lstm_sequence_equals_the_step_by_step_cell() {
+    let (steps, n, h) = (4, 3, 5);
+    let p = normal(&[steps, n, 4 * h], 1);
+    let w = &normal(&[4 * h, h], 2) * 0.3;
+    let (h0, c0) = (normal(&[n, h], 3), normal(&[n, h], 4));
+    let (out, h_n, c_n) = Var::lstm_sequence(
+        &Var::constant(p.clone()),
+        &Var::constant(w.clone()),
+        &Var::constant(h0.clone()),
+        &Var::constant(c0.clone()),
+    );
+    let (mut hs, mut c) = (Var::constant(h0), Var::constant(c0));
+    for t in 0..steps {
+        let hg = hs.matmul(&Var::constant(w.t()));
+        let (hn, cn) = Var::lstm_cell(&Var::constant(p.select(0, t)), &hg, &c);
+        assert!(out.value().select(0, t).allclose(hn.value(), 1e-13, 1e-13), "step {t}");
+        (hs, c) = (hn, cn);
+    }
+    assert!(h_n.value().allclose(hs.value(), 1e-13, 1e-13));
+    assert!(c_n.value().allclose(c.value(), 1e-13, 1e-13));
+}
+
 #[test]
 fn fused_lstm_cell_equals_the_unfused_formula() {
     let (n, h) = (3, 5);

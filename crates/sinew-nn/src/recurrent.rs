@@ -234,10 +234,18 @@ impl Recurrent {
             let w_hh_t = w_hh.t();
             let b_hn = (self.cell == Cell::Gru).then(|| b_hh.narrow(0, 2 * hsz, hsz));
             let mut h = h0.as_ref().map_or_else(zeros, |h| h.select(0, l));
-            let mut c = match self.cell {
-                Cell::Lstm => Some(c0.as_ref().map_or_else(zeros, |c| c.select(0, l))),
-                _ => None,
-            };
+            let last = l + 1 == num_layers;
+            let time_dim = if last && batched && self.batch_first { 1 } else { 0 };
+            if self.cell == Cell::Lstm {
+                // The whole layer as one op: one loop forward, backpropagation through
+                // time in one kernel (see `Var::lstm_sequence`).
+                let c_init = c0.as_ref().map_or_else(zeros, |c| c.select(0, l));
+                let (out, h_last, c_last) = Var::lstm_sequence(&projected, w_hh, &h, &c_init);
+                input = if time_dim == 1 { out.transpose(0, 1) } else { out };
+                h_n.push(h_last);
+                c_n.push(c_last);
+                continue;
+            }
             let mut outputs = Vec::with_capacity(steps);
             // Each step's input projection is a slice of `projected`; a first-order backward
             // adds the slices' gradients into one buffer in place (see the autograd engine).
@@ -247,13 +255,7 @@ impl Recurrent {
                 h = match self.cell {
                     Cell::Rnn(RnnNonlinearity::Tanh) => (&xt + &hp).tanh(),
                     Cell::Rnn(RnnNonlinearity::ReLU) => (&xt + &hp).relu(),
-                    Cell::Lstm => {
-                        // i, f, g, o gates, c = f·c + i·g, h = o·tanh(c): one fused op
-                        let c_prev = c.as_ref().expect("an LSTM has a cell state");
-                        let (h_next, c_next) = Var::lstm_cell(&xt, &hp, c_prev);
-                        c = Some(c_next);
-                        h_next
-                    }
+                    Cell::Lstm => unreachable!("an LSTM layer runs as one fused op above"),
                     Cell::Gru => {
                         let xg = xt.chunk(3, 1);
                         let hg = hp.chunk(3, 1);
@@ -268,10 +270,8 @@ impl Recurrent {
                 outputs.push(h.clone());
             }
             let refs: Vec<&Var> = outputs.iter().collect();
-            let last = l + 1 == num_layers;
-            input = Var::stack(&refs, if last && batched && self.batch_first { 1 } else { 0 });
+            input = Var::stack(&refs, time_dim);
             h_n.push(h);
-            c_n.extend(c);
         }
         let stack = |v: &[Var]| {
             let refs: Vec<&Var> = v.iter().collect();

@@ -1,7 +1,9 @@
-//! Fused recurrent-cell ops: the LSTM step as one kernel (see [`kernels::recurrent`]).
+//! Fused recurrent ops: one LSTM step, and a whole LSTM layer over a sequence with its
+//! backpropagation through time, each as one kernel (see [`crate::kernels::recurrent`]).
 
 use crate::dtype::Element;
 use crate::error::{Result, TensorError, or_panic};
+use crate::kernels::gemm::{self, Strided};
 use crate::kernels::recurrent as k;
 use crate::tensor::{Tensor, with_float};
 
@@ -37,37 +39,32 @@ impl Tensor {
     /// not float.
     pub fn try_lstm_cell(xg: &Tensor, hg: &Tensor, c_prev: &Tensor) -> Result<(Tensor, Tensor)> {
         const OP: &str = "lstm_cell";
-        if c_prev.ndim() != 2 {
-            return Err(TensorError::InvalidArgument {
-                op: OP,
-                msg: format!("c_prev must be 2-D (N, H), got {:?}", c_prev.dims()),
-            });
-        }
-        let (n, h) = (c_prev.dims()[0], c_prev.dims()[1]);
+        let (n, h) = state_dims(OP, "c_prev", c_prev)?;
         two_d(OP, "xg", xg, n, 4 * h)?;
         two_d(OP, "hg", hg, n, 4 * h)?;
         same_float_dtype(OP, &[xg, hg, c_prev])?;
         Ok(with_float!(xg.dtype(), OP, |T| {
             let mut hc = crate::buffer::filled(2 * n * h, T::ZERO);
             let mut act = crate::buffer::filled(4 * n * h, T::ZERO);
+            let (h_out, c_out) = hc.split_at_mut(n * h);
             k::lstm_cell_forward(
                 &xg.contiguous_slice::<T>(),
                 &hg.contiguous_slice::<T>(),
                 &c_prev.contiguous_slice::<T>(),
                 n,
                 h,
-                &mut hc,
+                h_out,
+                c_out,
                 &mut act,
             );
-            (Tensor::from_parts(hc, &[n, 2 * h]), Tensor::from_parts(act, &[n, 4 * h]))
+            (Tensor::from_parts(hc, &[2, n, h]), Tensor::from_parts(act, &[n, 4 * h]))
         }))
     }
 
     /// One LSTM step, fused: from the input projection `xg` and recurrent projection `hg`
     /// (each `(N, 4H)`, gates in PyTorch's order i, f, g, o) and the previous cell state
-    /// `c_prev` (`(N, H)`), returns `hc` (`(N, 2H)`: the new hidden state `h` in the first
-    /// `H` columns, the new cell state `c` in the last `H`) and the activated gates
-    /// (`(N, 4H)`), which [`Tensor::lstm_cell_backward`] takes.
+    /// `c_prev` (`(N, H)`), returns the new states stacked as `(2, N, H)` (`h` then `c`)
+    /// and the activated gates (`(N, 4H)`), which [`Tensor::lstm_cell_backward`] takes.
     ///
     /// # Panics
     /// As [`Tensor::try_lstm_cell`] errs.
@@ -76,8 +73,7 @@ impl Tensor {
     /// use sinew_tensor::Tensor;
     /// // zero pre-activations: i = f = o = 1/2, g = 0, so c = c_prev / 2
     /// let (hc, _) = Tensor::lstm_cell(&Tensor::zeros(&[1, 4]), &Tensor::zeros(&[1, 4]), &Tensor::ones(&[1, 1]));
-    /// let c = hc.to_vec::<f32>()[1];
-    /// assert_eq!(c, 0.5);
+    /// assert_eq!(hc.to_vec::<f32>()[1], 0.5);
     /// ```
     #[track_caller]
     pub fn lstm_cell(xg: &Tensor, hg: &Tensor, c_prev: &Tensor) -> (Tensor, Tensor) {
@@ -85,8 +81,8 @@ impl Tensor {
     }
 
     /// Gradient of [`Tensor::lstm_cell`]: from the activated gates, `c_prev`, the output
-    /// `hc` and its gradient `dhc`, returns the gradient of the pre-activations (`(N, 4H)`,
-    /// the same for `xg` and `hg`) and of `c_prev` (`(N, H)`).
+    /// `hc` (`(2, N, H)`) and its gradient `dhc`, returns the gradient of the
+    /// pre-activations (`(N, 4H)`, the same for `xg` and `hg`) and of `c_prev` (`(N, H)`).
     ///
     /// # Panics
     /// If the shapes do not match those of [`Tensor::lstm_cell`] or dtypes differ.
@@ -94,16 +90,10 @@ impl Tensor {
     pub fn lstm_cell_backward(act: &Tensor, c_prev: &Tensor, hc: &Tensor, dhc: &Tensor) -> (Tensor, Tensor) {
         const OP: &str = "lstm_cell_backward";
         let check = || -> Result<(usize, usize)> {
-            if c_prev.ndim() != 2 {
-                return Err(TensorError::InvalidArgument {
-                    op: OP,
-                    msg: format!("c_prev must be 2-D (N, H), got {:?}", c_prev.dims()),
-                });
-            }
-            let (n, h) = (c_prev.dims()[0], c_prev.dims()[1]);
+            let (n, h) = state_dims(OP, "c_prev", c_prev)?;
             two_d(OP, "act", act, n, 4 * h)?;
-            two_d(OP, "hc", hc, n, 2 * h)?;
-            two_d(OP, "dhc", dhc, n, 2 * h)?;
+            three_d(OP, "hc", hc, [2, n, h])?;
+            three_d(OP, "dhc", dhc, [2, n, h])?;
             same_float_dtype(OP, &[act, c_prev, hc, dhc])?;
             Ok((n, h))
         };
@@ -111,11 +101,13 @@ impl Tensor {
         with_float!(act.dtype(), OP, |T| {
             let mut d_gates = crate::buffer::filled(4 * n * h, T::ZERO);
             let mut d_c_prev = crate::buffer::filled(n * h, T::ZERO);
+            let (hc, dhc) = (hc.contiguous_slice::<T>(), dhc.contiguous_slice::<T>());
             k::lstm_cell_backward(
                 &act.contiguous_slice::<T>(),
                 &c_prev.contiguous_slice::<T>(),
-                &hc.contiguous_slice::<T>(),
-                &dhc.contiguous_slice::<T>(),
+                &hc[n * h..],
+                &dhc[..n * h],
+                &dhc[n * h..],
                 n,
                 h,
                 &mut d_gates,
@@ -124,4 +116,214 @@ impl Tensor {
             (Tensor::from_parts(d_gates, &[n, 4 * h]), Tensor::from_parts(d_c_prev, &[n, h]))
         })
     }
+
+    /// A whole LSTM layer over a sequence: from the input projection `projected`
+    /// (`(T, N, 4H)`, biases included), the recurrent weight `w_hh` (`(4H, H)`) and the
+    /// initial states `h0`, `c0` (`(N, H)`), runs the `T` steps and returns
+    /// `(y, cells, gates)`: `y` is `(T + 1, N, H)`, the hidden states `h_1 .. h_T` followed
+    /// by the last cell state `c_T`; `cells` (`(T, N, H)`) and `gates` (`(T, N, 4H)`,
+    /// activated) are what [`Tensor::lstm_sequence_backward`] needs.
+    ///
+    /// # Panics
+    /// If the shapes do not fit each other or the dtypes differ.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let (y, _, _) = Tensor::lstm_sequence(&Tensor::zeros(&[3, 2, 4]), &Tensor::zeros(&[4, 1]), &Tensor::zeros(&[2, 1]), &Tensor::ones(&[2, 1]));
+    /// assert_eq!(y.dims(), &[4, 2, 1]);
+    /// assert_eq!(y.to_vec::<f32>()[6], 0.125); // c halves at every step
+    /// ```
+    #[track_caller]
+    pub fn lstm_sequence(
+        projected: &Tensor,
+        w_hh: &Tensor,
+        h0: &Tensor,
+        c0: &Tensor,
+    ) -> (Tensor, Tensor, Tensor) {
+        const OP: &str = "lstm_sequence";
+        let (steps, n, h) = or_panic(sequence_dims(OP, projected, w_hh, h0, c0));
+        with_float!(projected.dtype(), OP, |T| {
+            let (p, w) = (projected.contiguous_slice::<T>(), w_hh.contiguous_slice::<T>());
+            let (h0, c0) = (h0.contiguous_slice::<T>(), c0.contiguous_slice::<T>());
+            let nh = n * h;
+            let mut y = crate::buffer::filled((steps + 1) * nh, T::ZERO);
+            let mut cells = crate::buffer::filled(steps * nh, T::ZERO);
+            let mut gates = crate::buffer::filled(steps * 4 * nh, T::ZERO);
+            let mut hg = crate::buffer::filled(4 * nh, T::ZERO);
+            let par = gemm::par_for(n, 4 * h, h);
+            for t in 0..steps {
+                // hg = h_prev · W_hhᵀ
+                let (done, rest) = y.split_at_mut(t * nh);
+                let h_prev: &[T] = if t == 0 { &h0 } else { &done[(t - 1) * nh..] };
+                let w_t = Strided::row_major(4 * h, h).t();
+                gemm::gemm(
+                    &mut hg,
+                    Strided::row_major(n, 4 * h),
+                    h_prev,
+                    Strided::row_major(n, h),
+                    &w,
+                    w_t,
+                    false,
+                    par,
+                );
+                let (c_done, c_rest) = cells.split_at_mut(t * nh);
+                let c_prev: &[T] = if t == 0 { &c0 } else { &c_done[(t - 1) * nh..] };
+                k::lstm_cell_forward(
+                    &p[t * 4 * nh..(t + 1) * 4 * nh],
+                    &hg,
+                    c_prev,
+                    n,
+                    h,
+                    &mut rest[..nh],
+                    &mut c_rest[..nh],
+                    &mut gates[t * 4 * nh..(t + 1) * 4 * nh],
+                );
+            }
+            let last = if steps == 0 { c0.to_vec() } else { cells[(steps - 1) * nh..].to_vec() };
+            y[steps * nh..].copy_from_slice(&last);
+            (
+                Tensor::from_parts(y, &[steps + 1, n, h]),
+                Tensor::from_parts(cells, &[steps, n, h]),
+                Tensor::from_parts(gates, &[steps, n, 4 * h]),
+            )
+        })
+    }
+
+    /// Gradient of [`Tensor::lstm_sequence`] (backpropagation through time in one kernel):
+    /// given its inputs `w_hh`, `h0`, `c0`, its outputs `y`, `cells`, `gates` and the
+    /// gradient `dy` of `y`, returns the gradients of `projected` (`(T, N, 4H)`), `w_hh`
+    /// (one GEMM over all steps), `h0` and `c0`.
+    ///
+    /// # Panics
+    /// If the shapes do not fit each other or the dtypes differ.
+    #[track_caller]
+    pub fn lstm_sequence_backward(
+        w_hh: &Tensor,
+        h0: &Tensor,
+        c0: &Tensor,
+        y: &Tensor,
+        cells: &Tensor,
+        gates: &Tensor,
+        dy: &Tensor,
+    ) -> (Tensor, Tensor, Tensor, Tensor) {
+        const OP: &str = "lstm_sequence_backward";
+        let (steps, n, h) = or_panic(sequence_dims(OP, gates, w_hh, h0, c0));
+        or_panic(three_d(OP, "y", y, [steps + 1, n, h]));
+        or_panic(three_d(OP, "dy", dy, [steps + 1, n, h]));
+        or_panic(three_d(OP, "cells", cells, [steps, n, h]));
+        or_panic(same_float_dtype(OP, &[gates, w_hh, h0, c0, y, cells, dy]));
+        with_float!(gates.dtype(), OP, |T| {
+            let (w, h0v, c0v) =
+                (w_hh.contiguous_slice::<T>(), h0.contiguous_slice::<T>(), c0.contiguous_slice::<T>());
+            let (y, cells, gates, dy) = (
+                y.contiguous_slice::<T>(),
+                cells.contiguous_slice::<T>(),
+                gates.contiguous_slice::<T>(),
+                dy.contiguous_slice::<T>(),
+            );
+            let nh = n * h;
+            let mut d_proj = crate::buffer::filled(steps * 4 * nh, T::ZERO);
+            let mut dw = crate::buffer::filled(4 * h * h, T::ZERO);
+            // running gradients of h_t and c_t, and the previous step's
+            let mut dh = crate::buffer::filled(nh, T::ZERO);
+            let mut dc = crate::buffer::filled(nh, T::ZERO);
+            let mut dc_prev = crate::buffer::filled(nh, T::ZERO);
+            if steps > 0 {
+                dh.copy_from_slice(&dy[(steps - 1) * nh..steps * nh]);
+            }
+            dc.copy_from_slice(&dy[steps * nh..]);
+            let par = gemm::par_for(n, h, 4 * h);
+            for t in (0..steps).rev() {
+                let c_prev: &[T] = if t == 0 { &c0v } else { &cells[(t - 1) * nh..t * nh] };
+                let dg = &mut d_proj[t * 4 * nh..(t + 1) * 4 * nh];
+                k::lstm_cell_backward(
+                    &gates[t * 4 * nh..(t + 1) * 4 * nh],
+                    c_prev,
+                    &cells[t * nh..(t + 1) * nh],
+                    &dh,
+                    &dc,
+                    n,
+                    h,
+                    dg,
+                    &mut dc_prev,
+                );
+                // dh_prev = d_gates · W_hh (+ the output's own gradient at t - 1)
+                if t > 0 {
+                    dh.copy_from_slice(&dy[(t - 1) * nh..t * nh]);
+                }
+                let accumulate = t > 0;
+                let (wv, dgv) = (Strided::row_major(4 * h, h), Strided::row_major(n, 4 * h));
+                gemm::gemm(&mut dh, Strided::row_major(n, h), dg, dgv, &w, wv, accumulate, par);
+                std::mem::swap(&mut dc, &mut dc_prev);
+            }
+            // dW_hh = Σ_t d_gates_tᵀ · h_{t-1}: h_0 alone, then every later step in one GEMM
+            if steps > 0 {
+                let dwv = Strided::row_major(4 * h, h);
+                let big = gemm::par_for(4 * h, h, (steps - 1).max(1) * n);
+                let first = Strided::row_major(n, 4 * h).t();
+                gemm::gemm(
+                    &mut dw,
+                    dwv,
+                    &d_proj[..4 * nh],
+                    first,
+                    &h0v,
+                    Strided::row_major(n, h),
+                    false,
+                    big,
+                );
+                if steps > 1 {
+                    let rest = Strided::row_major((steps - 1) * n, 4 * h).t();
+                    let hs = Strided::row_major((steps - 1) * n, h);
+                    gemm::gemm(&mut dw, dwv, &d_proj[4 * nh..], rest, &y[..(steps - 1) * nh], hs, true, big);
+                }
+            }
+            (
+                Tensor::from_parts(d_proj, &[steps, n, 4 * h]),
+                Tensor::from_parts(dw, &[4 * h, h]),
+                Tensor::from_parts(dh, &[n, h]),
+                Tensor::from_parts(dc, &[n, h]),
+            )
+        })
+    }
+}
+
+fn state_dims(op: &'static str, name: &str, t: &Tensor) -> Result<(usize, usize)> {
+    if t.ndim() != 2 {
+        return Err(TensorError::InvalidArgument {
+            op,
+            msg: format!("{name} must be 2-D (N, H), got {:?}", t.dims()),
+        });
+    }
+    Ok((t.dims()[0], t.dims()[1]))
+}
+
+fn three_d(op: &'static str, name: &str, t: &Tensor, dims: [usize; 3]) -> Result<()> {
+    if t.dims() != dims {
+        return Err(TensorError::InvalidArgument {
+            op,
+            msg: format!("{name} must have shape {dims:?}, got {:?}", t.dims()),
+        });
+    }
+    Ok(())
+}
+
+/// `(T, N, H)` of a sequence op from `(T, N, 4H)` gates or projections, `w_hh`, `h0`, `c0`.
+fn sequence_dims(
+    op: &'static str,
+    per_step: &Tensor,
+    w_hh: &Tensor,
+    h0: &Tensor,
+    c0: &Tensor,
+) -> Result<(usize, usize, usize)> {
+    let (n, h) = state_dims(op, "h0", h0)?;
+    two_d(op, "c0", c0, n, h)?;
+    two_d(op, "w_hh", w_hh, 4 * h, h)?;
+    if per_step.ndim() != 3 || per_step.dims()[1..] != [n, 4 * h] {
+        return Err(TensorError::InvalidArgument {
+            op,
+            msg: format!("the per-step input must have shape [T, {n}, {}], got {:?}", 4 * h, per_step.dims()),
+        });
+    }
+    same_float_dtype(op, &[per_step, w_hh, h0, c0])?;
+    Ok((per_step.dims()[0], n, h))
 }

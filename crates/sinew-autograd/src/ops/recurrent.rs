@@ -1,6 +1,7 @@
-//! The fused LSTM step. Its first-order backward is one kernel; when a graph of the
-//! gradient is being built (`create_graph`), the same gradient is composed from `Var` ops
-//! instead, so second derivatives work as for the unfused formula.
+//! Fused LSTM ops: one step, and a whole layer over a sequence. Their first-order
+//! backward passes are single kernels; when a graph of the gradient is being built
+//! (`create_graph`), the same gradients are composed from `Var` ops instead, so second
+//! derivatives work as for the unfused formulas.
 
 use sinew_tensor::Tensor;
 
@@ -33,11 +34,11 @@ impl Var {
     #[track_caller]
     pub fn lstm_cell(xg: &Var, hg: &Var, c_prev: &Var) -> (Var, Var) {
         let (hc, act) = Tensor::lstm_cell(xg.value(), hg.value(), c_prev.value());
-        let h = c_prev.dims()[1];
         let hc = Var::from_op("lstm_cell", hc, &[xg, hg, c_prev], move |ctx| {
             let (xg, hg, c_prev) = (&ctx.inputs[0], &ctx.inputs[1], &ctx.inputs[2]);
             let (d_gates, d_c_prev) = if is_grad_enabled() {
-                lstm_cell_backward_composed(&(xg + hg), c_prev, ctx.grad, h)
+                let (dh, dc) = (ctx.grad.select(0, 0), ctx.grad.select(0, 1));
+                lstm_cell_backward_composed(&(xg + hg), c_prev, &dh, &dc)
             } else {
                 let (dg, dc) =
                     Tensor::lstm_cell_backward(&act, c_prev.value(), ctx.output.value(), ctx.grad.value());
@@ -45,23 +46,107 @@ impl Var {
             };
             vec![Some(d_gates.clone()), Some(d_gates), Some(d_c_prev)]
         });
-        (hc.narrow(1, 0, h), hc.narrow(1, h, h))
+        (hc.select(0, 0), hc.select(0, 1))
+    }
+
+    /// A whole LSTM layer over a sequence, fused: from the input projection `projected`
+    /// (`(T, N, 4H)`: `x_t · W_ihᵀ` plus both biases), the recurrent weight `w_hh`
+    /// (`(4H, H)`) and the initial states `h0`, `c0` (`(N, H)`), returns the outputs
+    /// (`(T, N, H)`: every hidden state), the last hidden state and the last cell state.
+    ///
+    /// The `T` steps of [`Var::lstm_cell`] as one op: the forward is one loop, and the
+    /// backward is backpropagation through time in one kernel, with the recurrent weight's
+    /// gradient as one GEMM over all steps instead of a GEMM and an addition per step.
+    ///
+    /// # Panics
+    /// If the shapes do not fit each other or the dtypes differ.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let projected = Var::leaf(Tensor::zeros(&[3, 2, 4]));
+    /// let w_hh = Var::leaf(Tensor::zeros(&[4, 1]));
+    /// let zeros = Var::constant(Tensor::zeros(&[2, 1]));
+    /// let (out, h_n, c_n) = Var::lstm_sequence(&projected, &w_hh, &zeros, &zeros);
+    /// assert_eq!((out.dims(), h_n.dims(), c_n.dims()), (&[3, 2, 1][..], &[2, 1][..], &[2, 1][..]));
+    /// let grads = out.sum_all().backward();
+    /// assert_eq!(grads.get(&w_hh).unwrap().dims(), &[4, 1]);
+    /// ```
+    #[track_caller]
+    pub fn lstm_sequence(projected: &Var, w_hh: &Var, h0: &Var, c0: &Var) -> (Var, Var, Var) {
+        let (y, cells, gates) =
+            Tensor::lstm_sequence(projected.value(), w_hh.value(), h0.value(), c0.value());
+        let steps = projected.dims()[0];
+        let y = Var::from_op("lstm_sequence", y, &[projected, w_hh, h0, c0], move |ctx| {
+            let [p, w, h0, c0] = [&ctx.inputs[0], &ctx.inputs[1], &ctx.inputs[2], &ctx.inputs[3]];
+            if is_grad_enabled() {
+                return lstm_sequence_backward_composed(p, w, h0, c0, ctx.grad);
+            }
+            let (dp, dw, dh0, dc0) = Tensor::lstm_sequence_backward(
+                w.value(),
+                h0.value(),
+                c0.value(),
+                ctx.output.value(),
+                &cells,
+                &gates,
+                ctx.grad.value(),
+            );
+            [dp, dw, dh0, dc0].into_iter().map(|g| Some(Var::constant(g))).collect()
+        });
+        let last_h = if steps == 0 { h0.clone() } else { y.select(0, steps - 1) };
+        (y.narrow(0, 0, steps), last_h, y.select(0, steps))
     }
 }
 
 /// The LSTM step's gradient from differentiable ops (for `create_graph`): the same
-/// formulas as the kernel, on the recomputed gates.
-fn lstm_cell_backward_composed(z: &Var, c_prev: &Var, grad: &Var, h: usize) -> (Var, Var) {
+/// formulas as the kernel, on the gates recomputed from the pre-activations `z`.
+fn lstm_cell_backward_composed(z: &Var, c_prev: &Var, dh: &Var, dc_in: &Var) -> (Var, Var) {
     let gates = z.chunk(4, 1);
     let (i, f, g, o) = (gates[0].sigmoid(), gates[1].sigmoid(), gates[2].tanh(), gates[3].sigmoid());
     let c = &(&f * c_prev) + &(&i * &g);
     let tc = c.tanh();
-    let (dh, dc_in) = (grad.narrow(1, 0, h), grad.narrow(1, h, h));
-    let dc = &dc_in + &(&(&dh * &o) * &tc.square().rsub_scalar(1.0));
+    let dc = dc_in + &(&(dh * &o) * &tc.square().rsub_scalar(1.0));
     let sigmoid_grad = |s: &Var| s * &s.rsub_scalar(1.0);
     let d_i = &(&dc * &g) * &sigmoid_grad(&i);
     let d_f = &(&dc * c_prev) * &sigmoid_grad(&f);
     let d_g = &(&dc * &i) * &g.square().rsub_scalar(1.0);
-    let d_o = &(&dh * &tc) * &sigmoid_grad(&o);
+    let d_o = &(dh * &tc) * &sigmoid_grad(&o);
     (Var::cat(&[&d_i, &d_f, &d_g, &d_o], 1), &dc * &f)
+}
+
+/// Backpropagation through time from differentiable ops (for `create_graph`): the forward
+/// recomputed step by step with `Var` ops, then the kernel's recursion written with them.
+fn lstm_sequence_backward_composed(p: &Var, w: &Var, h0: &Var, c0: &Var, dy: &Var) -> Vec<Option<Var>> {
+    let steps = p.dims()[0];
+    let w_t = w.t();
+    // states entering each step: hs[t], cs[t] are h_t, c_t with h_0 = h0
+    let (mut hs, mut cs, mut zs) = (vec![h0.clone()], vec![c0.clone()], Vec::with_capacity(steps));
+    for t in 0..steps {
+        let z = &p.select(0, t) + &hs[t].matmul(&w_t);
+        let (h_next, c_next) = Var::lstm_cell(&z, &Var::constant(z.value().zeros_like()), &cs[t]);
+        zs.push(z);
+        hs.push(h_next);
+        cs.push(c_next);
+    }
+    let mut dh = if steps > 0 { dy.select(0, steps - 1) } else { Var::constant(h0.value().zeros_like()) };
+    let mut dc = dy.select(0, steps);
+    let mut dw: Option<Var> = None;
+    let mut dzs = Vec::with_capacity(steps);
+    for t in (0..steps).rev() {
+        let (dz, dc_prev) = lstm_cell_backward_composed(&zs[t], &cs[t], &dh, &dc);
+        let step_dw = dz.t().matmul(&hs[t]);
+        dw = Some(match dw {
+            Some(acc) => &acc + &step_dw,
+            None => step_dw,
+        });
+        let dh_prev = dz.matmul(w);
+        dh = if t > 0 { &dh_prev + &dy.select(0, t - 1) } else { dh_prev };
+        dc = dc_prev;
+        dzs.push(dz);
+    }
+    dzs.reverse();
+    let refs: Vec<&Var> = dzs.iter().collect();
+    let dp = if steps > 0 { Var::stack(&refs, 0) } else { Var::constant(p.value().zeros_like()) };
+    let dw = dw.unwrap_or_else(|| Var::constant(w.value().zeros_like()));
+    vec![Some(dp), Some(dw), Some(dh), Some(dc)]
 }

@@ -25,32 +25,37 @@ fn check(what: &str, name: &str, got: usize, want: usize) {
 /// ```
 ///
 /// where the pre-activations are `xg + hg` (the input and recurrent projections, each
-/// `(n, 4h)`). Writes `hc` (`(n, 2h)`: `h` then `c` on each row) and `act` (`(n, 4h)`: the
-/// activated gates `i, f, g, o`, which the backward pass needs).
+/// `(n, 4h)`). Writes the new states `h_out` and `c_out` (`(n, h)` each) and `act`
+/// (`(n, 4h)`: the activated gates `i, f, g, o`, which the backward pass needs).
 ///
 /// # Panics
 /// If a buffer has the wrong length.
+#[allow(clippy::too_many_arguments)]
 pub fn lstm_cell_forward<T: Float>(
     xg: &[T],
     hg: &[T],
     c_prev: &[T],
     n: usize,
     h: usize,
-    hc: &mut [T],
+    h_out: &mut [T],
+    c_out: &mut [T],
     act: &mut [T],
 ) {
     const WHAT: &str = "lstm_cell_forward";
-    for (name, buf, want) in
-        [("xg", xg.len(), 4 * n * h), ("hg", hg.len(), 4 * n * h), ("c_prev", c_prev.len(), n * h)]
-    {
-        check(WHAT, name, buf, want);
+    for (name, got, want) in [
+        ("xg", xg.len(), 4 * n * h),
+        ("hg", hg.len(), 4 * n * h),
+        ("c_prev", c_prev.len(), n * h),
+        ("h_out", h_out.len(), n * h),
+        ("c_out", c_out.len(), n * h),
+        ("act", act.len(), 4 * n * h),
+    ] {
+        check(WHAT, name, got, want);
     }
-    check(WHAT, "hc", hc.len(), 2 * n * h);
-    check(WHAT, "act", act.len(), 4 * n * h);
     if h == 0 {
         return;
     }
-    crate::simd::vectorized(ForwardRows { xg, hg, c_prev, h, hc, act });
+    crate::simd::vectorized(ForwardRows { xg, hg, c_prev, h, h_out, c_out, act });
 }
 
 struct ForwardRows<'a, T> {
@@ -58,7 +63,8 @@ struct ForwardRows<'a, T> {
     hg: &'a [T],
     c_prev: &'a [T],
     h: usize,
-    hc: &'a mut [T],
+    h_out: &'a mut [T],
+    c_out: &'a mut [T],
     act: &'a mut [T],
 }
 
@@ -66,43 +72,35 @@ impl<T: Float> crate::simd::Kernel for ForwardRows<'_, T> {
     type Output = ();
     #[inline(always)]
     fn run(self) {
-        let ForwardRows { xg, hg, c_prev, h, hc, act } = self;
-        forward_rows(xg, hg, c_prev, h, hc, act);
-    }
-}
-
-#[inline(always)]
-fn forward_rows<T: Float>(xg: &[T], hg: &[T], c_prev: &[T], h: usize, hc: &mut [T], act: &mut [T]) {
-    let rows = xg.chunks_exact(4 * h).zip(hg.chunks_exact(4 * h)).zip(c_prev.chunks_exact(h));
-    for (((xr, hr), cp), (hcr, ar)) in rows.zip(hc.chunks_exact_mut(2 * h).zip(act.chunks_exact_mut(4 * h))) {
-        // Each gate in its own vectorisable sweep: sigmoid, but tanh for the cell gate.
-        for (gate, ((a, x), y)) in
-            ar.chunks_exact_mut(h).zip(xr.chunks_exact(h)).zip(hr.chunks_exact(h)).enumerate()
-        {
-            if gate == 2 {
-                a.iter_mut().zip(x).zip(y).for_each(|((a, &x), &y)| *a = (x + y).tanh());
-            } else {
-                a.iter_mut().zip(x).zip(y).for_each(|((a, &x), &y)| *a = sigmoid(x + y));
+        let ForwardRows { xg, hg, c_prev, h, h_out, c_out, act } = self;
+        let rows = xg.chunks_exact(4 * h).zip(hg.chunks_exact(4 * h)).zip(c_prev.chunks_exact(h));
+        let outs = h_out.chunks_exact_mut(h).zip(c_out.chunks_exact_mut(h)).zip(act.chunks_exact_mut(4 * h));
+        for (((xr, hr), cp), ((ho, co), ar)) in rows.zip(outs) {
+            // Each gate in its own vectorisable sweep: sigmoid, but tanh for the cell gate.
+            let gates = ar.chunks_exact_mut(h).zip(xr.chunks_exact(h)).zip(hr.chunks_exact(h));
+            for (gate, ((a, x), y)) in gates.enumerate() {
+                if gate == 2 {
+                    a.iter_mut().zip(x).zip(y).for_each(|((a, &x), &y)| *a = (x + y).tanh());
+                } else {
+                    a.iter_mut().zip(x).zip(y).for_each(|((a, &x), &y)| *a = sigmoid(x + y));
+                }
+            }
+            // Every slice exactly `h` long, so the loop has no bounds checks and vectorises.
+            let (i, f, g, o) = (&ar[..h], &ar[h..2 * h], &ar[2 * h..3 * h], &ar[3 * h..4 * h]);
+            let (cp, ho, co) = (&cp[..h], &mut ho[..h], &mut co[..h]);
+            for k in 0..h {
+                let c = f[k] * cp[k] + i[k] * g[k];
+                co[k] = c;
+                ho[k] = o[k] * c.tanh();
             }
         }
-        let (i, rest) = ar.split_at(h);
-        let (f, rest) = rest.split_at(h);
-        let (g, o) = rest.split_at(h);
-        let (h_out, c_out) = hcr.split_at_mut(h);
-        let (i, f, g, o, cp, h_out, c_out) =
-            (&i[..h], &f[..h], &g[..h], &o[..h], &cp[..h], &mut h_out[..h], &mut c_out[..h]);
-        for k in 0..h {
-            let c = f[k] * cp[k] + i[k] * g[k];
-            c_out[k] = c;
-            h_out[k] = o[k] * c.tanh();
-        }
     }
 }
 
-/// Gradient of [`lstm_cell_forward`]. Given the activated gates `act`, the previous cell
-/// state, the new cell state `c` (read from `hc`), and the gradient `dhc` of `hc`, writes
-/// the gradient of the pre-activations (`d_gates`, `(n, 4h)`; the same for both
-/// projections, since they add) and of `c_prev` (`(n, h)`).
+/// Gradient of [`lstm_cell_forward`]. Given the activated gates `act`, the previous and new
+/// cell states, and the gradients `dh`, `dc` of the new states, writes the gradient of the
+/// pre-activations (`d_gates`, `(n, 4h)`; the same for both projections, since they add)
+/// and of `c_prev` (`(n, h)`).
 ///
 /// # Panics
 /// If a buffer has the wrong length.
@@ -110,31 +108,38 @@ fn forward_rows<T: Float>(xg: &[T], hg: &[T], c_prev: &[T], h: usize, hc: &mut [
 pub fn lstm_cell_backward<T: Float>(
     act: &[T],
     c_prev: &[T],
-    hc: &[T],
-    dhc: &[T],
+    c: &[T],
+    dh: &[T],
+    dc: &[T],
     n: usize,
     h: usize,
     d_gates: &mut [T],
     d_c_prev: &mut [T],
 ) {
     const WHAT: &str = "lstm_cell_backward";
-    check(WHAT, "act", act.len(), 4 * n * h);
-    check(WHAT, "c_prev", c_prev.len(), n * h);
-    check(WHAT, "hc", hc.len(), 2 * n * h);
-    check(WHAT, "dhc", dhc.len(), 2 * n * h);
-    check(WHAT, "d_gates", d_gates.len(), 4 * n * h);
-    check(WHAT, "d_c_prev", d_c_prev.len(), n * h);
+    for (name, got, want) in [
+        ("act", act.len(), 4 * n * h),
+        ("c_prev", c_prev.len(), n * h),
+        ("c", c.len(), n * h),
+        ("dh", dh.len(), n * h),
+        ("dc", dc.len(), n * h),
+        ("d_gates", d_gates.len(), 4 * n * h),
+        ("d_c_prev", d_c_prev.len(), n * h),
+    ] {
+        check(WHAT, name, got, want);
+    }
     if h == 0 {
         return;
     }
-    crate::simd::vectorized(BackwardRows { act, c_prev, hc, dhc, h, d_gates, d_c_prev });
+    crate::simd::vectorized(BackwardRows { act, c_prev, c, dh, dc, h, d_gates, d_c_prev });
 }
 
 struct BackwardRows<'a, T> {
     act: &'a [T],
     c_prev: &'a [T],
-    hc: &'a [T],
-    dhc: &'a [T],
+    c: &'a [T],
+    dh: &'a [T],
+    dc: &'a [T],
     h: usize,
     d_gates: &'a mut [T],
     d_c_prev: &'a mut [T],
@@ -144,51 +149,46 @@ impl<T: Float> crate::simd::Kernel for BackwardRows<'_, T> {
     type Output = ();
     #[inline(always)]
     fn run(self) {
-        let BackwardRows { act, c_prev, hc, dhc, h, d_gates, d_c_prev } = self;
-        backward_rows(act, c_prev, hc, dhc, h, d_gates, d_c_prev);
-    }
-}
-
-#[inline(always)]
-fn backward_rows<T: Float>(
-    act: &[T],
-    c_prev: &[T],
-    hc: &[T],
-    dhc: &[T],
-    h: usize,
-    d_gates: &mut [T],
-    d_c_prev: &mut [T],
-) {
-    let inputs = act
-        .chunks_exact(4 * h)
-        .zip(c_prev.chunks_exact(h))
-        .zip(hc.chunks_exact(2 * h))
-        .zip(dhc.chunks_exact(2 * h));
-    let outputs = d_gates.chunks_exact_mut(4 * h).zip(d_c_prev.chunks_exact_mut(h));
-    for ((((ar, cp), hcr), dr), (dg, dcp)) in inputs.zip(outputs) {
-        let (i, rest) = ar.split_at(h);
-        let (f, rest) = rest.split_at(h);
-        let (g, o) = rest.split_at(h);
-        let c = &hcr[h..];
-        let (dh, dc_in) = dr.split_at(h);
-        let (di, rest) = dg.split_at_mut(h);
-        let (df, rest) = rest.split_at_mut(h);
-        let (dgg, d_o) = rest.split_at_mut(h);
-        // Every slice exactly `h` long, so the loop has no bounds checks and vectorises.
-        let (i, f, g, o, c, cp, dh, dc_in) =
-            (&i[..h], &f[..h], &g[..h], &o[..h], &c[..h], &cp[..h], &dh[..h], &dc_in[..h]);
-        let (di, df, dgg, d_o, dcp) =
-            (&mut di[..h], &mut df[..h], &mut dgg[..h], &mut d_o[..h], &mut dcp[..h]);
-        // dc = dc_in + dh·o·(1 - tanh²c); then each gate's pre-activation gradient
-        for k in 0..h {
-            let (i, f, g, o) = (i[k], f[k], g[k], o[k]);
-            let tc = c[k].tanh();
-            let dc = dc_in[k] + dh[k] * o * (T::ONE - tc * tc);
-            d_o[k] = dh[k] * tc * o * (T::ONE - o);
-            di[k] = dc * g * i * (T::ONE - i);
-            df[k] = dc * cp[k] * f * (T::ONE - f);
-            dgg[k] = dc * i * (T::ONE - g * g);
-            dcp[k] = dc * f;
+        let BackwardRows { act, c_prev, c, dh, dc: dc_upstream, h, d_gates, d_c_prev } = self;
+        // per-row scratch: tanh(c) and the total gradient of c
+        let (mut tc, mut dc) = (vec![T::ZERO; h], vec![T::ZERO; h]);
+        let inputs = act
+            .chunks_exact(4 * h)
+            .zip(c_prev.chunks_exact(h))
+            .zip(c.chunks_exact(h))
+            .zip(dh.chunks_exact(h).zip(dc_upstream.chunks_exact(h)));
+        let outputs = d_gates.chunks_exact_mut(4 * h).zip(d_c_prev.chunks_exact_mut(h));
+        for ((((ar, cp), c), (dh, dc_in)), (dg, dcp)) in inputs.zip(outputs) {
+            // Every slice exactly `h` long, so the loop has no bounds checks and vectorises.
+            let (i, f, g, o) = (&ar[..h], &ar[h..2 * h], &ar[2 * h..3 * h], &ar[3 * h..4 * h]);
+            let (cp, c, dh, dc_in) = (&cp[..h], &c[..h], &dh[..h], &dc_in[..h]);
+            let (di, rest) = dg.split_at_mut(h);
+            let (df, rest) = rest.split_at_mut(h);
+            let (dgg, d_o) = rest.split_at_mut(h);
+            let (di, df, dgg, d_o, dcp) =
+                (&mut di[..h], &mut df[..h], &mut dgg[..h], &mut d_o[..h], &mut dcp[..h]);
+            // One output per loop: a loop storing into several slices held in a struct
+            // does not vectorise (LLVM cannot rule out their aliasing), one store does.
+            let (tc, dc) = (&mut tc[..h], &mut dc[..h]);
+            tc.iter_mut().zip(c).for_each(|(t, &c)| *t = c.tanh());
+            for k in 0..h {
+                dc[k] = dc_in[k] + dh[k] * o[k] * (T::ONE - tc[k] * tc[k]);
+            }
+            for k in 0..h {
+                d_o[k] = dh[k] * tc[k] * o[k] * (T::ONE - o[k]);
+            }
+            for k in 0..h {
+                di[k] = dc[k] * g[k] * i[k] * (T::ONE - i[k]);
+            }
+            for k in 0..h {
+                df[k] = dc[k] * cp[k] * f[k] * (T::ONE - f[k]);
+            }
+            for k in 0..h {
+                dgg[k] = dc[k] * i[k] * (T::ONE - g[k] * g[k]);
+            }
+            for k in 0..h {
+                dcp[k] = dc[k] * f[k];
+            }
         }
     }
 }
@@ -219,10 +219,15 @@ mod tests {
     fn forward_matches_the_unfused_formula() {
         let (n, h) = (3, 5);
         let (xg, hg, cp) = (data(4 * n * h, 1), data(4 * n * h, 2), data(n * h, 3));
-        let (mut hc, mut act) = (vec![0.0; 2 * n * h], vec![0.0; 4 * n * h]);
-        lstm_cell_forward(&xg, &hg, &cp, n, h, &mut hc, &mut act);
-        for (a, b) in hc.iter().zip(reference(&xg, &hg, &cp, n, h)) {
-            assert!((a - b).abs() < 1e-14, "{a} vs {b}");
+        let (mut hs, mut cs, mut act) = (vec![0.0; n * h], vec![0.0; n * h], vec![0.0; 4 * n * h]);
+        lstm_cell_forward(&xg, &hg, &cp, n, h, &mut hs, &mut cs, &mut act);
+        let want = reference(&xg, &hg, &cp, n, h);
+        for r in 0..n {
+            for k in 0..h {
+                let (wh, wc) = (want[r * 2 * h + k], want[r * 2 * h + h + k]);
+                assert!((hs[r * h + k] - wh).abs() < 1e-14, "h: {} vs {wh}", hs[r * h + k]);
+                assert!((cs[r * h + k] - wc).abs() < 1e-14, "c: {} vs {wc}", cs[r * h + k]);
+            }
         }
     }
 
@@ -234,10 +239,13 @@ mod tests {
         let loss = |xg: &[f64], cp: &[f64]| -> f64 {
             reference(xg, &hg, cp, n, h).iter().zip(&dhc).map(|(a, b)| a * b).sum()
         };
-        let (mut hc, mut act) = (vec![0.0; 2 * n * h], vec![0.0; 4 * n * h]);
-        lstm_cell_forward(&xg, &hg, &cp, n, h, &mut hc, &mut act);
+        let (mut hs, mut cs, mut act) = (vec![0.0; n * h], vec![0.0; n * h], vec![0.0; 4 * n * h]);
+        lstm_cell_forward(&xg, &hg, &cp, n, h, &mut hs, &mut cs, &mut act);
+        // the reference interleaves h and c per row; split the upstream gradient the same way
+        let dh: Vec<f64> = (0..n).flat_map(|r| dhc[r * 2 * h..r * 2 * h + h].to_vec()).collect();
+        let dc: Vec<f64> = (0..n).flat_map(|r| dhc[r * 2 * h + h..(r + 1) * 2 * h].to_vec()).collect();
         let (mut dg, mut dcp) = (vec![0.0; 4 * n * h], vec![0.0; n * h]);
-        lstm_cell_backward(&act, &cp, &hc, &dhc, n, h, &mut dg, &mut dcp);
+        lstm_cell_backward(&act, &cp, &cs, &dh, &dc, n, h, &mut dg, &mut dcp);
         let eps = 1e-6;
         for j in 0..xg.len() {
             let (mut a, mut b) = (xg.clone(), xg.clone());
@@ -258,7 +266,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "lstm_cell_forward: c_prev has 5 elements, expected 6")]
     fn wrong_lengths_are_named() {
-        let (mut hc, mut act) = (vec![0.0; 12], vec![0.0; 24]);
-        lstm_cell_forward(&[0.0f64; 24], &[0.0; 24], &[0.0; 5], 2, 3, &mut hc, &mut act);
+        let (mut hs, mut cs, mut act) = (vec![0.0; 6], vec![0.0; 6], vec![0.0; 24]);
+        lstm_cell_forward(&[0.0f64; 24], &[0.0; 24], &[0.0; 5], 2, 3, &mut hs, &mut cs, &mut act);
     }
 }
