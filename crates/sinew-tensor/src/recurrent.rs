@@ -150,35 +150,37 @@ impl Tensor {
             let mut cells = crate::buffer::filled(steps * nh, T::ZERO);
             let mut gates = crate::buffer::filled(steps * 4 * nh, T::ZERO);
             let mut hg = crate::buffer::filled(4 * nh, T::ZERO);
-            let par = gemm::par_for(n, 4 * h, h);
-            for t in 0..steps {
-                // hg = h_prev · W_hhᵀ
-                let (done, rest) = y.split_at_mut(t * nh);
-                let h_prev: &[T] = if t == 0 { &h0 } else { &done[(t - 1) * nh..] };
-                let w_t = Strided::row_major(4 * h, h).t();
-                gemm::gemm(
-                    &mut hg,
-                    Strided::row_major(n, 4 * h),
-                    h_prev,
-                    Strided::row_major(n, h),
-                    &w,
-                    w_t,
-                    false,
-                    par,
-                );
-                let (c_done, c_rest) = cells.split_at_mut(t * nh);
-                let c_prev: &[T] = if t == 0 { &c0 } else { &c_done[(t - 1) * nh..] };
-                k::lstm_cell_forward(
-                    &p[t * 4 * nh..(t + 1) * 4 * nh],
-                    &hg,
-                    c_prev,
-                    n,
-                    h,
-                    &mut rest[..nh],
-                    &mut c_rest[..nh],
-                    &mut gates[t * 4 * nh..(t + 1) * 4 * nh],
-                );
-            }
+            // The recurrence runs on sinew's pool, so each step's two GEMM halves can run
+            // on two threads without waking one up from outside.
+            crate::parallel::install(|| {
+                for t in 0..steps {
+                    // hg = h_prev · W_hhᵀ
+                    let (done, rest) = y.split_at_mut(t * nh);
+                    let h_prev: &[T] = if t == 0 { &h0 } else { &done[(t - 1) * nh..] };
+                    let w_t = Strided::row_major(4 * h, h).t();
+                    gemm::gemm_halves(
+                        &mut hg,
+                        Strided::row_major(n, 4 * h),
+                        h_prev,
+                        Strided::row_major(n, h),
+                        &w,
+                        w_t,
+                        false,
+                    );
+                    let (c_done, c_rest) = cells.split_at_mut(t * nh);
+                    let c_prev: &[T] = if t == 0 { &c0 } else { &c_done[(t - 1) * nh..] };
+                    k::lstm_cell_forward(
+                        &p[t * 4 * nh..(t + 1) * 4 * nh],
+                        &hg,
+                        c_prev,
+                        n,
+                        h,
+                        &mut rest[..nh],
+                        &mut c_rest[..nh],
+                        &mut gates[t * 4 * nh..(t + 1) * 4 * nh],
+                    );
+                }
+            });
             let last = if steps == 0 { c0.to_vec() } else { cells[(steps - 1) * nh..].to_vec() };
             y[steps * nh..].copy_from_slice(&last);
             (
@@ -232,30 +234,31 @@ impl Tensor {
                 dh.copy_from_slice(&dy[(steps - 1) * nh..steps * nh]);
             }
             dc.copy_from_slice(&dy[steps * nh..]);
-            let par = gemm::par_for(n, h, 4 * h);
-            for t in (0..steps).rev() {
-                let c_prev: &[T] = if t == 0 { &c0v } else { &cells[(t - 1) * nh..t * nh] };
-                let dg = &mut d_proj[t * 4 * nh..(t + 1) * 4 * nh];
-                k::lstm_cell_backward(
-                    &gates[t * 4 * nh..(t + 1) * 4 * nh],
-                    c_prev,
-                    &cells[t * nh..(t + 1) * nh],
-                    &dh,
-                    &dc,
-                    n,
-                    h,
-                    dg,
-                    &mut dc_prev,
-                );
-                // dh_prev = d_gates · W_hh (+ the output's own gradient at t - 1)
-                if t > 0 {
-                    dh.copy_from_slice(&dy[(t - 1) * nh..t * nh]);
+            crate::parallel::install(|| {
+                for t in (0..steps).rev() {
+                    let c_prev: &[T] = if t == 0 { &c0v } else { &cells[(t - 1) * nh..t * nh] };
+                    let dg = &mut d_proj[t * 4 * nh..(t + 1) * 4 * nh];
+                    k::lstm_cell_backward(
+                        &gates[t * 4 * nh..(t + 1) * 4 * nh],
+                        c_prev,
+                        &cells[t * nh..(t + 1) * nh],
+                        &dh,
+                        &dc,
+                        n,
+                        h,
+                        dg,
+                        &mut dc_prev,
+                    );
+                    // dh_prev = d_gates · W_hh (+ the output's own gradient at t - 1)
+                    if t > 0 {
+                        dh.copy_from_slice(&dy[(t - 1) * nh..t * nh]);
+                    }
+                    let accumulate = t > 0;
+                    let (wv, dgv) = (Strided::row_major(4 * h, h), Strided::row_major(n, 4 * h));
+                    gemm::gemm_halves(&mut dh, Strided::row_major(n, h), dg, dgv, &w, wv, accumulate);
+                    std::mem::swap(&mut dc, &mut dc_prev);
                 }
-                let accumulate = t > 0;
-                let (wv, dgv) = (Strided::row_major(4 * h, h), Strided::row_major(n, 4 * h));
-                gemm::gemm(&mut dh, Strided::row_major(n, h), dg, dgv, &w, wv, accumulate, par);
-                std::mem::swap(&mut dc, &mut dc_prev);
-            }
+            });
             // dW_hh = Σ_t d_gates_tᵀ · h_{t-1}: h_0 alone, then every later step in one GEMM
             if steps > 0 {
                 let dwv = Strided::row_major(4 * h, h);

@@ -69,6 +69,73 @@ pub fn gemm<T: Float>(
     accumulate: bool,
     par: Par,
 ) {
+    with_views(c, c_view, a, a_view, b, b_view, |c, a, b| {
+        let accum = if accumulate { Accum::Add } else { Accum::Replace };
+        if matches!(par, Par::Seq) {
+            faer::linalg::matmul::matmul(c, accum, a, b, T::ONE, par);
+        } else {
+            crate::parallel::install(move || faer::linalg::matmul::matmul(c, accum, a, b, T::ONE, par));
+        }
+    });
+}
+
+/// [`gemm`] as two sequential halves of C's longer side, run as two rayon tasks: for the
+/// many mid-sized products of a recurrence (an LSTM step's `32×128 · 128×512`), which are
+/// too small for faer's parallel GEMM. Cheap only when called from inside sinew's pool
+/// ([`crate::parallel::install`]), where the other thread is awake; elsewhere the halves
+/// run one after the other. Either way the split is the same, and so are the results.
+///
+/// # Panics
+/// As [`gemm`].
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_halves<T: Float>(
+    c: &mut [T],
+    c_view: Strided,
+    a: &[T],
+    a_view: Strided,
+    b: &[T],
+    b_view: Strided,
+    accumulate: bool,
+) {
+    with_views(c, c_view, a, a_view, b, b_view, |c, a, b| {
+        let accum = if accumulate { Accum::Add } else { Accum::Replace };
+        let mm = move |c: MatMut<'_, T>, a: MatRef<'_, T>, b: MatRef<'_, T>| {
+            faer::linalg::matmul::matmul(c, accum, a, b, T::ONE, Par::Seq)
+        };
+        let on_pool = rayon::current_thread_index().is_some() && crate::parallel::num_threads() > 1;
+        if c.ncols() >= c.nrows() {
+            let mid = (c.ncols() / 2).next_multiple_of(16).min(c.ncols());
+            let ((c1, c2), (b1, b2)) = (c.split_at_col_mut(mid), b.split_at_col(mid));
+            join(on_pool, move || mm(c1, a, b1), move || mm(c2, a, b2));
+        } else {
+            let mid = (c.nrows() / 2).next_multiple_of(16).min(c.nrows());
+            let ((c1, c2), (a1, a2)) = (c.split_at_row_mut(mid), a.split_at_row(mid));
+            join(on_pool, move || mm(c1, a1, b), move || mm(c2, a2, b));
+        }
+    });
+}
+
+/// Both closures, as two rayon tasks when `parallel`, else one after the other.
+fn join(parallel: bool, x: impl FnOnce() + Send, y: impl FnOnce() + Send) {
+    if parallel {
+        rayon::join(x, y);
+    } else {
+        x();
+        y();
+    }
+}
+
+/// Checks the three views against their slices and hands faer's views of them to `f`.
+#[allow(clippy::too_many_arguments)]
+fn with_views<T: Float>(
+    c: &mut [T],
+    c_view: Strided,
+    a: &[T],
+    a_view: Strided,
+    b: &[T],
+    b_view: Strided,
+    f: impl FnOnce(MatMut<'_, T>, MatRef<'_, T>, MatRef<'_, T>),
+) {
     assert!(
         a_view.cols == b_view.rows && c_view.rows == a_view.rows && c_view.cols == b_view.cols,
         "gemm: shape mismatch"
@@ -107,12 +174,7 @@ pub fn gemm<T: Float>(
             c_view.row_stride,
             c_view.col_stride,
         );
-        let accum = if accumulate { Accum::Add } else { Accum::Replace };
-        if matches!(par, Par::Seq) {
-            faer::linalg::matmul::matmul(c, accum, a, b, T::ONE, par);
-        } else {
-            crate::parallel::install(move || faer::linalg::matmul::matmul(c, accum, a, b, T::ONE, par));
-        }
+        f(c, a, b);
     }
 }
 
