@@ -286,7 +286,8 @@ macro_rules! chunked {
         const CHUNK: usize = sinew_tensor::parallel::CHUNK;
         // `move`: the kernel owns copies of its scalars, so LLVM knows the stores into the
         // slices cannot change them, keeps them in registers and vectorises the loop
-        let kernel = move |$p: &mut [$t], $g: &[$t] $(, $b: &mut [$t])*| $body;
+        // (and `vectorized`: compiled again for AVX-512 / AVX2 when the CPU has them)
+        let kernel = move |$p: &mut [$t], $g: &[$t] $(, $b: &mut [$t])*| sinew_tensor::simd::vectorized(|| $body);
         if !sinew_tensor::parallel::worth_parallel($pe.len()) {
             kernel($pe, $ge $(, $be)*)
         } else {

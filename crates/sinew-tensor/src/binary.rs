@@ -48,9 +48,11 @@ impl Tensor {
             && self.dims() == other.dims()
         {
             let out = parallel::build_vec(n, |start, chunk| {
-                for ((o, &x), &y) in chunk.iter_mut().zip(&a[start..]).zip(&b[start..]) {
-                    o.write(f(x, y));
-                }
+                crate::simd::vectorized(|| {
+                    for ((o, &x), &y) in chunk.iter_mut().zip(&a[start..]).zip(&b[start..]) {
+                        o.write(f(x, y));
+                    }
+                })
             });
             return Ok(Tensor::from_parts(out, &out_shape));
         }

@@ -4,9 +4,9 @@
 //! lanes), chosen once per process. Transcendental kernels (`exp`, `tanh`, `sigmoid`,
 //! the LSTM cell) are compute-bound and gain the most.
 //!
-//! Results can differ in the last bits between machines with different instruction
-//! sets (fused multiply-adds round once), never between runs or thread counts on one
-//! machine.
+//! Results do not depend on the choice: Rust never contracts `a·b + c` into a fused
+//! multiply-add unless asked (`mul_add`), and vector add, multiply, divide and square
+//! root round exactly as their scalar forms do.
 
 /// A loop to compile for several instruction sets. Closures qualify (`|| loop`), but LLVM
 /// inlines a closure into the feature-specific copy only when it is small; a kernel with a
