@@ -13,6 +13,7 @@ use sinew_tensor::{Conv2dOptions, DType, Generator, Tensor};
 /// a closure that runs one training step (owning its model, optimizer and data).
 pub struct Workload {
     pub name: &'static str,
+    #[allow(dead_code)] // read by the `workloads` runner; criterion picks its own counts
     pub iters: usize,
     pub step: Box<dyn FnMut()>,
 }
