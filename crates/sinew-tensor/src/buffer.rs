@@ -135,6 +135,11 @@ fn key_of<T>(capacity: usize) -> (usize, usize) {
 /// An empty vector with capacity for exactly `n` elements, from the cache when a freed
 /// buffer of that size is there.
 pub(crate) fn take<T: Copy>(n: usize) -> Vec<T> {
+    take_cached(n).unwrap_or_else(|| Vec::with_capacity(n))
+}
+
+/// A cached buffer for exactly `n` elements (length 0), if there is one.
+fn take_cached<T: Copy>(n: usize) -> Option<Vec<T>> {
     let key = key_of::<T>(n);
     if key.1 >= MIN_CACHED_BYTES && size_of::<T>() > 0 {
         let mut cache = lock();
@@ -150,10 +155,10 @@ pub(crate) fn take<T: Copy>(n: usize) -> Vec<T> {
             // alignment and whose capacity was `key.1` bytes, which is `n` elements of `T`
             // (same size and alignment: all the allocator needs). Length 0: nothing is
             // read before it is written.
-            return unsafe { Vec::from_raw_parts(block.ptr.as_ptr().cast::<T>(), 0, n) };
+            return Some(unsafe { Vec::from_raw_parts(block.ptr.as_ptr().cast::<T>(), 0, n) });
         }
     }
-    Vec::with_capacity(n)
+    None
 }
 
 /// A vector of `n` copies of `value`, reusing a cached buffer when there is one.
@@ -163,12 +168,31 @@ pub(crate) fn filled<T: Copy>(n: usize, value: T) -> Vec<T> {
     v
 }
 
+/// A vector of `n` elements whose values are unspecified, for outputs a kernel overwrites
+/// entirely (a GEMM that replaces its output): a cached buffer as its previous tensor left
+/// it, or fresh zeroed memory (which the allocator hands out lazily), without the cost of
+/// clearing a warm buffer first.
+pub(crate) fn scratch<T: crate::dtype::Element>(n: usize) -> Vec<T> {
+    match take_cached::<T>(n) {
+        Some(mut v) => {
+            // SAFETY: the cache keeps only buffers whose every element was initialised
+            // (`give` takes vectors with `len == capacity`), by a type of the same size and
+            // alignment; for `f32`, `f64` and `i64` (the only `Element`s) every bit pattern
+            // is a valid value.
+            unsafe { v.set_len(n) };
+            v
+        }
+        None => vec![T::ZERO; n],
+    }
+}
+
 /// Hands a vector's buffer to the cache (or frees it). Elements are `Copy`: nothing to drop.
 pub(crate) fn give<T: Copy>(mut v: Vec<T>) {
     let capacity = v.capacity();
     let key = key_of::<T>(capacity);
     let limit = LIMIT.load(Ordering::Relaxed);
-    if key.1 < MIN_CACHED_BYTES || key.1 > limit || size_of::<T>() == 0 {
+    // Only fully initialised buffers: `scratch` hands their old contents out as values.
+    if key.1 < MIN_CACHED_BYTES || key.1 > limit || size_of::<T>() == 0 || v.len() != capacity {
         return;
     }
     let mut cache = lock();
@@ -207,6 +231,22 @@ mod tests {
         assert_eq!(w.as_ptr() as usize, ptr);
         let z = filled(n, 0i64);
         assert!(z.iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn scratch_reuses_a_fully_initialised_buffer_and_zeroes_a_fresh_one() {
+        let n = 40_000 + 11;
+        let fresh: Vec<f32> = scratch(n);
+        assert!(fresh.len() == n && fresh.iter().all(|&x| x == 0.0));
+        give(vec![2.5f32; n]);
+        let reused: Vec<f32> = scratch(n);
+        assert_eq!(reused.len(), n); // contents unspecified (here: the old values)
+        // a vector with spare capacity holds uninitialised elements: never cached
+        let mut partial: Vec<f32> = Vec::with_capacity(n + 1);
+        partial.extend(std::iter::repeat_n(1.0, n));
+        let before = buffer_cache_bytes();
+        give(partial);
+        assert_eq!(buffer_cache_bytes(), before);
     }
 
     #[test]

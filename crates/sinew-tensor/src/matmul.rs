@@ -127,7 +127,12 @@ fn batched<T: Float + StorageElement>(
         }
         (oa, ob)
     };
-    let mut out = crate::buffer::filled(count * m * n, T::ZERO);
+    // GEMM replaces every element (when k > 0: an empty sum must still write zeros)
+    let mut out = if k > 0 {
+        crate::buffer::scratch::<T>(count * m * n)
+    } else {
+        crate::buffer::filled(count * m * n, T::ZERO)
+    };
     let cv = Strided::row_major(m, n);
     let one = |i: usize, c: &mut [T], par| {
         let (oa, ob) = offsets(i);

@@ -146,10 +146,10 @@ impl Tensor {
             let (p, w) = (projected.contiguous_slice::<T>(), w_hh.contiguous_slice::<T>());
             let (h0, c0) = (h0.contiguous_slice::<T>(), c0.contiguous_slice::<T>());
             let nh = n * h;
-            let mut y = crate::buffer::filled((steps + 1) * nh, T::ZERO);
-            let mut cells = crate::buffer::filled(steps * nh, T::ZERO);
-            let mut gates = crate::buffer::filled(steps * 4 * nh, T::ZERO);
-            let mut hg = crate::buffer::filled(4 * nh, T::ZERO);
+            let mut y = crate::buffer::scratch::<T>((steps + 1) * nh);
+            let mut cells = crate::buffer::scratch::<T>(steps * nh);
+            let mut gates = crate::buffer::scratch::<T>(steps * 4 * nh);
+            let mut hg = crate::buffer::scratch::<T>(4 * nh);
             // The recurrence runs on sinew's pool, so each step's two GEMM halves can run
             // on two threads without waking one up from outside.
             crate::parallel::install(|| {
@@ -224,8 +224,13 @@ impl Tensor {
                 dy.contiguous_slice::<T>(),
             );
             let nh = n * h;
-            let mut d_proj = crate::buffer::filled(steps * 4 * nh, T::ZERO);
-            let mut dw = crate::buffer::filled(4 * h * h, T::ZERO);
+            let mut d_proj = crate::buffer::scratch::<T>(steps * 4 * nh);
+            // the GEMMs below replace every element, unless there is nothing to sum
+            let mut dw = if steps > 0 && n > 0 {
+                crate::buffer::scratch::<T>(4 * h * h)
+            } else {
+                crate::buffer::filled(4 * h * h, T::ZERO)
+            };
             // running gradients of h_t and c_t, and the previous step's
             let mut dh = crate::buffer::filled(nh, T::ZERO);
             let mut dc = crate::buffer::filled(nh, T::ZERO);

@@ -272,8 +272,9 @@ pub fn max_pool2d_forward<T: Float>(x: &[T], g: &Pool2dGeometry) -> (Vec<T>, Vec
             }
         }
     };
-    let mut values = crate::buffer::filled(g.output_len(), T::ZERO);
-    let mut indices = crate::buffer::filled(g.output_len(), 0i64);
+    // every output is written below
+    let mut values = crate::buffer::scratch::<T>(g.output_len());
+    let mut indices = crate::buffer::scratch::<i64>(g.output_len());
     if ohw > 0 {
         if worth_parallel(x.len() + 2 * values.len()) {
             let planes = values.par_chunks_mut(ohw).zip(indices.par_chunks_mut(ohw));
