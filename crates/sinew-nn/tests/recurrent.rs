@@ -403,3 +403,25 @@ fn gradcheck_long_sequence() {
         gradcheck(f, &inputs, GradcheckOptions::default()).unwrap_or_else(|e| panic!("{kind}: {e}"));
     }
 }
+
+/// The fused LSTM splits each step's GEMMs in two halves that run on two threads when
+/// there are two: the split never depends on the thread count, so neither do results.
+#[test]
+fn lstm_results_do_not_depend_on_the_thread_count() {
+    let mut g = Generator::new(11);
+    let lstm = LSTM::new(16, 128, 2, true, &mut g);
+    let x = Tensor::randn_with(&[32, 12, 16], DType::F32, &mut g);
+    let run = |threads: usize| {
+        sinew_tensor::set_num_threads(threads);
+        let out = lstm.forward(&Var::constant(x.clone()));
+        let grads = out.square().sum_all().backward();
+        let mut all = vec![out.value().clone()];
+        all.extend(lstm.parameters().iter().map(|p| grads.get(&p.var()).unwrap().clone()));
+        all
+    };
+    let (one, two) = (run(1), run(2));
+    sinew_tensor::set_num_threads(0);
+    for (a, b) in one.iter().zip(&two) {
+        assert_eq!(a.to_vec::<f32>(), b.to_vec::<f32>());
+    }
+}
