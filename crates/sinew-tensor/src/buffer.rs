@@ -7,14 +7,14 @@
 //! activation and gradient it writes. On LeNet-5 (batch 64) that was half of a training
 //! step. PyTorch keeps such a cache for GPU memory; sinew keeps one for host memory.
 //!
-//! How: when a [`Storage`](crate::tensor::Storage) drops, its vector goes into a bucket
-//! keyed by (alignment, capacity in bytes), unless it is smaller than
-//! [`MIN_CACHED_BYTES`] (the allocator is fast there) or the cache is full. Kernels ask
-//! for output vectors through [`take`] / [`zeroed`], which pop a bucket of exactly
-//! that size. Buckets are keyed by bytes and alignment, not by type, so an `f64` buffer
-//! can come back as an `i64` one (same size and alignment, which is all the allocator
-//! needs to free it correctly). When a buffer does not fit under the limit, the buckets
-//! used longest ago are released first.
+//! How: when a tensor's storage drops, its vector goes into a bucket keyed by
+//! (alignment, capacity in bytes), unless it is smaller than [`MIN_CACHED_BYTES`] (the
+//! allocator is fast there), not fully initialised, or the cache is full. Kernels ask for
+//! output vectors through `take` / `scratch` / `filled` (crate-internal), which pop a
+//! bucket of exactly that size. Buckets are keyed by bytes and alignment, not by type, so
+//! an `f64` buffer can come back as an `i64` one (same size and alignment, which is all
+//! the allocator needs to free it correctly). When a buffer does not fit under the limit,
+//! the buckets used longest ago are released first.
 
 use std::collections::HashMap;
 use std::mem::{align_of, size_of};
