@@ -2,10 +2,10 @@
 //! (`forward(&Var) -> Var`), [`Buffer`], and the name-collecting visitors behind
 //! `named_parameters`, `named_buffers` and `state_dict`.
 
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use sinew_autograd::{Param, Var};
-use sinew_tensor::Tensor;
+use sinew_tensor::{Generator, GeneratorState, Tensor};
 
 /// A non-trainable tensor a module keeps as state (batch norm's running statistics),
 /// shared by clones and saved in the state dict.
@@ -52,6 +52,11 @@ pub trait Visitor {
     fn buffer(&mut self, name: &str, b: &Buffer);
     /// A child module (`0`, `features`, `lstm`).
     fn module(&mut self, name: &str, m: &dyn Module);
+    /// A random generator the visited module draws from while training (`Dropout`'s
+    /// masks), so that a checkpoint can save its state. Ignored unless a visitor asks.
+    fn generator(&mut self, name: &str, g: &Mutex<Generator>) {
+        let _ = (name, g);
+    }
 }
 
 /// A neural-network building block: it owns parameters, buffers and child modules, and
@@ -157,6 +162,72 @@ pub trait Module: Send + Sync {
                 b.set(v.to_dtype(dtype));
             }
         }
+    }
+
+    /// The states of the random generators the module draws from in training mode
+    /// (`Dropout`'s), by qualified name (`2.generator`), in visit order. They are not part
+    /// of the state dict (PyTorch's has no such entries); a checkpoint that must resume a
+    /// run exactly saves them too (`sinew_train`'s checkpoints do).
+    ///
+    /// ```
+    /// use sinew_nn::{Dropout, Linear, Module, Sequential};
+    /// use sinew_tensor::Generator;
+    /// let mut g = Generator::new(0);
+    /// let m = Sequential::new().add(Linear::new(2, 2, &mut g)).add(Dropout::new(0.5, 7));
+    /// let saved = m.generator_states();
+    /// assert_eq!(saved[0].0, "1.generator");
+    /// m.load_generator_states(&saved).unwrap();
+    /// ```
+    fn generator_states(&self) -> Vec<(String, GeneratorState)> {
+        let mut c = Collector::default();
+        self.visit(&mut c);
+        c.generators
+    }
+
+    /// Restores generator states saved by [`generator_states`](Module::generator_states).
+    ///
+    /// # Errors
+    /// A [`LoadReport`] naming the generators without a saved state and the saved states
+    /// without a generator; nothing is changed then.
+    fn load_generator_states(&self, states: &[(String, GeneratorState)]) -> Result<(), LoadReport> {
+        let current = self.generator_states();
+        let mut report = LoadReport::default();
+        for (name, _) in &current {
+            if !states.iter().any(|(n, _)| n == name) {
+                report.missing.push(name.clone());
+            }
+        }
+        for (name, _) in states {
+            if !current.iter().any(|(n, _)| n == name) {
+                report.unexpected.push(name.clone());
+            }
+        }
+        if !report.is_clean() {
+            return Err(report);
+        }
+        struct Restore<'s> {
+            prefix: String,
+            states: &'s [(String, GeneratorState)],
+        }
+        impl Visitor for Restore<'_> {
+            fn param(&mut self, _: &str, _: &Param) {}
+            fn buffer(&mut self, _: &str, _: &Buffer) {}
+            fn module(&mut self, name: &str, m: &dyn Module) {
+                let saved = self.prefix.len();
+                self.prefix.push_str(name);
+                self.prefix.push('.');
+                m.visit(self);
+                self.prefix.truncate(saved);
+            }
+            fn generator(&mut self, name: &str, g: &Mutex<Generator>) {
+                let q = format!("{}{}", self.prefix, name);
+                if let Some((_, state)) = self.states.iter().find(|(n, _)| *n == q) {
+                    *g.lock().unwrap_or_else(|e| e.into_inner()) = Generator::from_state(*state);
+                }
+            }
+        }
+        self.visit(&mut Restore { prefix: String::new(), states });
+        Ok(())
     }
 
     /// Parameters and buffers by qualified name, in PyTorch's `state_dict` order (each
@@ -270,6 +341,7 @@ struct Collector {
     buffers: Vec<(String, Buffer)>,
     state: Vec<(String, Tensor)>,
     targets: Vec<(String, Target)>,
+    generators: Vec<(String, GeneratorState)>,
 }
 
 impl Collector {
@@ -302,6 +374,11 @@ impl Visitor for Collector {
         self.prefix.push('.');
         m.visit(self);
         self.prefix.truncate(saved);
+    }
+
+    fn generator(&mut self, name: &str, g: &Mutex<Generator>) {
+        let state = g.lock().unwrap_or_else(|e| e.into_inner()).state();
+        self.generators.push((self.qualified(name), state));
     }
 }
 

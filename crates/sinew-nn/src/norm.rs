@@ -49,7 +49,9 @@ impl Dropout {
 }
 
 impl Module for Dropout {
-    fn visit(&self, _: &mut dyn Visitor) {}
+    fn visit(&self, v: &mut dyn Visitor) {
+        v.generator("generator", &self.rng);
+    }
     fn set_own_training(&self, training: bool) {
         self.training.store(training, Ordering::Relaxed);
     }

@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sinew_optim::StateError;
 use sinew_serialize::SerializeError;
+use sinew_tensor::GeneratorState;
 
 use crate::history::Logs;
 
@@ -134,6 +135,9 @@ pub(crate) const KEY_HISTORY: &str = "sinew_train.history";
 /// Metadata key: the callbacks' names and states, base64 of bincode
 /// `Vec<(String, Option<Vec<u8>>)>`.
 pub(crate) const KEY_CALLBACKS: &str = "sinew_train.callbacks";
+/// Metadata key: the model's random generators (`Dropout`'s) by qualified name, base64 of
+/// bincode `Vec<(String, [u8; 32], u64, u128)>` (key, stream, word position).
+pub(crate) const KEY_GENERATORS: &str = "sinew_train.generators";
 
 /// The trainer's state read back from a checkpoint's metadata.
 #[derive(Clone, Debug, Default)]
@@ -143,6 +147,16 @@ pub(crate) struct SavedTrainer {
     pub(crate) stopped: bool,
     pub(crate) history: Vec<Logs>,
     pub(crate) callbacks: Vec<(String, Option<CallbackState>)>,
+    /// `None` for a checkpoint without the entry (saved by hand, or before it existed).
+    pub(crate) generators: Option<Vec<(String, GeneratorState)>>,
+}
+
+type RawGenerator = (String, [u8; 32], u64, u128);
+
+pub(crate) fn encode_generators(states: &[(String, GeneratorState)]) -> String {
+    let raw: Vec<RawGenerator> =
+        states.iter().map(|(n, g)| (n.clone(), g.seed, g.stream, g.word_pos)).collect();
+    base64_encode(CallbackState::encode(&raw).as_bytes())
 }
 
 pub(crate) fn encode_history(history: &[Logs]) -> String {
@@ -183,6 +197,13 @@ impl SavedTrainer {
             let raw: Vec<(String, Option<Vec<u8>>)> =
                 decode(&base64_decode(c, KEY_CALLBACKS)?, KEY_CALLBACKS)?;
             saved.callbacks = raw.into_iter().map(|(n, s)| (n, s.map(CallbackState))).collect();
+        }
+        if let Some(g) = meta.get(KEY_GENERATORS) {
+            let raw: Vec<RawGenerator> = decode(&base64_decode(g, KEY_GENERATORS)?, KEY_GENERATORS)?;
+            let states = raw
+                .into_iter()
+                .map(|(n, seed, stream, word_pos)| (n, GeneratorState { seed, stream, word_pos }));
+            saved.generators = Some(states.collect());
         }
         Ok(saved)
     }

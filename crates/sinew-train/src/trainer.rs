@@ -13,15 +13,15 @@ use sinew_nn::loss::{
 };
 use sinew_optim::Optimizer;
 use sinew_serialize::{Checkpoint, StateDict};
-use sinew_tensor::{DType, Generator, Tensor};
+use sinew_tensor::{DType, Generator, GeneratorState, Tensor};
 
 use crate::callbacks::{Callback, Context};
 use crate::history::{History, Logs};
 use crate::metrics::Metric;
 use crate::progress::{Progress, Verbosity};
 use crate::state::{
-    CallbackState, KEY_CALLBACKS, KEY_HISTORY, KEY_LOADER_SEED, KEY_SEED, KEY_STOPPED, KEY_VERSION,
-    ResumeError, SavedTrainer, encode_callbacks, encode_history,
+    CallbackState, KEY_CALLBACKS, KEY_GENERATORS, KEY_HISTORY, KEY_LOADER_SEED, KEY_SEED, KEY_STOPPED,
+    KEY_VERSION, ResumeError, SavedTrainer, encode_callbacks, encode_generators, encode_history,
 };
 
 /// A loss written as a function of predictions and a batch of targets.
@@ -373,8 +373,22 @@ impl<'a> Trainer<'a> {
         };
         let epoch = to_usize(checkpoint.epoch, "epoch")?;
         let step = to_usize(checkpoint.step, "step")?;
+        // the model's random generators (Dropout's masks) must match by name; checked
+        // before anything is loaded
+        if let Some(saved_generators) = &saved.generators {
+            let names = |v: &[(String, GeneratorState)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+            let (ours, theirs) = (names(&self.model.generator_states()), names(saved_generators));
+            if ours != theirs {
+                return Err(ResumeError::Mismatch(format!(
+                    "the model's random generators are {ours:?}, the checkpoint saved {theirs:?}"
+                )));
+            }
+        }
         checkpoint.model.load_into(self.model, true)?;
         self.optimizer.load_state(opt_state)?;
+        if let Some(saved_generators) = &saved.generators {
+            self.model.load_generator_states(saved_generators).expect("names checked above");
+        }
         self.resume = Some(Resume { epoch, step, saved });
         Ok(self)
     }
@@ -692,6 +706,7 @@ fn snapshot(
     let states: Vec<(String, Option<CallbackState>)> =
         callbacks.iter().map(|c| (c.name(), c.state())).collect();
     metadata.insert(KEY_CALLBACKS.to_string(), encode_callbacks(&states));
+    metadata.insert(KEY_GENERATORS.to_string(), encode_generators(&ctx.model.generator_states()));
     Checkpoint {
         model: StateDict::from(ctx.model.state_dict()),
         optimizer: Some(ctx.optimizer.state()),
