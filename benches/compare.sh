@@ -5,11 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads="${1:-2}"
-torch_script="${TORCH_SCRIPT:-../shared/anchors/bench_torch.py}"
-python=""
-for p in .venv-torch/bin/python ../.venv-torch/bin/python python3; do
-    if command -v "$p" >/dev/null 2>&1 && "$p" -c "import torch" 2>/dev/null; then python="$p"; break; fi
-done
+. benches/find_torch.sh
 cargo build --quiet --release -p sinew-benches --bin workloads
 sinew_out=$(./target/release/workloads "$threads")
 echo "== sinew"

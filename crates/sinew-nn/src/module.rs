@@ -213,11 +213,7 @@ pub trait Module: Send + Sync {
             fn param(&mut self, _: &str, _: &Param) {}
             fn buffer(&mut self, _: &str, _: &Buffer) {}
             fn module(&mut self, name: &str, m: &dyn Module) {
-                let saved = self.prefix.len();
-                self.prefix.push_str(name);
-                self.prefix.push('.');
-                m.visit(self);
-                self.prefix.truncate(saved);
+                visit_child(self, |v| &mut v.prefix, name, m);
             }
             fn generator(&mut self, name: &str, g: &Mutex<Generator>) {
                 let q = format!("{}{}", self.prefix, name);
@@ -369,17 +365,23 @@ impl Visitor for Collector {
     }
 
     fn module(&mut self, name: &str, m: &dyn Module) {
-        let saved = self.prefix.len();
-        self.prefix.push_str(name);
-        self.prefix.push('.');
-        m.visit(self);
-        self.prefix.truncate(saved);
+        visit_child(self, |c| &mut c.prefix, name, m);
     }
 
     fn generator(&mut self, name: &str, g: &Mutex<Generator>) {
         let state = g.lock().unwrap_or_else(|e| e.into_inner()).state();
         self.generators.push((self.qualified(name), state));
     }
+}
+
+/// Visits child module `m` with `name.` appended to the visitor's name prefix (reached
+/// through `prefix`) for the duration: how qualified names (`features.3.weight`) are built.
+fn visit_child<V: Visitor>(v: &mut V, prefix: fn(&mut V) -> &mut String, name: &str, m: &dyn Module) {
+    let saved = prefix(v).len();
+    prefix(v).push_str(name);
+    prefix(v).push('.');
+    m.visit(v);
+    prefix(v).truncate(saved);
 }
 
 /// A module with one input and one output: what [`Sequential`](crate::Sequential), the

@@ -29,60 +29,59 @@ pub trait Metric: Send {
     fn value(&self) -> f64;
 }
 
-/// A borrowed metric is a metric: lend one to [`Trainer::metric`](crate::Trainer::metric)
-/// and read it after `fit` (it holds the last evaluation's value: the validation data's
-/// when there is validation, else the last training epoch's).
-///
-/// ```
-/// use sinew_nn::{Linear, Module};
-/// use sinew_optim::Sgd;
-/// use sinew_tensor::{DType, Generator, Tensor};
-/// use sinew_train::metrics::{Mae, Metric};
-/// use sinew_train::{Loss, Trainer, Verbosity};
-///
-/// let mut g = Generator::new(0);
-/// let x = Tensor::randn_with(&[64, 2], DType::F32, &mut g);
-/// let y = x.sum(&[1], true);
-/// let model = Linear::new(2, 1, &mut g);
-/// let mut opt = Sgd::new(model.parameters(), 0.1);
-/// let mut mae = Mae::default();
-/// let history = Trainer::new(&model, &mut opt, Loss::Mse)
-///     .epochs(5)
-///     .metric(&mut mae)
-///     .verbosity(Verbosity::Quiet)
-///     .fit(&x, &y);
-/// assert_eq!(mae.value(), history.get("mae")[4]);
-/// ```
-impl<M: Metric + ?Sized> Metric for &mut M {
-    fn name(&self) -> String {
-        (**self).name()
-    }
-    fn reset(&mut self) {
-        (**self).reset()
-    }
-    fn update(&mut self, predictions: &Tensor, targets: &Tensor) {
-        (**self).update(predictions, targets)
-    }
-    fn value(&self) -> f64 {
-        (**self).value()
-    }
+/// `Metric` for a pointer to a metric (`&mut M`, `Box<M>`), forwarding every method.
+macro_rules! forward_metric {
+    ($(#[$doc:meta])* $ptr:ty) => {
+        $(#[$doc])*
+        impl<M: Metric + ?Sized> Metric for $ptr {
+            fn name(&self) -> String {
+                (**self).name()
+            }
+            fn reset(&mut self) {
+                (**self).reset()
+            }
+            fn update(&mut self, predictions: &Tensor, targets: &Tensor) {
+                (**self).update(predictions, targets)
+            }
+            fn value(&self) -> f64 {
+                (**self).value()
+            }
+        }
+    };
 }
 
-/// A boxed metric is a metric.
-impl<M: Metric + ?Sized> Metric for Box<M> {
-    fn name(&self) -> String {
-        (**self).name()
-    }
-    fn reset(&mut self) {
-        (**self).reset()
-    }
-    fn update(&mut self, predictions: &Tensor, targets: &Tensor) {
-        (**self).update(predictions, targets)
-    }
-    fn value(&self) -> f64 {
-        (**self).value()
-    }
-}
+forward_metric!(
+    /// A borrowed metric is a metric: lend one to [`Trainer::metric`](crate::Trainer::metric)
+    /// and read it after `fit` (it holds the last evaluation's value: the validation data's
+    /// when there is validation, else the last training epoch's).
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{DType, Generator, Tensor};
+    /// use sinew_train::metrics::{Mae, Metric};
+    /// use sinew_train::{Loss, Trainer, Verbosity};
+    ///
+    /// let mut g = Generator::new(0);
+    /// let x = Tensor::randn_with(&[64, 2], DType::F32, &mut g);
+    /// let y = x.sum(&[1], true);
+    /// let model = Linear::new(2, 1, &mut g);
+    /// let mut opt = Sgd::new(model.parameters(), 0.1);
+    /// let mut mae = Mae::default();
+    /// let history = Trainer::new(&model, &mut opt, Loss::Mse)
+    ///     .epochs(5)
+    ///     .metric(&mut mae)
+    ///     .verbosity(Verbosity::Quiet)
+    ///     .fit(&x, &y);
+    /// assert_eq!(mae.value(), history.get("mae")[4]);
+    /// ```
+    &mut M
+);
+
+forward_metric!(
+    /// A boxed metric is a metric.
+    Box<M>
+);
 
 /// Predicted classes from scores: arg-max over the last dimension, or `score > 0` for a
 /// single column ([`predicted_classes_with_threshold`] with
