@@ -413,6 +413,52 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    /// The fused GRU layer: backpropagation through time from its kernel, and through the
+    /// unfused recurrence for second derivatives; every output and the last state feed
+    /// the loss.
+    #[test]
+    fn gru_sequence(steps in 1usize..4, n in 1usize..3, h in 1usize..3, seed in any::<u64>()) {
+        let p = normal(&[steps, n, 3 * h], seed);
+        let w = &normal(&[3 * h, h], seed + 1) * 0.5;
+        let (b, h0) = (normal(&[h], seed + 2), normal(&[n, h], seed + 3));
+        let (wo, wh) = (normal(&[steps, n, h], seed + 4), normal(&[n, h], seed + 5));
+        let f = move |v: &[Var]| {
+            let (out, h_n) = Var::gru_sequence(&v[0], &v[1], &v[2], &v[3]);
+            &(&out * &Var::constant(wo.clone())).sum_all() + &(&h_n * &Var::constant(wh.clone())).sum_all()
+        };
+        let inputs = [p, w, b, h0];
+        gradcheck(f.clone(), &inputs, opts()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        gradgradcheck(f, &inputs, opts()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    }
+}
+
+#[test]
+fn fused_gru_sequence_equals_pytorch_equations() {
+    let (steps, n, h) = (4, 3, 5);
+    let p = normal(&[steps, n, 3 * h], 1);
+    let w = &normal(&[3 * h, h], 2) * 0.3;
+    let (b, h0) = (normal(&[h], 3), normal(&[n, h], 4));
+    let (out, h_n) = Var::gru_sequence(
+        &Var::constant(p.clone()),
+        &Var::constant(w.clone()),
+        &Var::constant(b.clone()),
+        &Var::constant(h0.clone()),
+    );
+    let mut hs = h0;
+    for t in 0..steps {
+        let (xg, hg) = (p.select(0, t).chunk(3, 1), hs.matmul(&w.t()).chunk(3, 1));
+        let r = (&xg[0] + &hg[0]).sigmoid();
+        let z = (&xg[1] + &hg[1]).sigmoid();
+        let nn = (&xg[2] + &(&r * &(&hg[2] + &b))).tanh();
+        hs = &(&z.rsub_scalar(1.0) * &nn) + &(&z * &hs);
+        assert!(out.value().select(0, t).allclose(&hs, 1e-13, 1e-13), "step {t}");
+    }
+    assert!(h_n.value().allclose(&hs, 1e-13, 1e-13));
+}
+
 #[test]
 fn fused_lstm_sequence_equals_the_step_by_step_cell() {
     let (steps, n, h) = (4, 3, 5);

@@ -232,7 +232,6 @@ impl Recurrent {
             let projected =
                 (&input.reshape(&[steps * n, fan_in]).matmul(&w_ih.t()) + &bias).reshape(&[steps, n, rows]);
             let w_hh_t = w_hh.t();
-            let b_hn = (self.cell == Cell::Gru).then(|| b_hh.narrow(0, 2 * hsz, hsz));
             let mut h = h0.as_ref().map_or_else(zeros, |h| h.select(0, l));
             let last = l + 1 == num_layers;
             let time_dim = if last && batched && self.batch_first { 1 } else { 0 };
@@ -246,6 +245,14 @@ impl Recurrent {
                 c_n.push(c_last);
                 continue;
             }
+            if self.cell == Cell::Gru {
+                // likewise one op per layer (see `Var::gru_sequence`)
+                let b_hn = b_hh.narrow(0, 2 * hsz, hsz);
+                let (out, h_last) = Var::gru_sequence(&projected, w_hh, &b_hn, &h);
+                input = if time_dim == 1 { out.transpose(0, 1) } else { out };
+                h_n.push(h_last);
+                continue;
+            }
             let mut outputs = Vec::with_capacity(steps);
             // Each step's input projection is a slice of `projected`; a first-order backward
             // adds the slices' gradients into one buffer in place (see the autograd engine).
@@ -255,17 +262,7 @@ impl Recurrent {
                 h = match self.cell {
                     Cell::Rnn(RnnNonlinearity::Tanh) => (&xt + &hp).tanh(),
                     Cell::Rnn(RnnNonlinearity::ReLU) => (&xt + &hp).relu(),
-                    Cell::Lstm => unreachable!("an LSTM layer runs as one fused op above"),
-                    Cell::Gru => {
-                        let xg = xt.chunk(3, 1);
-                        let hg = hp.chunk(3, 1);
-                        let r = (&xg[0] + &hg[0]).sigmoid();
-                        let z = (&xg[1] + &hg[1]).sigmoid();
-                        let b_hn = b_hn.as_ref().expect("a GRU has b_hn");
-                        let candidate = (&xg[2] + &(&r * &(&hg[2] + b_hn))).tanh();
-                        // (1 - z)·n + z·h
-                        &candidate + &(&z * &(&h - &candidate))
-                    }
+                    Cell::Lstm | Cell::Gru => unreachable!("LSTM and GRU layers run as one fused op above"),
                 };
                 outputs.push(h.clone());
             }

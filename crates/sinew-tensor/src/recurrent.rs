@@ -264,27 +264,7 @@ impl Tensor {
                     std::mem::swap(&mut dc, &mut dc_prev);
                 }
             });
-            // dW_hh = Σ_t d_gates_tᵀ · h_{t-1}: h_0 alone, then every later step in one GEMM
-            if steps > 0 {
-                let dwv = Strided::row_major(4 * h, h);
-                let big = gemm::par_for(4 * h, h, (steps - 1).max(1) * n);
-                let first = Strided::row_major(n, 4 * h).t();
-                gemm::gemm(
-                    &mut dw,
-                    dwv,
-                    &d_proj[..4 * nh],
-                    first,
-                    &h0v,
-                    Strided::row_major(n, h),
-                    false,
-                    big,
-                );
-                if steps > 1 {
-                    let rest = Strided::row_major((steps - 1) * n, 4 * h).t();
-                    let hs = Strided::row_major((steps - 1) * n, h);
-                    gemm::gemm(&mut dw, dwv, &d_proj[4 * nh..], rest, &y[..(steps - 1) * nh], hs, true, big);
-                }
-            }
+            recurrent_weight_grad(&mut dw, &d_proj, 4, &h0v, &y, steps, n, h);
             (
                 Tensor::from_parts(d_proj, &[steps, n, 4 * h]),
                 Tensor::from_parts(dw, &[4 * h, h]),
@@ -292,6 +272,175 @@ impl Tensor {
                 Tensor::from_parts(dc, &[n, h]),
             )
         })
+    }
+
+    /// A whole GRU layer over a sequence: from the input projection `projected`
+    /// (`(T, N, 3H)`, every bias but `b_hn` included), the recurrent weight `w_hh`
+    /// (`(3H, H)`), the new gate's recurrent bias `b_hn` (`(H)`, which the reset gate
+    /// multiplies) and the initial state `h0` (`(N, H)`), runs the `T` steps of
+    /// [`kernels::recurrent::gru_cell_forward`](crate::kernels::recurrent::gru_cell_forward)
+    /// and returns `(y, act)`: the hidden states `h_1 .. h_T` (`(T, N, H)`) and the saved
+    /// gates (`(T, N, 4H)`) that [`Tensor::gru_sequence_backward`] needs.
+    ///
+    /// # Panics
+    /// If the shapes do not fit each other or the dtypes differ.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// // zero pre-activations: z = 1/2, n = 0, so h halves at every step
+    /// let (y, _) = Tensor::gru_sequence(&Tensor::zeros(&[2, 1, 3]), &Tensor::zeros(&[3, 1]), &Tensor::zeros(&[1]), &Tensor::ones(&[1, 1]));
+    /// assert_eq!(y.to_vec::<f32>(), vec![0.5, 0.25]);
+    /// ```
+    #[track_caller]
+    pub fn gru_sequence(projected: &Tensor, w_hh: &Tensor, b_hn: &Tensor, h0: &Tensor) -> (Tensor, Tensor) {
+        const OP: &str = "gru_sequence";
+        let (steps, n, h) = or_panic(gru_dims(OP, projected, w_hh, b_hn, h0));
+        with_float!(projected.dtype(), OP, |T| {
+            let (p, w) = (projected.contiguous_slice::<T>(), w_hh.contiguous_slice::<T>());
+            let (b, h0) = (b_hn.contiguous_slice::<T>(), h0.contiguous_slice::<T>());
+            let nh = n * h;
+            let mut y = crate::buffer::scratch::<T>(steps * nh);
+            let mut act = crate::buffer::scratch::<T>(steps * 4 * nh);
+            let mut hg = crate::buffer::scratch::<T>(3 * nh);
+            // on sinew's pool, so each step's two GEMM halves can run on two threads
+            crate::parallel::install(|| {
+                for t in 0..steps {
+                    let (done, rest) = y.split_at_mut(t * nh);
+                    let h_prev: &[T] = if t == 0 { &h0 } else { &done[(t - 1) * nh..] };
+                    let w_t = Strided::row_major(3 * h, h).t();
+                    gemm::gemm_halves(
+                        &mut hg,
+                        Strided::row_major(n, 3 * h),
+                        h_prev,
+                        Strided::row_major(n, h),
+                        &w,
+                        w_t,
+                        false,
+                    );
+                    k::gru_cell_forward(
+                        &p[t * 3 * nh..(t + 1) * 3 * nh],
+                        &hg,
+                        &b,
+                        h_prev,
+                        n,
+                        h,
+                        &mut rest[..nh],
+                        &mut act[t * 4 * nh..(t + 1) * 4 * nh],
+                    );
+                }
+            });
+            (Tensor::from_parts(y, &[steps, n, h]), Tensor::from_parts(act, &[steps, n, 4 * h]))
+        })
+    }
+
+    /// Gradient of [`Tensor::gru_sequence`] (backpropagation through time in one kernel):
+    /// given `w_hh`, `h0`, the outputs `y` and `act` and the gradient `dy` of `y`, returns
+    /// the gradients of `projected` (`(T, N, 3H)`), `w_hh` (one GEMM over all steps),
+    /// `b_hn` and `h0`.
+    ///
+    /// # Panics
+    /// If the shapes do not fit each other or the dtypes differ.
+    #[track_caller]
+    pub fn gru_sequence_backward(
+        w_hh: &Tensor,
+        h0: &Tensor,
+        y: &Tensor,
+        act: &Tensor,
+        dy: &Tensor,
+    ) -> (Tensor, Tensor, Tensor, Tensor) {
+        const OP: &str = "gru_sequence_backward";
+        let (n, h) = or_panic(state_dims(OP, "h0", h0));
+        let steps = y.dims().first().copied().unwrap_or(0);
+        or_panic(two_d(OP, "w_hh", w_hh, 3 * h, h));
+        or_panic(three_d(OP, "y", y, [steps, n, h]));
+        or_panic(three_d(OP, "dy", dy, [steps, n, h]));
+        or_panic(three_d(OP, "act", act, [steps, n, 4 * h]));
+        or_panic(same_float_dtype(OP, &[w_hh, h0, y, act, dy]));
+        with_float!(y.dtype(), OP, |T| {
+            let (w, h0v) = (w_hh.contiguous_slice::<T>(), h0.contiguous_slice::<T>());
+            let (y, act, dy) =
+                (y.contiguous_slice::<T>(), act.contiguous_slice::<T>(), dy.contiguous_slice::<T>());
+            let nh = n * h;
+            let mut d_proj = crate::buffer::scratch::<T>(steps * 3 * nh);
+            let mut d_hg = crate::buffer::scratch::<T>(steps * 3 * nh);
+            let mut dw = crate::buffer::filled(3 * h * h, T::ZERO);
+            let mut dh = crate::buffer::filled(nh, T::ZERO);
+            let mut dh_direct = crate::buffer::filled(nh, T::ZERO);
+            if steps > 0 {
+                dh.copy_from_slice(&dy[(steps - 1) * nh..]);
+            }
+            crate::parallel::install(|| {
+                for t in (0..steps).rev() {
+                    let h_prev: &[T] = if t == 0 { &h0v } else { &y[(t - 1) * nh..t * nh] };
+                    let dg = &mut d_hg[t * 3 * nh..(t + 1) * 3 * nh];
+                    k::gru_cell_backward(
+                        &act[t * 4 * nh..(t + 1) * 4 * nh],
+                        h_prev,
+                        &dh,
+                        n,
+                        h,
+                        &mut d_proj[t * 3 * nh..(t + 1) * 3 * nh],
+                        dg,
+                        &mut dh_direct,
+                    );
+                    // dh_{t-1} = dh·z + d_hg · W_hh (+ the output's own gradient at t - 1)
+                    if t > 0 {
+                        for ((d, &a), &b) in dh.iter_mut().zip(&dh_direct).zip(&dy[(t - 1) * nh..t * nh]) {
+                            *d = a + b;
+                        }
+                    } else {
+                        dh.copy_from_slice(&dh_direct);
+                    }
+                    let (wv, dgv) = (Strided::row_major(3 * h, h), Strided::row_major(n, 3 * h));
+                    gemm::gemm_halves(&mut dh, Strided::row_major(n, h), dg, dgv, &w, wv, true);
+                }
+            });
+            recurrent_weight_grad(&mut dw, &d_hg, 3, &h0v, &y, steps, n, h);
+            // b_hn's gradient: the new gate's third of d_hg, summed over steps and rows
+            let mut db = crate::buffer::filled(h, T::ZERO);
+            for row in d_hg.chunks_exact(3 * h) {
+                for (a, &b) in db.iter_mut().zip(&row[2 * h..]) {
+                    *a += b;
+                }
+            }
+            (
+                Tensor::from_parts(d_proj, &[steps, n, 3 * h]),
+                Tensor::from_parts(dw, &[3 * h, h]),
+                Tensor::from_parts(db, &[h]),
+                Tensor::from_parts(dh, &[n, h]),
+            )
+        })
+    }
+}
+
+/// `dW_hh = Σ_t d_tᵀ · h_{t-1}` for a recurrence with `gates·h` rows of `W_hh`: the
+/// gradients `d` of the recurrent projections of all `steps` (`(steps·n, gates·h)`), the
+/// states they multiplied (`h0`, then the first `steps - 1` rows of `hs`, `(n, h)` each):
+/// `h0`'s step alone, then every later step in one GEMM. Writes `dw` (`(gates·h, h)`)
+/// entirely when there is a step and a row; leaves it alone otherwise.
+#[allow(clippy::too_many_arguments)]
+fn recurrent_weight_grad<T: crate::dtype::Float>(
+    dw: &mut [T],
+    d: &[T],
+    gates: usize,
+    h0: &[T],
+    hs: &[T],
+    steps: usize,
+    n: usize,
+    h: usize,
+) {
+    if steps == 0 || n == 0 {
+        return;
+    }
+    let (rows, nh) = (gates * h, n * h);
+    let dwv = Strided::row_major(rows, h);
+    let par = gemm::par_for(rows, h, (steps - 1).max(1) * n);
+    let first = Strided::row_major(n, rows).t();
+    gemm::gemm(dw, dwv, &d[..n * rows], first, h0, Strided::row_major(n, h), false, par);
+    if steps > 1 {
+        let rest = Strided::row_major((steps - 1) * n, rows).t();
+        let prev = Strided::row_major((steps - 1) * n, h);
+        gemm::gemm(dw, dwv, &d[n * rows..], rest, &hs[..(steps - 1) * nh], prev, true, par);
     }
 }
 
@@ -334,4 +483,30 @@ fn sequence_dims(
     }
     same_float_dtype(op, &[per_step, w_hh, h0, c0])?;
     Ok((per_step.dims()[0], n, h))
+}
+
+/// `(T, N, H)` of a GRU sequence from `(T, N, 3H)` projections, `w_hh`, `b_hn`, `h0`.
+fn gru_dims(
+    op: &'static str,
+    projected: &Tensor,
+    w_hh: &Tensor,
+    b_hn: &Tensor,
+    h0: &Tensor,
+) -> Result<(usize, usize, usize)> {
+    let (n, h) = state_dims(op, "h0", h0)?;
+    two_d(op, "w_hh", w_hh, 3 * h, h)?;
+    if b_hn.dims() != [h] {
+        return Err(TensorError::InvalidArgument {
+            op,
+            msg: format!("b_hn must have shape [{h}], got {:?}", b_hn.dims()),
+        });
+    }
+    if projected.ndim() != 3 || projected.dims()[1..] != [n, 3 * h] {
+        return Err(TensorError::InvalidArgument {
+            op,
+            msg: format!("projected must have shape [T, {n}, {}], got {:?}", 3 * h, projected.dims()),
+        });
+    }
+    same_float_dtype(op, &[projected, w_hh, b_hn, h0])?;
+    Ok((projected.dims()[0], n, h))
 }

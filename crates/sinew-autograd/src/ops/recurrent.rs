@@ -1,7 +1,7 @@
-//! Fused LSTM ops: one step, and a whole layer over a sequence. Their first-order
-//! backward passes are single kernels; when a graph of the gradient is being built
-//! (`create_graph`), the same gradients are composed from `Var` ops instead, so second
-//! derivatives work as for the unfused formulas.
+//! Fused recurrent ops: an LSTM step, and whole LSTM and GRU layers over a sequence.
+//! Their first-order backward passes are single kernels; when a graph of the gradient is
+//! being built (`create_graph`), the same gradients are composed from `Var` ops instead,
+//! so second derivatives work as for the unfused formulas.
 
 use sinew_tensor::Tensor;
 
@@ -96,6 +96,88 @@ impl Var {
         let last_h = if steps == 0 { h0.clone() } else { y.select(0, steps - 1) };
         (y.narrow(0, 0, steps), last_h, y.select(0, steps))
     }
+}
+
+impl Var {
+    /// A whole GRU layer over a sequence, fused: from the input projection `projected`
+    /// (`(T, N, 3H)`: `x_t · W_ihᵀ + b_ih` plus the reset and update parts of `b_hh`), the
+    /// recurrent weight `w_hh` (`(3H, H)`), the new gate's recurrent bias `b_hn` (`(H)`)
+    /// and the initial state `h0` (`(N, H)`), returns the outputs (`(T, N, H)`: every
+    /// hidden state) and the last hidden state, with PyTorch's `nn.GRU` equations:
+    ///
+    /// ```text
+    /// r, z = σ(x_r + h_r), σ(x_z + h_z);  n = tanh(x_n + r·(h_n + b_hn));  h' = (1 - z)·n + z·h
+    /// ```
+    ///
+    /// One op: a loop forward, backpropagation through time in one kernel backward, the
+    /// recurrent weight's gradient as one GEMM. With `create_graph`, the gradient is
+    /// taken through the same recurrence written with `Var` ops, so it is differentiable.
+    ///
+    /// # Panics
+    /// If the shapes do not fit each other or the dtypes differ.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let projected = Var::leaf(Tensor::zeros(&[3, 2, 3]));
+    /// let w_hh = Var::leaf(Tensor::zeros(&[3, 1]));
+    /// let (b_hn, h0) = (Var::constant(Tensor::zeros(&[1])), Var::constant(Tensor::ones(&[2, 1])));
+    /// let (out, h_n) = Var::gru_sequence(&projected, &w_hh, &b_hn, &h0);
+    /// assert_eq!((out.dims(), h_n.value().to_vec::<f32>()), (&[3, 2, 1][..], vec![0.125, 0.125]));
+    /// let grads = out.sum_all().backward();
+    /// assert_eq!(grads.get(&w_hh).unwrap().dims(), &[3, 1]);
+    /// ```
+    #[track_caller]
+    pub fn gru_sequence(projected: &Var, w_hh: &Var, b_hn: &Var, h0: &Var) -> (Var, Var) {
+        let (y, act) = Tensor::gru_sequence(projected.value(), w_hh.value(), b_hn.value(), h0.value());
+        let steps = projected.dims()[0];
+        let y = Var::from_op("gru_sequence", y, &[projected, w_hh, b_hn, h0], move |ctx| {
+            let [p, w, b, h0] = [&ctx.inputs[0], &ctx.inputs[1], &ctx.inputs[2], &ctx.inputs[3]];
+            if is_grad_enabled() {
+                return vjp_through(&gru_sequence_unfused(p, w, b, h0), ctx.grad, &[p, w, b, h0]);
+            }
+            let (dp, dw, db, dh0) = Tensor::gru_sequence_backward(
+                w.value(),
+                h0.value(),
+                ctx.output.value(),
+                &act,
+                ctx.grad.value(),
+            );
+            [dp, dw, db, dh0].into_iter().map(|g| Some(Var::constant(g))).collect()
+        });
+        let last = if steps == 0 { h0.clone() } else { y.select(0, steps - 1) };
+        (y, last)
+    }
+}
+
+/// The GRU recurrence step by step with ordinary `Var` ops: the reference the fused op
+/// must equal, and the differentiable graph its `create_graph` backward goes through.
+fn gru_sequence_unfused(p: &Var, w: &Var, b_hn: &Var, h0: &Var) -> Var {
+    let steps = p.dims()[0];
+    if steps == 0 {
+        return Var::constant(Tensor::zeros_dtype(&[0, h0.dims()[0], h0.dims()[1]], h0.dtype()));
+    }
+    let w_t = w.t();
+    let mut h = h0.clone();
+    let mut outputs = Vec::with_capacity(steps);
+    for t in 0..steps {
+        let xg = p.select(0, t).chunk(3, 1);
+        let hg = h.matmul(&w_t).chunk(3, 1);
+        let r = (&xg[0] + &hg[0]).sigmoid();
+        let z = (&xg[1] + &hg[1]).sigmoid();
+        let n = (&xg[2] + &(&r * &(&hg[2] + b_hn))).tanh();
+        h = &n + &(&z * &(&h - &n));
+        outputs.push(h.clone());
+    }
+    let refs: Vec<&Var> = outputs.iter().collect();
+    Var::stack(&refs, 0)
+}
+
+/// The vector-Jacobian product of `output` (built from `inputs` by differentiable ops)
+/// with `grad`, as differentiable `Var`s: one per input, `None` where it has no influence.
+fn vjp_through(output: &Var, grad: &Var, inputs: &[&Var]) -> Vec<Option<Var>> {
+    let grads = output.backward_pass().grad_output(grad.clone()).create_graph(true).retain(inputs).run();
+    inputs.iter().map(|v| grads.get_var(v).cloned()).collect()
 }
 
 /// The LSTM step's gradient from differentiable ops (for `create_graph`): the same

@@ -193,6 +193,174 @@ impl<T: Float> crate::simd::Kernel for BackwardRows<'_, T> {
     }
 }
 
+/// Forward of one GRU step for `n` rows of hidden size `h` (PyTorch's `nn.GRU` gate
+/// order: reset, update, new):
+///
+/// ```text
+/// r = σ(x_r + h_r),  z = σ(x_z + h_z),  hn = h_n + b_hn,  n = tanh(x_n + r·hn)
+/// h' = (1 - z)·n + z·h_prev
+/// ```
+///
+/// where `xg` is the input projection with every bias but `b_hn` folded in and `hg` the
+/// recurrent projection `h_prev · W_hhᵀ` without bias (each `(n, 3h)`). Writes `h_out`
+/// (`(n, h)`) and `act` (`(n, 4h)`: `r, z, n, hn`, which the backward pass needs).
+///
+/// # Panics
+/// If a buffer has the wrong length.
+#[allow(clippy::too_many_arguments)]
+pub fn gru_cell_forward<T: Float>(
+    xg: &[T],
+    hg: &[T],
+    b_hn: &[T],
+    h_prev: &[T],
+    n: usize,
+    h: usize,
+    h_out: &mut [T],
+    act: &mut [T],
+) {
+    const WHAT: &str = "gru_cell_forward";
+    for (name, got, want) in [
+        ("xg", xg.len(), 3 * n * h),
+        ("hg", hg.len(), 3 * n * h),
+        ("b_hn", b_hn.len(), h),
+        ("h_prev", h_prev.len(), n * h),
+        ("h_out", h_out.len(), n * h),
+        ("act", act.len(), 4 * n * h),
+    ] {
+        check(WHAT, name, got, want);
+    }
+    if h == 0 {
+        return;
+    }
+    crate::simd::vectorized(GruForwardRows { xg, hg, b_hn, h_prev, h, h_out, act });
+}
+
+struct GruForwardRows<'a, T> {
+    xg: &'a [T],
+    hg: &'a [T],
+    b_hn: &'a [T],
+    h_prev: &'a [T],
+    h: usize,
+    h_out: &'a mut [T],
+    act: &'a mut [T],
+}
+
+impl<T: Float> crate::simd::Kernel for GruForwardRows<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let GruForwardRows { xg, hg, b_hn, h_prev, h, h_out, act } = self;
+        let b_hn = &b_hn[..h];
+        let rows = xg.chunks_exact(3 * h).zip(hg.chunks_exact(3 * h)).zip(h_prev.chunks_exact(h));
+        for (((xr, hr), hp), (ho, ar)) in rows.zip(h_out.chunks_exact_mut(h).zip(act.chunks_exact_mut(4 * h)))
+        {
+            let (ra, rest) = ar.split_at_mut(h);
+            let (za, rest) = rest.split_at_mut(h);
+            let (na, hna) = rest.split_at_mut(h);
+            // one output per loop, so each vectorises
+            let (xr_, xz, xn) = (&xr[..h], &xr[h..2 * h], &xr[2 * h..3 * h]);
+            let (hr_, hz, hn) = (&hr[..h], &hr[h..2 * h], &hr[2 * h..3 * h]);
+            ra.iter_mut().zip(xr_).zip(hr_).for_each(|((a, &x), &y)| *a = sigmoid(x + y));
+            za.iter_mut().zip(xz).zip(hz).for_each(|((a, &x), &y)| *a = sigmoid(x + y));
+            hna.iter_mut().zip(hn).zip(b_hn).for_each(|((a, &x), &b)| *a = x + b);
+            na.iter_mut()
+                .zip(xn)
+                .zip(ra.iter().zip(hna.iter()))
+                .for_each(|((a, &x), (&r, &hn))| *a = (x + r * hn).tanh());
+            let (za, na, hp, ho) = (&za[..h], &na[..h], &hp[..h], &mut ho[..h]);
+            for k in 0..h {
+                ho[k] = (T::ONE - za[k]) * na[k] + za[k] * hp[k];
+            }
+        }
+    }
+}
+
+/// Gradient of [`gru_cell_forward`]. Given the saved `act` (`r, z, n, hn`), `h_prev` and
+/// the gradient `dh` of the new state, writes the gradient of the input projection
+/// (`d_x`, `(n, 3h)`), of the recurrent projection with `b_hn` (`d_hg`, `(n, 3h)`: its last
+/// third is also `b_hn`'s gradient, row by row) and the part of `h_prev`'s gradient that
+/// does not pass through `W_hh` (`dh_prev`, `(n, h)`: `dh·z`).
+///
+/// # Panics
+/// If a buffer has the wrong length.
+#[allow(clippy::too_many_arguments)]
+pub fn gru_cell_backward<T: Float>(
+    act: &[T],
+    h_prev: &[T],
+    dh: &[T],
+    n: usize,
+    h: usize,
+    d_x: &mut [T],
+    d_hg: &mut [T],
+    dh_prev: &mut [T],
+) {
+    const WHAT: &str = "gru_cell_backward";
+    for (name, got, want) in [
+        ("act", act.len(), 4 * n * h),
+        ("h_prev", h_prev.len(), n * h),
+        ("dh", dh.len(), n * h),
+        ("d_x", d_x.len(), 3 * n * h),
+        ("d_hg", d_hg.len(), 3 * n * h),
+        ("dh_prev", dh_prev.len(), n * h),
+    ] {
+        check(WHAT, name, got, want);
+    }
+    if h == 0 {
+        return;
+    }
+    crate::simd::vectorized(GruBackwardRows { act, h_prev, dh, h, d_x, d_hg, dh_prev });
+}
+
+struct GruBackwardRows<'a, T> {
+    act: &'a [T],
+    h_prev: &'a [T],
+    dh: &'a [T],
+    h: usize,
+    d_x: &'a mut [T],
+    d_hg: &'a mut [T],
+    dh_prev: &'a mut [T],
+}
+
+impl<T: Float> crate::simd::Kernel for GruBackwardRows<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let GruBackwardRows { act, h_prev, dh, h, d_x, d_hg, dh_prev } = self;
+        let inputs = act.chunks_exact(4 * h).zip(h_prev.chunks_exact(h)).zip(dh.chunks_exact(h));
+        let outputs =
+            d_x.chunks_exact_mut(3 * h).zip(d_hg.chunks_exact_mut(3 * h)).zip(dh_prev.chunks_exact_mut(h));
+        for (((ar, hp), dh), ((dx, dhg), dhp)) in inputs.zip(outputs) {
+            let (r, z, nn, hn) = (&ar[..h], &ar[h..2 * h], &ar[2 * h..3 * h], &ar[3 * h..4 * h]);
+            let (hp, dh) = (&hp[..h], &dh[..h]);
+            let (dx_r, rest) = dx.split_at_mut(h);
+            let (dx_z, dx_n) = rest.split_at_mut(h);
+            let (dhg_r, rest) = dhg.split_at_mut(h);
+            let (dhg_z, dhg_n) = rest.split_at_mut(h);
+            let (dx_r, dx_z, dx_n) = (&mut dx_r[..h], &mut dx_z[..h], &mut dx_n[..h]);
+            let (dhg_r, dhg_z, dhg_n, dhp) =
+                (&mut dhg_r[..h], &mut dhg_z[..h], &mut dhg_n[..h], &mut dhp[..h]);
+            // dn_pre = dh·(1 - z)·(1 - n²), the new gate's pre-activation gradient
+            for k in 0..h {
+                dx_n[k] = dh[k] * (T::ONE - z[k]) * (T::ONE - nn[k] * nn[k]);
+            }
+            for k in 0..h {
+                dhg_n[k] = dx_n[k] * r[k];
+            }
+            for k in 0..h {
+                dx_r[k] = dx_n[k] * hn[k] * r[k] * (T::ONE - r[k]);
+            }
+            for k in 0..h {
+                dx_z[k] = dh[k] * (hp[k] - nn[k]) * z[k] * (T::ONE - z[k]);
+            }
+            dhg_r.copy_from_slice(dx_r);
+            dhg_z.copy_from_slice(dx_z);
+            for k in 0..h {
+                dhp[k] = dh[k] * z[k];
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
