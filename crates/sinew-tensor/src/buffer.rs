@@ -186,8 +186,10 @@ pub(crate) fn scratch<T: crate::dtype::Element>(n: usize) -> Vec<T> {
     }
 }
 
-/// Hands a vector's buffer to the cache (or frees it). Elements are `Copy`: nothing to drop.
-pub(crate) fn give<T: Copy>(mut v: Vec<T>) {
+/// Hands a vector's buffer to the cache (or frees it). Only `f32`, `f64` and `i64`
+/// (`Element`s: `Copy`, no padding, every bit pattern valid), so a cached buffer never
+/// holds uninitialised bytes that `scratch` could hand out as values.
+pub(crate) fn give<T: crate::dtype::Element>(mut v: Vec<T>) {
     let capacity = v.capacity();
     let key = key_of::<T>(capacity);
     let limit = LIMIT.load(Ordering::Relaxed);
