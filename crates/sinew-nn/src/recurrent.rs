@@ -1,12 +1,13 @@
-//! Recurrent layers: [`RNN`] (tanh or ReLU), [`LSTM`] and [`GRU`], multi-layer and
-//! unidirectional, with PyTorch's gate order, parameter names and shapes, so that a
-//! PyTorch `state_dict` of `nn.RNN` / `nn.LSTM` / `nn.GRU` loads unchanged.
+//! Recurrent layers: [`RNN`] (tanh or ReLU), [`LSTM`] and [`GRU`], multi-layer,
+//! unidirectional or bidirectional, with PyTorch's gate order, parameter names and shapes,
+//! so that a PyTorch `state_dict` of `nn.RNN` / `nn.LSTM` / `nn.GRU` loads unchanged.
 //!
 //! Every layer takes an input of shape `(T, N, input_size)` (or `(N, T, input_size)` with
 //! `batch_first`, or an unbatched `(T, input_size)`) and an optional initial state of shape
-//! `(num_layers, N, hidden_size)` (zeros when absent). It returns the last layer's
-//! hidden state at every time step, `(T, N, hidden_size)` (or `(N, T, hidden_size)`),
-//! and the final state of every layer, `(num_layers, N, hidden_size)`.
+//! `(D·num_layers, N, hidden_size)` (zeros when absent; `D` is 2 when bidirectional, else
+//! 1). It returns the last layer's hidden state at every time step, `(T, N, D·hidden_size)`
+//! (or `(N, T, D·hidden_size)`; a bidirectional layer's forward and reverse states side by
+//! side), and the final state of every layer and direction, `(D·num_layers, N, hidden_size)`.
 //!
 //! The input projection `x·W_ihᵀ + b` of a layer is computed for all time steps in one
 //! matrix product; only the hidden projection `h·W_hhᵀ` runs step by step.
@@ -96,6 +97,9 @@ struct Recurrent {
     input_size: usize,
     hidden_size: usize,
     batch_first: bool,
+    /// 1, or 2 when bidirectional.
+    directions: usize,
+    /// One entry per layer and direction: layer 0 forward, layer 0 reverse, layer 1 ...
     layers: Vec<RecurrentWeights>,
 }
 
@@ -104,11 +108,13 @@ type RunOutput = (Var, Var, Option<Var>);
 
 impl Recurrent {
     #[track_caller]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         cell: Cell,
         input_size: usize,
         hidden_size: usize,
         num_layers: usize,
+        bidirectional: bool,
         batch_first: bool,
         g: &mut Generator,
     ) -> Self {
@@ -117,11 +123,14 @@ impl Recurrent {
         assert!(num_layers > 0, "{name}: num_layers must be positive, got {num_layers}");
         let bound = 1.0 / (hidden_size as f64).sqrt();
         let rows = cell.gates() * hidden_size;
-        let layers = (0..num_layers)
-            .map(|k| {
-                let fan_in = if k == 0 { input_size } else { hidden_size };
+        let directions = if bidirectional { 2 } else { 1 };
+        // PyTorch's order, in which it also initialises: per layer, forward then reverse
+        let layers = (0..num_layers * directions)
+            .map(|i| {
+                let (k, suffix) = (i / directions, direction_suffix(i % directions));
+                let fan_in = if k == 0 { input_size } else { hidden_size * directions };
                 let mut make = |what: &str, shape: &[usize]| {
-                    Param::new(format!("{what}_l{k}"), init::uniform(shape, -bound, bound, g))
+                    Param::new(format!("{what}_l{k}{suffix}"), init::uniform(shape, -bound, bound, g))
                 };
                 RecurrentWeights {
                     weight_ih: make("weight_ih", &[rows, fan_in]),
@@ -131,14 +140,18 @@ impl Recurrent {
                 }
             })
             .collect();
-        Recurrent { cell, input_size, hidden_size, batch_first, layers }
+        Recurrent { cell, input_size, hidden_size, batch_first, directions, layers }
+    }
+
+    fn num_layers(&self) -> usize {
+        self.layers.len() / self.directions
     }
 
     /// PyTorch's `repr`: `LSTM(3, 5, num_layers=2, batch_first=True)`.
     fn describe(&self) -> String {
         let mut s = format!("{}({}, {}", self.cell.name(), self.input_size, self.hidden_size);
-        if self.layers.len() > 1 {
-            s += &format!(", num_layers={}", self.layers.len());
+        if self.num_layers() > 1 {
+            s += &format!(", num_layers={}", self.num_layers());
         }
         if self.cell == Cell::Rnn(RnnNonlinearity::ReLU) {
             s += ", nonlinearity='relu'";
@@ -146,15 +159,19 @@ impl Recurrent {
         if self.batch_first {
             s += ", batch_first=True";
         }
+        if self.directions == 2 {
+            s += ", bidirectional=True";
+        }
         s + ")"
     }
 
     fn visit(&self, v: &mut dyn Visitor) {
-        for (k, l) in self.layers.iter().enumerate() {
-            v.param(&format!("weight_ih_l{k}"), &l.weight_ih);
-            v.param(&format!("weight_hh_l{k}"), &l.weight_hh);
-            v.param(&format!("bias_ih_l{k}"), &l.bias_ih);
-            v.param(&format!("bias_hh_l{k}"), &l.bias_hh);
+        for (i, l) in self.layers.iter().enumerate() {
+            let (k, suffix) = (i / self.directions, direction_suffix(i % self.directions));
+            v.param(&format!("weight_ih_l{k}{suffix}"), &l.weight_ih);
+            v.param(&format!("weight_hh_l{k}{suffix}"), &l.weight_hh);
+            v.param(&format!("bias_ih_l{k}{suffix}"), &l.bias_ih);
+            v.param(&format!("bias_hh_l{k}{suffix}"), &l.bias_hh);
         }
     }
 
@@ -171,7 +188,7 @@ impl Recurrent {
         assert_eq!(
             weights.len(),
             params.len(),
-            "{name}: expected {} weights (weight_ih, weight_hh, bias_ih, bias_hh per layer), got {}",
+            "{name}: expected {} weights (weight_ih, weight_hh, bias_ih, bias_hh per layer and direction), got {}",
             params.len(),
             weights.len()
         );
@@ -191,7 +208,7 @@ impl Recurrent {
     #[track_caller]
     fn run(&self, weights: &[Var], x: &Var, h0: Option<&Var>, c0: Option<&Var>) -> RunOutput {
         let name = self.describe();
-        let (isz, hsz, num_layers) = (self.input_size, self.hidden_size, self.layers.len());
+        let (isz, hsz, dirs) = (self.input_size, self.hidden_size, self.directions);
         let layout = if self.batch_first { format!("[N, T, {isz}]") } else { format!("[T, N, {isz}]") };
         assert!(
             (x.ndim() == 2 || x.ndim() == 3) && x.dims()[x.ndim() - 1] == isz,
@@ -209,76 +226,108 @@ impl Recurrent {
         };
         let (steps, n) = (xs.dims()[0], xs.dims()[1]);
         assert!(steps > 0, "{name}: expected at least one time step, got input of shape {:?}", x.dims());
-        let state_shape = if batched { vec![num_layers, n, hsz] } else { vec![num_layers, hsz] };
+        let states = self.layers.len(); // layers × directions
+        let state_shape = if batched { vec![states, n, hsz] } else { vec![states, hsz] };
         let h0 = check_state(&name, "h_0", h0, &state_shape, batched);
         let c0 = check_state(&name, "c_0", c0, &state_shape, batched);
         let zeros = || Var::constant(Tensor::zeros_dtype(&[n, hsz], x.dtype()));
+        // the reverse direction reads the sequence backwards and writes its outputs back
+        // in time order
+        let backwards = Tensor::from_vec((0..steps as i64).rev().collect::<Vec<_>>(), &[steps])
+            .expect("one index per step");
+        let reverse_time = |v: &Var| v.index_select(0, &backwards);
 
         let mut input = xs;
-        let (mut h_n, mut c_n) = (Vec::with_capacity(num_layers), Vec::with_capacity(num_layers));
-        for (l, w) in weights.chunks(4).enumerate() {
-            let (w_ih, w_hh, b_ih, b_hh) = (&w[0], &w[1], &w[2], &w[3]);
-            let rows = self.cell.gates() * hsz;
-            // Biases that simply add are folded into the input projection; GRU keeps b_hn
-            // apart, since the reset gate multiplies it.
-            let bias = match self.cell {
-                Cell::Gru => {
-                    let b_hn_zero = Var::constant(Tensor::zeros_dtype(&[hsz], b_hh.dtype()));
-                    b_ih + &Var::cat(&[&b_hh.narrow(0, 0, 2 * hsz), &b_hn_zero], 0)
-                }
-                _ => b_ih + b_hh,
-            };
-            let fan_in = input.dims()[2];
-            let projected =
-                (&input.reshape(&[steps * n, fan_in]).matmul(&w_ih.t()) + &bias).reshape(&[steps, n, rows]);
-            let w_hh_t = w_hh.t();
-            let mut h = h0.as_ref().map_or_else(zeros, |h| h.select(0, l));
-            let last = l + 1 == num_layers;
-            let time_dim = if last && batched && self.batch_first { 1 } else { 0 };
-            if self.cell == Cell::Lstm {
-                // The whole layer as one op: one loop forward, backpropagation through
-                // time in one kernel (see `Var::lstm_sequence`).
-                let c_init = c0.as_ref().map_or_else(zeros, |c| c.select(0, l));
-                let (out, h_last, c_last) = Var::lstm_sequence(&projected, w_hh, &h, &c_init);
-                input = if time_dim == 1 { out.transpose(0, 1) } else { out };
+        let (mut h_n, mut c_n) = (Vec::with_capacity(states), Vec::with_capacity(states));
+        for layer in weights.chunks(4 * dirs) {
+            let mut outputs = Vec::with_capacity(dirs);
+            for w in layer.chunks(4) {
+                let s = h_n.len(); // index of this layer and direction in the states
+                let reverse = s % dirs == 1;
+                let seq = if reverse { reverse_time(&input) } else { input.clone() };
+                let h = h0.as_ref().map_or_else(zeros, |h| h.select(0, s));
+                let c = c0.as_ref().map_or_else(zeros, |c| c.select(0, s));
+                let (out, h_last, c_last) = self.run_direction(w, &seq, h, c);
+                outputs.push(if reverse { reverse_time(&out) } else { out });
                 h_n.push(h_last);
-                c_n.push(c_last);
-                continue;
-            }
-            if self.cell == Cell::Gru {
-                // likewise one op per layer (see `Var::gru_sequence`)
-                let b_hn = b_hh.narrow(0, 2 * hsz, hsz);
-                let (out, h_last) = Var::gru_sequence(&projected, w_hh, &b_hn, &h);
-                input = if time_dim == 1 { out.transpose(0, 1) } else { out };
-                h_n.push(h_last);
-                continue;
-            }
-            let mut outputs = Vec::with_capacity(steps);
-            // Each step's input projection is a slice of `projected`; a first-order backward
-            // adds the slices' gradients into one buffer in place (see the autograd engine).
-            for t in 0..steps {
-                let xt = projected.select(0, t);
-                let hp = h.matmul(&w_hh_t);
-                h = match self.cell {
-                    Cell::Rnn(RnnNonlinearity::Tanh) => (&xt + &hp).tanh(),
-                    Cell::Rnn(RnnNonlinearity::ReLU) => (&xt + &hp).relu(),
-                    Cell::Lstm | Cell::Gru => unreachable!("LSTM and GRU layers run as one fused op above"),
-                };
-                outputs.push(h.clone());
+                c_n.extend(c_last);
             }
             let refs: Vec<&Var> = outputs.iter().collect();
-            input = Var::stack(&refs, time_dim);
-            h_n.push(h);
+            input = if dirs == 1 { outputs[0].clone() } else { Var::cat(&refs, 2) };
         }
         let stack = |v: &[Var]| {
             let refs: Vec<&Var> = v.iter().collect();
             let s = Var::stack(&refs, 0);
             if batched { s } else { s.squeeze_dim(1) }
         };
-        let output = if batched { input } else { input.squeeze_dim(1) };
+        let output = if !batched {
+            input.squeeze_dim(1)
+        } else if self.batch_first {
+            input.transpose(0, 1)
+        } else {
+            input
+        };
         let c_n = (self.cell == Cell::Lstm).then(|| stack(&c_n));
         (output, stack(&h_n), c_n)
     }
+
+    /// One layer in one direction over the time-major sequence `seq` (`(T, N, in)`), from
+    /// states `h` and `c` (`c` used by the LSTM only), with weights `w_ih, w_hh, b_ih,
+    /// b_hh`: the outputs `(T, N, H)`, the last hidden state and (LSTM) the last cell state.
+    fn run_direction(&self, w: &[Var], seq: &Var, h: Var, c: Var) -> (Var, Var, Option<Var>) {
+        let (w_ih, w_hh, b_ih, b_hh) = (&w[0], &w[1], &w[2], &w[3]);
+        let (steps, n, fan_in) = (seq.dims()[0], seq.dims()[1], seq.dims()[2]);
+        let hsz = self.hidden_size;
+        let rows = self.cell.gates() * hsz;
+        // Biases that simply add are folded into the input projection; GRU keeps b_hn
+        // apart, since the reset gate multiplies it.
+        let bias = match self.cell {
+            Cell::Gru => {
+                let b_hn_zero = Var::constant(Tensor::zeros_dtype(&[hsz], b_hh.dtype()));
+                b_ih + &Var::cat(&[&b_hh.narrow(0, 0, 2 * hsz), &b_hn_zero], 0)
+            }
+            _ => b_ih + b_hh,
+        };
+        let projected =
+            (&seq.reshape(&[steps * n, fan_in]).matmul(&w_ih.t()) + &bias).reshape(&[steps, n, rows]);
+        match self.cell {
+            Cell::Lstm => {
+                // The whole layer as one op: one loop forward, backpropagation through
+                // time in one kernel (see `Var::lstm_sequence`).
+                let (out, h_last, c_last) = Var::lstm_sequence(&projected, w_hh, &h, &c);
+                (out, h_last, Some(c_last))
+            }
+            Cell::Gru => {
+                // likewise one op (see `Var::gru_sequence`)
+                let b_hn = b_hh.narrow(0, 2 * hsz, hsz);
+                let (out, h_last) = Var::gru_sequence(&projected, w_hh, &b_hn, &h);
+                (out, h_last, None)
+            }
+            Cell::Rnn(nonlinearity) => {
+                // Each step's input projection is a slice of `projected`; a first-order
+                // backward adds the slices' gradients into one buffer in place (see the
+                // autograd engine).
+                let w_hh_t = w_hh.t();
+                let mut h = h;
+                let mut outputs = Vec::with_capacity(steps);
+                for t in 0..steps {
+                    let z = &projected.select(0, t) + &h.matmul(&w_hh_t);
+                    h = match nonlinearity {
+                        RnnNonlinearity::Tanh => z.tanh(),
+                        RnnNonlinearity::ReLU => z.relu(),
+                    };
+                    outputs.push(h.clone());
+                }
+                let refs: Vec<&Var> = outputs.iter().collect();
+                (Var::stack(&refs, 0), h, None)
+            }
+        }
+    }
+}
+
+/// `""` for the forward direction, `"_reverse"` for the reverse one (PyTorch's names).
+fn direction_suffix(direction: usize) -> &'static str {
+    if direction == 1 { "_reverse" } else { "" }
 }
 
 /// Checks an initial state's shape; an unbatched state `(L, H)` becomes `(L, 1, H)`.
@@ -304,7 +353,12 @@ macro_rules! common_methods {
 
             /// Number of stacked layers.
             pub fn num_layers(&self) -> usize {
-                self.inner.layers.len()
+                self.inner.num_layers()
+            }
+
+            /// Whether each layer also runs the sequence in reverse (PyTorch's `bidirectional`).
+            pub fn bidirectional(&self) -> bool {
+                self.inner.directions == 2
             }
 
             /// Whether inputs and outputs are `(N, T, features)` rather than `(T, N, features)`.
@@ -312,7 +366,8 @@ macro_rules! common_methods {
                 self.inner.batch_first
             }
 
-            /// The parameters of each layer, bottom first.
+            /// The parameters of each layer, bottom first; for a bidirectional layer its
+            /// forward direction, then its reverse one.
             pub fn weights(&self) -> &[RecurrentWeights] {
                 &self.inner.layers
             }
@@ -383,8 +438,42 @@ impl RNN {
         batch_first: bool,
         g: &mut Generator,
     ) -> Self {
-        let inner =
-            Recurrent::new(Cell::Rnn(nonlinearity), input_size, hidden_size, num_layers, batch_first, g);
+        let inner = Recurrent::new(
+            Cell::Rnn(nonlinearity),
+            input_size,
+            hidden_size,
+            num_layers,
+            false,
+            batch_first,
+            g,
+        );
+        RNN { inner, nonlinearity }
+    }
+
+    /// [`RNN::new`] with a second, reverse direction per layer (`bidirectional=True`): its
+    /// parameters are named `..._reverse`, the output has `2·hidden_size` features and the
+    /// states are `(2·num_layers, N, H)`.
+    ///
+    /// # Panics
+    /// If `hidden_size` or `num_layers` is zero.
+    #[track_caller]
+    pub fn new_bidirectional(
+        input_size: usize,
+        hidden_size: usize,
+        num_layers: usize,
+        nonlinearity: RnnNonlinearity,
+        batch_first: bool,
+        g: &mut Generator,
+    ) -> Self {
+        let inner = Recurrent::new(
+            Cell::Rnn(nonlinearity),
+            input_size,
+            hidden_size,
+            num_layers,
+            true,
+            batch_first,
+            g,
+        );
         RNN { inner, nonlinearity }
     }
 
@@ -490,7 +579,37 @@ impl LSTM {
         batch_first: bool,
         g: &mut Generator,
     ) -> Self {
-        LSTM { inner: Recurrent::new(Cell::Lstm, input_size, hidden_size, num_layers, batch_first, g) }
+        LSTM { inner: Recurrent::new(Cell::Lstm, input_size, hidden_size, num_layers, false, batch_first, g) }
+    }
+
+    /// [`LSTM::new`] with a second, reverse direction per layer (`bidirectional=True`): its
+    /// parameters are named `..._reverse`, the output has `2·hidden_size` features and the
+    /// states are `(2·num_layers, N, H)`.
+    ///
+    /// # Panics
+    /// If `hidden_size` or `num_layers` is zero.
+    ///
+    /// ```
+    /// use sinew_nn::{Forward, LSTM, Module};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{DType, Generator, Tensor};
+    /// let mut g = Generator::new(0);
+    /// let lstm = LSTM::new_bidirectional(3, 5, 2, true, &mut g);
+    /// let x = Var::constant(Tensor::randn_with(&[4, 7, 3], DType::F32, &mut g)); // (N, T, in)
+    /// let (out, (h_n, c_n)) = lstm.forward_with_state(&x, None);
+    /// assert_eq!((out.dims(), h_n.dims(), c_n.dims()), (&[4, 7, 10][..], &[4, 4, 5][..], &[4, 4, 5][..]));
+    /// assert_eq!(lstm.named_parameters()[4].0, "weight_ih_l0_reverse");
+    /// assert_eq!(lstm.to_string(), "LSTM(3, 5, num_layers=2, batch_first=True, bidirectional=True)");
+    /// ```
+    #[track_caller]
+    pub fn new_bidirectional(
+        input_size: usize,
+        hidden_size: usize,
+        num_layers: usize,
+        batch_first: bool,
+        g: &mut Generator,
+    ) -> Self {
+        LSTM { inner: Recurrent::new(Cell::Lstm, input_size, hidden_size, num_layers, true, batch_first, g) }
     }
 
     /// Runs the sequence from the initial state `(h_0, c_0)` (each `(num_layers, N, H)`;
@@ -598,7 +717,24 @@ impl GRU {
         batch_first: bool,
         g: &mut Generator,
     ) -> Self {
-        GRU { inner: Recurrent::new(Cell::Gru, input_size, hidden_size, num_layers, batch_first, g) }
+        GRU { inner: Recurrent::new(Cell::Gru, input_size, hidden_size, num_layers, false, batch_first, g) }
+    }
+
+    /// [`GRU::new`] with a second, reverse direction per layer (`bidirectional=True`): its
+    /// parameters are named `..._reverse`, the output has `2·hidden_size` features and the
+    /// states are `(2·num_layers, N, H)`.
+    ///
+    /// # Panics
+    /// If `hidden_size` or `num_layers` is zero.
+    #[track_caller]
+    pub fn new_bidirectional(
+        input_size: usize,
+        hidden_size: usize,
+        num_layers: usize,
+        batch_first: bool,
+        g: &mut Generator,
+    ) -> Self {
+        GRU { inner: Recurrent::new(Cell::Gru, input_size, hidden_size, num_layers, true, batch_first, g) }
     }
 
     /// Runs the sequence from initial state `h0` (`(num_layers, N, H)`; zeros when `None`):

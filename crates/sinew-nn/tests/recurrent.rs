@@ -425,3 +425,88 @@ fn lstm_results_do_not_depend_on_the_thread_count() {
         assert_eq!(a.to_vec::<f32>(), b.to_vec::<f32>());
     }
 }
+
+const BIDIRECTIONAL: &str = include_str!("../../../tests/fixtures/bidirectional_rnn.json");
+
+/// Bidirectional two-layer RNN, LSTM and GRU against PyTorch (`tests/fixtures/
+/// gen_bidirectional.py`): parameter names and order, outputs, final states, and the
+/// gradients of input, initial states and every parameter, in f64.
+#[test]
+fn bidirectional_layers_match_pytorch() {
+    let doc: Value = serde_json::from_str(BIDIRECTIONAL).unwrap();
+    let cases = doc["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 4, "bidirectional_rnn.json lost cases");
+    for case in cases {
+        let kind = case["kind"].as_str().unwrap();
+        let get = |name: &str| -> Tensor {
+            let t = &case["tensors"][name];
+            assert!(!t.is_null(), "{kind}: no tensor {name}");
+            let shape: Vec<usize> =
+                t["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+            let data: Vec<f64> = t["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            Tensor::from_vec(data, &shape).unwrap()
+        };
+        let close = |what: &str, got: &Tensor, want: &Tensor| {
+            assert_eq!(got.dims(), want.dims(), "{kind}: {what} shape");
+            assert!(got.allclose(want, 1e-9, 1e-9), "{kind}: {what} differs from PyTorch");
+        };
+        let (inp, hid, layers) = (
+            case["input_size"].as_u64().unwrap() as usize,
+            case["hidden_size"].as_u64().unwrap() as usize,
+            case["num_layers"].as_u64().unwrap() as usize,
+        );
+        let batch_first = case["batch_first"].as_bool().unwrap();
+        let mut g = Generator::new(0);
+        let order: Vec<String> =
+            case["param_order"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+        let state: Vec<(String, Tensor)> = order.iter().map(|n| (n.clone(), get(n))).collect();
+        // builds the layer in f64 with PyTorch's weights, checking names and order first
+        let prepare = |m: &dyn Module| {
+            let names: Vec<String> = m.named_parameters().into_iter().map(|(n, _)| n).collect();
+            assert_eq!(names, order, "{kind}: parameter names and order");
+            m.cast(DType::F64);
+            m.load_state_dict(&state, true).unwrap();
+            m.named_parameters()
+        };
+        let (x, h0) = (Var::leaf(get("x")), Var::leaf(get("h0")));
+        let c0 = (kind == "lstm").then(|| Var::leaf(get("c0")));
+        let (out, h_n, c_n, named) = match kind {
+            "rnn_tanh" => {
+                let rnn =
+                    RNN::new_bidirectional(inp, hid, layers, RnnNonlinearity::Tanh, batch_first, &mut g);
+                let named = prepare(&rnn);
+                let (o, h) = rnn.forward_with_state(&x, Some(&h0));
+                (o, h, None, named)
+            }
+            "lstm" => {
+                let lstm = LSTM::new_bidirectional(inp, hid, layers, batch_first, &mut g);
+                let named = prepare(&lstm);
+                let (o, (h, c)) = lstm.forward_with_state(&x, Some((&h0, c0.as_ref().unwrap())));
+                (o, h, Some(c), named)
+            }
+            _ => {
+                let gru = GRU::new_bidirectional(inp, hid, layers, batch_first, &mut g);
+                let named = prepare(&gru);
+                let (o, h) = gru.forward_with_state(&x, Some(&h0));
+                (o, h, None, named)
+            }
+        };
+        close("out", out.value(), &get("out"));
+        close("h_n", h_n.value(), &get("h_n"));
+        let mut loss =
+            &(&out * &Var::constant(get("wo"))).sum_all() + &(&h_n * &Var::constant(get("wh"))).sum_all();
+        if let Some(c_n) = &c_n {
+            close("c_n", c_n.value(), &get("c_n"));
+            loss = &loss + &(c_n * &Var::constant(get("wc"))).sum_all();
+        }
+        let grads = loss.backward();
+        close("grad.x", grads.get(&x).unwrap(), &get("grad.x"));
+        close("grad.h0", grads.get(&h0).unwrap(), &get("grad.h0"));
+        if let Some(c0) = &c0 {
+            close("grad.c0", grads.get(c0).unwrap(), &get("grad.c0"));
+        }
+        for (name, p) in &named {
+            close(&format!("grad.{name}"), grads.get(&p.var()).unwrap(), &get(&format!("grad.{name}")));
+        }
+    }
+}
