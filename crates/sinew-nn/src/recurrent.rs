@@ -482,9 +482,9 @@ impl RNN {
         self.nonlinearity
     }
 
-    /// Runs the sequence from initial state `h0` (`(num_layers, N, H)`; zeros when `None`):
-    /// returns the last layer's output at every step and the final state `h_n`
-    /// `(num_layers, N, H)`.
+    /// Runs the sequence from initial state `h0` (`(D·num_layers, N, H)`, `D` = 2 when
+    /// bidirectional; zeros when `None`): returns the last layer's output at every step
+    /// and the final state `h_n` `(D·num_layers, N, H)`.
     ///
     /// ```
     /// use sinew_nn::{RNN, RnnNonlinearity};
@@ -612,9 +612,9 @@ impl LSTM {
         LSTM { inner: Recurrent::new(Cell::Lstm, input_size, hidden_size, num_layers, true, batch_first, g) }
     }
 
-    /// Runs the sequence from the initial state `(h_0, c_0)` (each `(num_layers, N, H)`;
-    /// zeros when `None`): returns the last layer's output at every step and the final
-    /// state `(h_n, c_n)`, each `(num_layers, N, H)`.
+    /// Runs the sequence from the initial state `(h_0, c_0)` (each `(D·num_layers, N, H)`,
+    /// `D` = 2 when bidirectional; zeros when `None`): returns the last layer's output at
+    /// every step and the final state `(h_n, c_n)`, each `(D·num_layers, N, H)`.
     ///
     /// ```
     /// use sinew_nn::LSTM;
@@ -737,9 +737,9 @@ impl GRU {
         GRU { inner: Recurrent::new(Cell::Gru, input_size, hidden_size, num_layers, true, batch_first, g) }
     }
 
-    /// Runs the sequence from initial state `h0` (`(num_layers, N, H)`; zeros when `None`):
-    /// returns the last layer's output at every step and the final state `h_n`
-    /// `(num_layers, N, H)`.
+    /// Runs the sequence from initial state `h0` (`(D·num_layers, N, H)`, `D` = 2 when
+    /// bidirectional; zeros when `None`): returns the last layer's output at every step
+    /// and the final state `h_n` `(D·num_layers, N, H)`.
     ///
     /// ```
     /// use sinew_nn::GRU;
