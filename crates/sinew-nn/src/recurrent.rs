@@ -246,7 +246,8 @@ impl Recurrent {
                 let reverse = s % dirs == 1;
                 let seq = if reverse { reverse_time(&input) } else { input.clone() };
                 let h = h0.as_ref().map_or_else(zeros, |h| h.select(0, s));
-                let c = c0.as_ref().map_or_else(zeros, |c| c.select(0, s));
+                // a cell state only for the LSTM
+                let c = (self.cell == Cell::Lstm).then(|| c0.as_ref().map_or_else(zeros, |c| c.select(0, s)));
                 let (out, h_last, c_last) = self.run_direction(w, &seq, h, c);
                 outputs.push(if reverse { reverse_time(&out) } else { out });
                 h_n.push(h_last);
@@ -274,7 +275,7 @@ impl Recurrent {
     /// One layer in one direction over the time-major sequence `seq` (`(T, N, in)`), from
     /// states `h` and `c` (`c` used by the LSTM only), with weights `w_ih, w_hh, b_ih,
     /// b_hh`: the outputs `(T, N, H)`, the last hidden state and (LSTM) the last cell state.
-    fn run_direction(&self, w: &[Var], seq: &Var, h: Var, c: Var) -> (Var, Var, Option<Var>) {
+    fn run_direction(&self, w: &[Var], seq: &Var, h: Var, c: Option<Var>) -> (Var, Var, Option<Var>) {
         let (w_ih, w_hh, b_ih, b_hh) = (&w[0], &w[1], &w[2], &w[3]);
         let (steps, n, fan_in) = (seq.dims()[0], seq.dims()[1], seq.dims()[2]);
         let hsz = self.hidden_size;
@@ -294,6 +295,7 @@ impl Recurrent {
             Cell::Lstm => {
                 // The whole layer as one op: one loop forward, backpropagation through
                 // time in one kernel (see `Var::lstm_sequence`).
+                let c = c.expect("an LSTM has a cell state");
                 let (out, h_last, c_last) = Var::lstm_sequence(&projected, w_hh, &h, &c);
                 (out, h_last, Some(c_last))
             }

@@ -80,7 +80,7 @@ impl Var {
         let y = Var::from_op("lstm_sequence", y, &[projected, w_hh, h0, c0], move |ctx| {
             let [p, w, h0, c0] = [&ctx.inputs[0], &ctx.inputs[1], &ctx.inputs[2], &ctx.inputs[3]];
             if is_grad_enabled() {
-                return lstm_sequence_backward_composed(p, w, h0, c0, ctx.grad);
+                return vjp_through(&lstm_sequence_unfused(p, w, h0, c0), ctx.grad, &[p, w, h0, c0]);
             }
             let (dp, dw, dh0, dc0) = Tensor::lstm_sequence_backward(
                 w.value(),
@@ -196,39 +196,18 @@ fn lstm_cell_backward_composed(z: &Var, c_prev: &Var, dh: &Var, dc_in: &Var) -> 
     (Var::cat(&[&d_i, &d_f, &d_g, &d_o], 1), &dc * &f)
 }
 
-/// Backpropagation through time from differentiable ops (for `create_graph`): the forward
-/// recomputed step by step with `Var` ops, then the kernel's recursion written with them.
-fn lstm_sequence_backward_composed(p: &Var, w: &Var, h0: &Var, c0: &Var, dy: &Var) -> Vec<Option<Var>> {
-    let steps = p.dims()[0];
+/// The LSTM recurrence step by step through [`Var::lstm_cell`] (itself differentiable
+/// twice): the graph `lstm_sequence`'s `create_graph` backward goes through. Returns what
+/// the fused op returns: `h_1 .. h_T` and then `c_T`, stacked.
+fn lstm_sequence_unfused(p: &Var, w: &Var, h0: &Var, c0: &Var) -> Var {
     let w_t = w.t();
-    // states entering each step: hs[t], cs[t] are h_t, c_t with h_0 = h0
-    let (mut hs, mut cs, mut zs) = (vec![h0.clone()], vec![c0.clone()], Vec::with_capacity(steps));
-    for t in 0..steps {
-        let z = &p.select(0, t) + &hs[t].matmul(&w_t);
-        let (h_next, c_next) = Var::lstm_cell(&z, &Var::constant(z.value().zeros_like()), &cs[t]);
-        zs.push(z);
-        hs.push(h_next);
-        cs.push(c_next);
+    let (mut h, mut c) = (h0.clone(), c0.clone());
+    let mut outputs = Vec::with_capacity(p.dims()[0] + 1);
+    for t in 0..p.dims()[0] {
+        (h, c) = Var::lstm_cell(&p.select(0, t), &h.matmul(&w_t), &c);
+        outputs.push(h.clone());
     }
-    let mut dh = if steps > 0 { dy.select(0, steps - 1) } else { Var::constant(h0.value().zeros_like()) };
-    let mut dc = dy.select(0, steps);
-    let mut dw: Option<Var> = None;
-    let mut dzs = Vec::with_capacity(steps);
-    for t in (0..steps).rev() {
-        let (dz, dc_prev) = lstm_cell_backward_composed(&zs[t], &cs[t], &dh, &dc);
-        let step_dw = dz.t().matmul(&hs[t]);
-        dw = Some(match dw {
-            Some(acc) => &acc + &step_dw,
-            None => step_dw,
-        });
-        let dh_prev = dz.matmul(w);
-        dh = if t > 0 { &dh_prev + &dy.select(0, t - 1) } else { dh_prev };
-        dc = dc_prev;
-        dzs.push(dz);
-    }
-    dzs.reverse();
-    let refs: Vec<&Var> = dzs.iter().collect();
-    let dp = if steps > 0 { Var::stack(&refs, 0) } else { Var::constant(p.value().zeros_like()) };
-    let dw = dw.unwrap_or_else(|| Var::constant(w.value().zeros_like()));
-    vec![Some(dp), Some(dw), Some(dh), Some(dc)]
+    outputs.push(c);
+    let refs: Vec<&Var> = outputs.iter().collect();
+    Var::stack(&refs, 0)
 }
