@@ -47,13 +47,19 @@ impl Tensor {
         if let (Some(a), Some(b)) = (self.as_slice::<T>(), other.as_slice::<T>())
             && self.dims() == other.dims()
         {
-            let out = parallel::build_vec(n, |start, chunk| {
-                crate::simd::vectorized(|| {
-                    for ((o, &x), &y) in chunk.iter_mut().zip(&a[start..]).zip(&b[start..]) {
-                        o.write(f(x, y));
-                    }
+            assert!(a.len() == n && b.len() == n, "{op}: contiguous slices of the wrong length");
+            // SAFETY: `a` and `b` have `n` elements (asserted), so for a chunk of `start..start
+            // + chunk.len()` within `0..n` the zip runs over the whole chunk and writes each
+            // element once.
+            let out = unsafe {
+                parallel::build_vec(n, |start, chunk| {
+                    crate::simd::vectorized(|| {
+                        for ((o, &x), &y) in chunk.iter_mut().zip(&a[start..]).zip(&b[start..]) {
+                            o.write(f(x, y));
+                        }
+                    })
                 })
-            });
+            };
             return Ok(Tensor::from_parts(out, &out_shape));
         }
         let sa = shape::broadcast_strides(self.dims(), self.strides(), &out_shape);

@@ -129,13 +129,72 @@ pub fn clear_buffer_cache() {
 }
 
 fn key_of<T>(capacity: usize) -> (usize, usize) {
-    (align_of::<T>(), capacity * size_of::<T>())
+    (align_of::<T>(), bytes_of::<T>(capacity))
+}
+
+/// Bytes of `n` elements of `T`.
+///
+/// # Panics
+/// If they exceed `isize::MAX` (no allocation can be that large), naming the size: a
+/// wrapped product must never select a smaller buffer.
+#[track_caller]
+fn bytes_of<T>(n: usize) -> usize {
+    match n.checked_mul(size_of::<T>()) {
+        Some(bytes) if bytes <= isize::MAX as usize => bytes,
+        _ => panic!(
+            "sinew: a tensor buffer of {n} elements of {} is larger than any allocation can be",
+            std::any::type_name::<T>()
+        ),
+    }
+}
+
+/// Panics with the size that could not be had, instead of the process abort that Rust's
+/// infallible allocation ends in, so that a too-large tensor is an error its caller sees.
+#[track_caller]
+fn out_of_memory<T>(n: usize) -> ! {
+    panic!(
+        "sinew: out of memory: could not allocate a tensor buffer of {n} elements of {} ({} bytes)",
+        std::any::type_name::<T>(),
+        n * size_of::<T>()
+    )
 }
 
 /// An empty vector with capacity for exactly `n` elements, from the cache when a freed
 /// buffer of that size is there.
+///
+/// # Panics
+/// If the memory cannot be allocated (never aborts).
+#[track_caller]
 pub(crate) fn take<T: Copy>(n: usize) -> Vec<T> {
-    take_cached(n).unwrap_or_else(|| Vec::with_capacity(n))
+    bytes_of::<T>(n);
+    take_cached(n).unwrap_or_else(|| {
+        let mut v = Vec::new();
+        if v.try_reserve_exact(n).is_err() {
+            out_of_memory::<T>(n);
+        }
+        v
+    })
+}
+
+/// `n` zero elements in fresh memory, which the allocator hands out lazily (untouched
+/// pages cost nothing), as `vec![0; n]` does, but a panic instead of an abort when the
+/// memory cannot be had.
+#[track_caller]
+fn zeroed<T: crate::dtype::Element>(n: usize) -> Vec<T> {
+    let bytes = bytes_of::<T>(n);
+    if bytes == 0 {
+        return vec![T::ZERO; n];
+    }
+    let layout = std::alloc::Layout::array::<T>(n).expect("size checked by bytes_of");
+    // SAFETY: the layout has a non-zero size (checked just above).
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+    if ptr.is_null() {
+        out_of_memory::<T>(n);
+    }
+    // SAFETY: `ptr` was allocated by the global allocator with the layout of `[T; n]`,
+    // which is what a `Vec<T>` of capacity `n` frees with; all `n` elements are zero
+    // bytes, which for `f32`, `f64` and `i64` (the only `Element`s) is the value zero.
+    unsafe { Vec::from_raw_parts(ptr.cast::<T>(), n, n) }
 }
 
 /// A cached buffer for exactly `n` elements (length 0), if there is one.
@@ -162,6 +221,7 @@ fn take_cached<T: Copy>(n: usize) -> Option<Vec<T>> {
 }
 
 /// A vector of `n` copies of `value`, reusing a cached buffer when there is one.
+#[track_caller]
 pub(crate) fn filled<T: Copy>(n: usize, value: T) -> Vec<T> {
     let mut v = take(n);
     v.resize(n, value);
@@ -172,7 +232,9 @@ pub(crate) fn filled<T: Copy>(n: usize, value: T) -> Vec<T> {
 /// entirely (a GEMM that replaces its output): a cached buffer as its previous tensor left
 /// it, or fresh zeroed memory (which the allocator hands out lazily), without the cost of
 /// clearing a warm buffer first.
+#[track_caller]
 pub(crate) fn scratch<T: crate::dtype::Element>(n: usize) -> Vec<T> {
+    bytes_of::<T>(n);
     match take_cached::<T>(n) {
         Some(mut v) => {
             // SAFETY: the cache keeps only buffers whose every element was initialised
@@ -182,7 +244,7 @@ pub(crate) fn scratch<T: crate::dtype::Element>(n: usize) -> Vec<T> {
             unsafe { v.set_len(n) };
             v
         }
-        None => vec![T::ZERO; n],
+        None => zeroed(n),
     }
 }
 
@@ -249,6 +311,26 @@ mod tests {
         let before = buffer_cache_bytes();
         give(partial);
         assert_eq!(buffer_cache_bytes(), before);
+    }
+
+    #[test]
+    fn sizes_past_any_allocation_panic_with_the_size_instead_of_wrapping() {
+        // (2^62 + 40000) · 4 bytes wraps to 160000: it must not select a cached buffer of
+        // that many bytes.
+        give(vec![0f32; 40_000]);
+        let n = (1usize << 62) + 40_000;
+        let err = std::panic::catch_unwind(|| take::<f32>(n)).unwrap_err();
+        let msg = err.downcast_ref::<String>().unwrap();
+        assert!(msg.contains(&n.to_string()) && msg.contains("f32"), "{msg}");
+        assert!(std::panic::catch_unwind(|| scratch::<f64>(n)).is_err());
+    }
+
+    #[test]
+    fn memory_the_system_refuses_is_a_panic_not_an_abort() {
+        // 2^59 f32 = 2 EiB: a valid size that no machine has
+        let err = std::panic::catch_unwind(|| scratch::<f32>(1 << 59)).unwrap_err();
+        assert!(err.downcast_ref::<String>().unwrap().contains("out of memory"));
+        assert!(std::panic::catch_unwind(|| take::<i64>(1 << 59)).is_err());
     }
 
     #[test]

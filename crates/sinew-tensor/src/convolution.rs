@@ -95,10 +95,10 @@ impl Default for Conv1dOptions {
     }
 }
 
-fn four_d(op: &'static str, what: &str, t: &Tensor) -> Result<[usize; 4]> {
-    <[usize; 4]>::try_from(t.dims()).map_err(|_| TensorError::InvalidArgument {
+fn four_d(op: &'static str, what: &str, dims: &[usize]) -> Result<[usize; 4]> {
+    <[usize; 4]>::try_from(dims).map_err(|_| TensorError::InvalidArgument {
         op,
-        msg: format!("{what} must be 4-D (N, C, H, W), got shape {:?}", t.dims()),
+        msg: format!("{what} must be 4-D (N, C, H, W), got shape {dims:?}"),
     })
 }
 
@@ -112,14 +112,16 @@ fn float_pair(op: &'static str, a: &Tensor, b: &Tensor) -> Result<DType> {
     Ok(a.dtype())
 }
 
-fn conv_geometry(op: &'static str, x: &Tensor, w: &Tensor, o: &Conv2dOptions) -> Result<Conv2dGeometry> {
+/// The geometry of a convolution of an input of shape `x` with a weight of shape `w`,
+/// checked (from shapes alone: the gradient ops need no tensor of the shape they check).
+fn conv_geometry(op: &'static str, x: &[usize], w: &[usize], o: &Conv2dOptions) -> Result<Conv2dGeometry> {
     let [n, c, h, wd] = four_d(op, "input", x)?;
     let [oc, icg, kh, kw] = four_d(op, "weight", w)?;
-    if o.groups == 0 || icg * o.groups != c {
+    if o.groups == 0 || icg.checked_mul(o.groups) != Some(c) {
         return Err(TensorError::ShapeMismatch {
             op,
-            lhs: x.dims().to_vec(),
-            rhs: w.dims().to_vec(),
+            lhs: x.to_vec(),
+            rhs: w.to_vec(),
             detail: format!(": input has {c} channels, weight expects {icg} per group × {} groups", o.groups),
         });
     }
@@ -137,7 +139,7 @@ fn conv_geometry(op: &'static str, x: &Tensor, w: &Tensor, o: &Conv2dOptions) ->
     };
     g.check().map_err(|msg| TensorError::InvalidArgument {
         op,
-        msg: format!("{msg} (input {:?}, weight {:?})", x.dims(), w.dims()),
+        msg: format!("{msg} (input {x:?}, weight {w:?})"),
     })?;
     Ok(g)
 }
@@ -177,7 +179,7 @@ impl Tensor {
     /// If shapes, dtypes or options are inconsistent; the message names them.
     pub fn try_conv2d(&self, weight: &Tensor, bias: Option<&Tensor>, opts: Conv2dOptions) -> Result<Tensor> {
         let dt = float_pair("conv2d", self, weight)?;
-        let g = conv_geometry("conv2d", self, weight, &opts)?;
+        let g = conv_geometry("conv2d", self.dims(), weight.dims(), &opts)?;
         check_bias("conv2d", bias, g.out_channels, dt)?;
         let shape = [g.batch, g.out_channels, g.out_h(), g.out_w()];
         Ok(with_float!(dt, "conv2d", |T| run::<T>(
@@ -240,19 +242,20 @@ impl Tensor {
         input_hw: [usize; 2],
         opts: Conv2dOptions,
     ) -> Tensor {
-        let [n, _, ho, wo] = or_panic(four_d("conv2d_input_grad", "dy", dy));
-        let [_, icg, _, _] = or_panic(four_d("conv2d_input_grad", "weight", weight));
-        let probe = Tensor::zeros_dtype(&[n, icg * opts.groups, input_hw[0], input_hw[1]], dy.dtype());
-        let g = or_panic(conv_geometry("conv2d_input_grad", &probe, weight, &opts));
+        const OP: &str = "conv2d_input_grad";
+        let [n, ..] = or_panic(four_d(OP, "dy", dy.dims()));
+        let [_, icg, ..] = or_panic(four_d(OP, "weight", weight.dims()));
+        let channels = icg
+            .checked_mul(opts.groups)
+            .unwrap_or_else(|| panic!("{OP}: {icg} channels per group × {} groups overflows", opts.groups));
+        let shape = [n, channels, input_hw[0], input_hw[1]];
+        let g = or_panic(conv_geometry(OP, &shape, weight.dims(), &opts));
         assert!(
             dy.dims() == [n, g.out_channels, g.out_h(), g.out_w()],
-            "conv2d_input_grad: dy has shape {:?}, the convolution of a {:?} input gives {:?}",
+            "{OP}: dy has shape {:?}, the convolution of a {shape:?} input gives {:?}",
             dy.dims(),
-            probe.dims(),
             [n, g.out_channels, g.out_h(), g.out_w()]
         );
-        let _ = (ho, wo);
-        let shape = probe.dims().to_vec();
         with_float!(dy.dtype(), "conv2d_input_grad", |T| run::<T>(
             dy,
             weight,
@@ -274,22 +277,21 @@ impl Tensor {
         kernel: [usize; 2],
         opts: Conv2dOptions,
     ) -> Tensor {
-        let [_, c, _, _] = or_panic(four_d("conv2d_weight_grad", "input", input));
-        let [_, o, _, _] = or_panic(four_d("conv2d_weight_grad", "dy", dy));
+        let [_, c, _, _] = or_panic(four_d("conv2d_weight_grad", "input", input.dims()));
+        let [_, o, _, _] = or_panic(four_d("conv2d_weight_grad", "dy", dy.dims()));
         assert!(
             opts.groups > 0 && c % opts.groups == 0,
             "conv2d_weight_grad: {c} channels do not split into {} groups",
             opts.groups
         );
-        let probe = Tensor::zeros_dtype(&[o, c / opts.groups, kernel[0], kernel[1]], input.dtype());
-        let g = or_panic(conv_geometry("conv2d_weight_grad", input, &probe, &opts));
+        let shape = [o, c / opts.groups, kernel[0], kernel[1]];
+        let g = or_panic(conv_geometry("conv2d_weight_grad", input.dims(), &shape, &opts));
         assert!(
             dy.dims() == [g.batch, o, g.out_h(), g.out_w()],
             "conv2d_weight_grad: dy has shape {:?}, expected {:?}",
             dy.dims(),
             [g.batch, o, g.out_h(), g.out_w()]
         );
-        let shape = probe.dims().to_vec();
         with_float!(dy.dtype(), "conv2d_weight_grad", |T| run::<T>(
             input,
             dy,
@@ -310,7 +312,7 @@ impl Tensor {
         opts: Conv2dOptions,
     ) -> Result<Tensor> {
         let dt = float_pair("conv_transpose2d", self, weight)?;
-        let g = transpose_geometry(self, weight, &opts)?;
+        let g = transpose_geometry(self.dims(), weight.dims(), &opts)?;
         check_bias("conv_transpose2d", bias, g.out_channels, dt)?;
         let shape = [g.batch, g.out_channels, g.out_h(), g.out_w()];
         Ok(with_float!(dt, "conv_transpose2d", |T| run::<T>(
@@ -349,16 +351,16 @@ impl Tensor {
         input_hw: [usize; 2],
         opts: Conv2dOptions,
     ) -> Tensor {
-        let [n, _, _, _] = or_panic(four_d("conv_transpose2d_input_grad", "dy", dy));
-        let probe = Tensor::zeros_dtype(&[n, weight.dims()[0], input_hw[0], input_hw[1]], dy.dtype());
-        let g = or_panic(transpose_geometry(&probe, weight, &opts));
+        let [n, ..] = or_panic(four_d("conv_transpose2d_input_grad", "dy", dy.dims()));
+        let [cin, ..] = or_panic(four_d("conv_transpose2d_input_grad", "weight", weight.dims()));
+        let shape = [n, cin, input_hw[0], input_hw[1]];
+        let g = or_panic(transpose_geometry(&shape, weight.dims(), &opts));
         assert!(
             dy.dims() == [n, g.out_channels, g.out_h(), g.out_w()],
             "conv_transpose2d_input_grad: dy has shape {:?}, expected {:?}",
             dy.dims(),
             [n, g.out_channels, g.out_h(), g.out_w()]
         );
-        let shape = probe.dims().to_vec();
         with_float!(dy.dtype(), "conv_transpose2d_input_grad", |T| run::<T>(
             dy,
             weight,
@@ -377,22 +379,21 @@ impl Tensor {
         kernel: [usize; 2],
         opts: Conv2dOptions,
     ) -> Tensor {
-        let [_, cin, _, _] = or_panic(four_d("conv_transpose2d_weight_grad", "input", input));
-        let [_, cout, _, _] = or_panic(four_d("conv_transpose2d_weight_grad", "dy", dy));
+        let [_, cin, _, _] = or_panic(four_d("conv_transpose2d_weight_grad", "input", input.dims()));
+        let [_, cout, _, _] = or_panic(four_d("conv_transpose2d_weight_grad", "dy", dy.dims()));
         assert!(
             opts.groups > 0 && cout % opts.groups == 0,
             "conv_transpose2d_weight_grad: {cout} channels do not split into {} groups",
             opts.groups
         );
-        let probe = Tensor::zeros_dtype(&[cin, cout / opts.groups, kernel[0], kernel[1]], input.dtype());
-        let g = or_panic(transpose_geometry(input, &probe, &opts));
+        let shape = [cin, cout / opts.groups, kernel[0], kernel[1]];
+        let g = or_panic(transpose_geometry(input.dims(), &shape, &opts));
         assert!(
             dy.dims() == [g.batch, cout, g.out_h(), g.out_w()],
             "conv_transpose2d_weight_grad: dy has shape {:?}, expected {:?}",
             dy.dims(),
             [g.batch, cout, g.out_h(), g.out_w()]
         );
-        let shape = probe.dims().to_vec();
         with_float!(dy.dtype(), "conv_transpose2d_weight_grad", |T| run::<T>(
             input,
             dy,
@@ -410,15 +411,22 @@ fn lift_1d(op: &'static str, x: &Tensor, w: &Tensor) -> (Tensor, Tensor) {
     (x.unsqueeze(2), w.unsqueeze(2))
 }
 
-fn transpose_geometry(x: &Tensor, w: &Tensor, o: &Conv2dOptions) -> Result<ConvTranspose2dGeometry> {
+/// The geometry of a transposed convolution, checked from the shapes alone.
+fn transpose_geometry(x: &[usize], w: &[usize], o: &Conv2dOptions) -> Result<ConvTranspose2dGeometry> {
     const OP: &str = "conv_transpose2d";
     let [n, c, h, wd] = four_d(OP, "input", x)?;
     let [wc, ocg, kh, kw] = four_d(OP, "weight", w)?;
+    let Some(out_channels) = ocg.checked_mul(o.groups) else {
+        return Err(TensorError::InvalidArgument {
+            op: OP,
+            msg: format!("{ocg} output channels per group × {} groups overflows (weight {w:?})", o.groups),
+        });
+    };
     if wc != c {
         return Err(TensorError::ShapeMismatch {
             op: OP,
-            lhs: x.dims().to_vec(),
-            rhs: w.dims().to_vec(),
+            lhs: x.to_vec(),
+            rhs: w.to_vec(),
             detail: format!(": input has {c} channels, weight expects {wc}"),
         });
     }
@@ -427,7 +435,7 @@ fn transpose_geometry(x: &Tensor, w: &Tensor, o: &Conv2dOptions) -> Result<ConvT
         in_channels: c,
         in_h: h,
         in_w: wd,
-        out_channels: ocg * o.groups,
+        out_channels,
         kernel: [kh, kw],
         stride: o.stride,
         padding: o.padding,
@@ -437,7 +445,7 @@ fn transpose_geometry(x: &Tensor, w: &Tensor, o: &Conv2dOptions) -> Result<ConvT
     };
     g.check().map_err(|msg| TensorError::InvalidArgument {
         op: OP,
-        msg: format!("{msg} (input {:?}, weight {:?})", x.dims(), w.dims()),
+        msg: format!("{msg} (input {x:?}, weight {w:?})"),
     })?;
     Ok(g)
 }

@@ -57,6 +57,17 @@ pub enum TensorError {
         /// Extra explanation (may be empty, else starts with ": ").
         detail: String,
     },
+    /// The shape describes more elements than any tensor may hold (its extent, the
+    /// product of its dimensions each counted as at least 1, exceeds
+    /// [`MAX_EXTENT`](crate::shape::MAX_EXTENT) = 2^60), or a size computed from the
+    /// arguments overflows.
+    #[error("{op}: shape {shape:?} is too large (more than 2^60 elements)")]
+    TooLarge {
+        /// The operation.
+        op: &'static str,
+        /// The shape asked for (or the output shape the arguments imply).
+        shape: Vec<usize>,
+    },
     /// The tensor's memory is not laid out as the operation needs (e.g. `view` of a
     /// non-contiguous tensor).
     #[error("{op}: {msg}")]

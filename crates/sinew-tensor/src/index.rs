@@ -41,14 +41,15 @@ impl Tensor {
                 msg: format!("index must be 1-D, got shape {:?}", index.dims()),
             });
         }
+        let mut shape = self.dims().to_vec();
+        shape[d] = index.numel();
+        crate::shape::try_numel("index_select", &shape)?;
         let idx = indices("index_select", index)?;
         let size = self.dims()[d];
         let idx: Vec<usize> =
             idx.iter().map(|&i| check_index("index_select", i, size)).collect::<Result<_>>()?;
         let outer: usize = self.dims()[..d].iter().product();
         let inner: usize = self.dims()[d + 1..].iter().product();
-        let mut shape = self.dims().to_vec();
-        shape[d] = idx.len();
         Ok(with_elem!(self.dtype(), |T| {
             let src = self.contiguous_slice::<T>();
             let mut out = crate::buffer::take(outer * idx.len() * inner);
@@ -259,14 +260,15 @@ impl Tensor {
     /// ```
     #[track_caller]
     pub fn one_hot(&self, num_classes: usize) -> Tensor {
+        let mut shape = self.dims().to_vec();
+        shape.push(num_classes);
+        let n = crate::tensor::checked_numel_or_panic("one_hot", &shape);
         let idx = or_panic(indices("one_hot", self));
-        let mut out = vec![0f32; idx.len() * num_classes];
+        let mut out = crate::buffer::filled(n, 0f32);
         for (r, &c) in idx.iter().enumerate() {
             let c = or_panic(check_index("one_hot", c, num_classes));
             out[r * num_classes + c] = 1.0;
         }
-        let mut shape = self.dims().to_vec();
-        shape.push(num_classes);
         Tensor::from_parts(out, &shape)
     }
 }

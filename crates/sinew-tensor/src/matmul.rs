@@ -20,7 +20,8 @@ impl Tensor {
     /// # Errors
     /// [`TensorError::ShapeMismatch`] if the inner dimensions differ or the batch
     /// dimensions do not broadcast; [`TensorError::UnsupportedDType`] for `i64` operands or
-    /// 0-d operands.
+    /// 0-d operands; [`TensorError::TooLarge`] if the product's shape would exceed
+    /// [`shape::MAX_EXTENT`].
     pub fn try_matmul(&self, other: &Tensor) -> Result<Tensor> {
         let (a, b) = (self, other);
         if a.ndim() == 0 || b.ndim() == 0 {
@@ -58,6 +59,9 @@ impl Tensor {
                 rhs: other.dims().to_vec(),
                 detail: ": batch dimensions do not broadcast".into(),
             })?;
+        let mut out_extent = batch.clone();
+        out_extent.extend([m, n]);
+        shape::try_numel("matmul", &out_extent)?;
         let out = with_float!(dt, "matmul", |T| batched::<T>(&a2, &b2, &batch, m, k, n));
         let mut shape = batch.clone();
         if self.ndim() > 1 {

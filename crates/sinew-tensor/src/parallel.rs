@@ -83,9 +83,13 @@ pub fn worth_parallel(n: usize) -> bool {
 }
 
 /// Builds a vector of `n` elements without zero-filling it first: `fill(start, chunk)`
-/// must write every element of `chunk`, which holds elements `start..start + chunk.len()`.
+/// writes every element of `chunk`, which holds elements `start..start + chunk.len()`.
 /// Chunks of [`CHUNK`] are filled in parallel when `n` is worth it, serially otherwise.
-pub fn build_vec<U: Send + Copy>(
+///
+/// # Safety
+/// `fill` must initialise every element of every chunk it is given (the vector is
+/// returned as if it had: an element it skips would be read uninitialised).
+pub(crate) unsafe fn build_vec<U: Send + Copy>(
     n: usize,
     fill: impl Fn(usize, &mut [MaybeUninit<U>]) + Sync + Send,
 ) -> Vec<U> {
@@ -96,8 +100,8 @@ pub fn build_vec<U: Send + Copy>(
     } else {
         fill(0, spare);
     }
-    // SAFETY: `fill` wrote every element of every chunk (its contract), and the chunks
-    // cover `0..n`; if it panicked we never get here and `v` drops with length 0.
+    // SAFETY: `fill` wrote every element of every chunk (the caller's obligation), and the
+    // chunks cover `0..n`; if it panicked we never get here and `v` drops with length 0.
     unsafe { v.set_len(n) };
     v
 }

@@ -132,6 +132,20 @@ pub fn with_global_generator<R>(f: impl FnOnce(&mut Generator) -> R) -> R {
     f(g.get_or_insert_with(|| Generator::new(0)))
 }
 
+/// A tensor of `shape` whose elements, in row-major order, are `sample()`'s successive
+/// values; the shape is checked (naming `op`) before anything is drawn or allocated.
+#[track_caller]
+fn sampled<T: crate::tensor::StorageElement>(
+    op: &'static str,
+    shape: &[usize],
+    mut sample: impl FnMut() -> T,
+) -> Tensor {
+    let n = crate::tensor::checked_numel_or_panic(op, shape);
+    let mut data: Vec<T> = crate::buffer::take(n);
+    data.extend((0..n).map(|_| sample()));
+    Tensor::from_parts(data, shape)
+}
+
 impl Tensor {
     /// Uniform samples in `[low, high)` of type `dtype`, from `gen`.
     ///
@@ -139,16 +153,12 @@ impl Tensor {
     /// For `I64` (use [`Tensor::rand_int_with`]).
     #[track_caller]
     pub fn uniform_with(shape: &[usize], low: f64, high: f64, dtype: DType, gen_: &mut Generator) -> Tensor {
-        let n = shape.iter().product();
         match dtype {
             DType::F32 => {
                 let (lo, w) = (low as f32, (high - low) as f32);
-                Tensor::from_parts((0..n).map(|_| lo + w * gen_.uniform_f32()).collect::<Vec<f32>>(), shape)
+                sampled("uniform", shape, || lo + w * gen_.uniform_f32())
             }
-            DType::F64 => Tensor::from_parts(
-                (0..n).map(|_| low + (high - low) * gen_.uniform_f64()).collect::<Vec<f64>>(),
-                shape,
-            ),
+            DType::F64 => sampled("uniform", shape, || low + (high - low) * gen_.uniform_f64()),
             DType::I64 => panic!("uniform: int64 is not a float type (use rand_int)"),
         }
     }
@@ -175,13 +185,10 @@ impl Tensor {
     /// Normal samples with the given mean and standard deviation, from `gen`.
     #[track_caller]
     pub fn normal_with(shape: &[usize], mean: f64, std: f64, dtype: DType, gen_: &mut Generator) -> Tensor {
-        let n: usize = shape.iter().product();
         assert!(dtype.is_float(), "normal: {dtype} is not a float type");
-        with_elem!(dtype, |T| {
-            let data: Vec<T> =
-                (0..n).map(|_| <T as crate::Element>::from_f64(mean + std * gen_.normal_f64())).collect();
-            Tensor::from_parts(data, shape)
-        })
+        with_elem!(dtype, |T| sampled("normal", shape, || <T as crate::Element>::from_f64(
+            mean + std * gen_.normal_f64()
+        )))
     }
 
     /// Standard normal samples from `gen` (`torch.randn`).
@@ -198,8 +205,7 @@ impl Tensor {
     /// Uniform `i64` samples in `low..high` from `gen` (`torch.randint`).
     #[track_caller]
     pub fn rand_int_with(shape: &[usize], low: i64, high: i64, gen_: &mut Generator) -> Tensor {
-        let n = shape.iter().product();
-        Tensor::from_parts((0..n).map(|_| gen_.int_in(low, high)).collect::<Vec<i64>>(), shape)
+        sampled("rand_int", shape, || gen_.int_in(low, high))
     }
 
     /// Uniform `i64` samples in `low..high` from the process-wide generator.
@@ -212,19 +218,9 @@ impl Tensor {
     #[track_caller]
     pub fn bernoulli_with(shape: &[usize], p: f64, dtype: DType, gen_: &mut Generator) -> Tensor {
         assert!((0.0..=1.0).contains(&p), "bernoulli: probability {p} is outside [0, 1]");
-        let n: usize = shape.iter().product();
-        with_elem!(dtype, |T| {
-            let data: Vec<T> = (0..n)
-                .map(|_| {
-                    if gen_.uniform_f64() < p {
-                        <T as crate::Element>::ONE
-                    } else {
-                        <T as crate::Element>::ZERO
-                    }
-                })
-                .collect();
-            Tensor::from_parts(data, shape)
-        })
+        with_elem!(dtype, |T| sampled("bernoulli", shape, || {
+            if gen_.uniform_f64() < p { <T as crate::Element>::ONE } else { <T as crate::Element>::ZERO }
+        }))
     }
 }
 

@@ -14,15 +14,45 @@ pub fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
     strides
 }
 
-/// Number of elements of `shape` (1 for a scalar).
+/// The largest extent a tensor's shape may have (2^60): the product of its dimensions,
+/// each counted as at least 1, is at most this.
+///
+/// Every tensor, views included, obeys it, so kernels may multiply any of a shape's sizes
+/// together, and by an element size of up to 8 bytes, without overflowing `isize`. A
+/// shape past it (`expand` to `[2^62 + 1, 4]`, a `[2^40, 2^40]` broadcast, `eye(2^31)`)
+/// is refused with [`TensorError::TooLarge`] before anything is allocated. Zero-size
+/// dimensions count as 1 so that an empty tensor such as `[2^62, 0]` cannot hide sizes
+/// whose partial products overflow.
+pub const MAX_EXTENT: usize = 1 << 60;
+
+/// Number of elements of `shape` (1 for a scalar). The shape must obey [`MAX_EXTENT`]
+/// (every tensor's does); use [`checked_numel`] for a shape from outside.
 #[inline]
 pub fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
 }
 
-/// Number of elements, or `None` if it overflows `usize`.
+/// Number of elements of `shape`, or `None` if its extent (the product of its
+/// dimensions, each counted as at least 1) exceeds [`MAX_EXTENT`].
+///
+/// ```
+/// use sinew_tensor::shape::checked_numel;
+/// assert_eq!(checked_numel(&[2, 3]), Some(6));
+/// assert_eq!(checked_numel(&[1 << 40, 0]), Some(0));
+/// assert_eq!(checked_numel(&[1 << 62, 0]), None);
+/// assert_eq!(checked_numel(&[(1 << 62) + 1, 4]), None);
+/// ```
 pub fn checked_numel(shape: &[usize]) -> Option<usize> {
-    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+    let extent = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d.max(1)))?;
+    (extent <= MAX_EXTENT).then(|| numel(shape))
+}
+
+/// [`checked_numel`] as a `Result` naming the op and the shape.
+///
+/// # Errors
+/// [`TensorError::TooLarge`] if the shape's extent exceeds [`MAX_EXTENT`].
+pub fn try_numel(op: &'static str, shape: &[usize]) -> Result<usize> {
+    checked_numel(shape).ok_or_else(|| TensorError::TooLarge { op, shape: shape.to_vec() })
 }
 
 /// Turns a possibly negative dimension (`-1` = last) into an index, PyTorch-style.
@@ -55,6 +85,7 @@ pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Ve
             });
         };
     }
+    try_numel(op, &out)?;
     Ok(out)
 }
 

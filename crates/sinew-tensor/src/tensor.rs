@@ -148,9 +148,15 @@ pub struct Tensor {
 // ---------------------------------------------------------------- construction
 
 impl Tensor {
-    /// Wraps a row-major buffer. Internal: the caller guarantees `data.len() == numel(shape)`.
+    /// Wraps a row-major buffer. Internal: the caller has checked `shape` against
+    /// [`shape::MAX_EXTENT`] and filled `data` with its elements (asserted: a kernel that
+    /// wrote to a buffer of the wrong length must not hand it out).
     pub(crate) fn from_parts<T: StorageElement>(data: Vec<T>, shape: &[usize]) -> Tensor {
-        debug_assert_eq!(data.len(), shape::numel(shape), "from_parts: length/shape mismatch");
+        assert!(
+            shape::checked_numel(shape) == Some(data.len()),
+            "internal error: a buffer of {} elements for shape {shape:?}",
+            data.len()
+        );
         Tensor { storage: Arc::new(T::wrap(data)), layout: Layout::contiguous(shape) }
     }
 
@@ -163,7 +169,8 @@ impl Tensor {
     /// Builds a tensor from row-major data. The element type comes from `T`.
     ///
     /// # Errors
-    /// [`TensorError::DataLength`] if `data.len()` is not the product of `shape`.
+    /// [`TensorError::DataLength`] if `data.len()` is not the product of `shape`;
+    /// [`TensorError::TooLarge`] if the shape exceeds [`shape::MAX_EXTENT`].
     ///
     /// ```
     /// use sinew_tensor::{DType, Tensor};
@@ -173,13 +180,13 @@ impl Tensor {
     /// # Ok::<(), sinew_tensor::TensorError>(())
     /// ```
     pub fn from_vec<T: StorageElement>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
-        let numel = shape::checked_numel(shape);
-        if numel != Some(data.len()) {
+        let numel = shape::try_numel("from_vec", shape)?;
+        if numel != data.len() {
             return Err(TensorError::DataLength {
                 op: "from_vec",
                 len: data.len(),
                 shape: shape.to_vec(),
-                numel: numel.unwrap_or(usize::MAX),
+                numel,
             });
         }
         Ok(Tensor::from_parts(data, shape))
@@ -203,6 +210,10 @@ impl Tensor {
     }
 
     /// A tensor of `shape` filled with `value`, of type `dtype`.
+    ///
+    /// # Panics
+    /// If the shape exceeds [`shape::MAX_EXTENT`], or its memory cannot be allocated.
+    #[track_caller]
     pub fn full_dtype(shape: &[usize], value: f64, dtype: DType) -> Tensor {
         let n = checked_numel_or_panic("full", shape);
         with_elem!(dtype, |T| Tensor::from_parts(crate::buffer::filled(n, T::from_f64(value)), shape))
@@ -272,7 +283,12 @@ impl Tensor {
     pub fn arange_dtype(start: f64, end: f64, step: f64, dtype: DType) -> Tensor {
         assert!(step != 0.0 && step.is_finite(), "arange: step must be finite and non-zero, got {step}");
         assert!(start.is_finite() && end.is_finite(), "arange: bounds must be finite, got {start}..{end}");
-        let n = ((end - start) / step).ceil().max(0.0) as usize;
+        let count = ((end - start) / step).ceil().max(0.0);
+        assert!(
+            count <= shape::MAX_EXTENT as f64,
+            "arange: {start}..{end} in steps of {step} is {count} elements, more than a tensor may hold (2^60)"
+        );
+        let n = count as usize;
         with_elem!(dtype, |T| {
             let data: Vec<T> = (0..n).map(|i| T::from_f64(start + i as f64 * step)).collect();
             Tensor::from_parts(data, &[n])
@@ -292,7 +308,9 @@ impl Tensor {
     /// let t = Tensor::linspace_dtype(0.0, 1.0, 5, DType::F64);
     /// assert_eq!(t.to_vec::<f64>(), vec![0.0, 0.25, 0.5, 0.75, 1.0]);
     /// ```
+    #[track_caller]
     pub fn linspace_dtype(start: f64, end: f64, steps: usize, dtype: DType) -> Tensor {
+        checked_numel_or_panic("linspace", &[steps]);
         let step = if steps > 1 { (end - start) / (steps - 1) as f64 } else { 0.0 };
         // PyTorch fills the two halves from both ends, so the last value is exactly `end`.
         let half = steps / 2;
@@ -314,9 +332,14 @@ impl Tensor {
     }
 
     /// The `n × n` identity matrix of type `dtype`.
+    ///
+    /// # Panics
+    /// If `n × n` exceeds [`shape::MAX_EXTENT`], or its memory cannot be allocated.
+    #[track_caller]
     pub fn eye_dtype(n: usize, dtype: DType) -> Tensor {
+        let len = checked_numel_or_panic("eye", &[n, n]);
         with_elem!(dtype, |T| {
-            let mut data = vec![T::ZERO; n * n];
+            let mut data = crate::buffer::filled(len, T::ZERO);
             for i in 0..n {
                 data[i * n + i] = T::ONE;
             }
@@ -330,14 +353,15 @@ impl Tensor {
     /// use sinew_tensor::Tensor;
     /// assert_eq!(Tensor::eye(2).to_vec::<f32>(), vec![1.0, 0.0, 0.0, 1.0]);
     /// ```
+    #[track_caller]
     pub fn eye(n: usize) -> Tensor {
         Tensor::eye_dtype(n, DType::F32)
     }
 }
 
 #[track_caller]
-fn checked_numel_or_panic(op: &str, shape: &[usize]) -> usize {
-    shape::checked_numel(shape).unwrap_or_else(|| panic!("{op}: shape {shape:?} has too many elements"))
+pub(crate) fn checked_numel_or_panic(op: &'static str, shape: &[usize]) -> usize {
+    crate::error::or_panic(shape::try_numel(op, shape))
 }
 
 // ---------------------------------------------------------------- inspection

@@ -25,13 +25,19 @@ impl Tensor {
         assert_eq!(self.dtype(), T::DTYPE, "map: tensor is {}, closure takes {}", self.dtype(), T::DTYPE);
         let n = self.numel();
         if let Some(src) = self.as_slice::<T>() {
-            let out = parallel::build_vec(n, |start, chunk| {
-                crate::simd::vectorized(|| {
-                    for (o, &x) in chunk.iter_mut().zip(&src[start..]) {
-                        o.write(f(x));
-                    }
+            assert_eq!(src.len(), n, "map: contiguous slice of the wrong length");
+            // SAFETY: `src` has `n` elements (asserted), so for a chunk of `start..start +
+            // chunk.len()` within `0..n` the zip runs over the whole chunk and writes each
+            // element once.
+            let out = unsafe {
+                parallel::build_vec(n, |start, chunk| {
+                    crate::simd::vectorized(|| {
+                        for (o, &x) in chunk.iter_mut().zip(&src[start..]) {
+                            o.write(f(x));
+                        }
+                    })
                 })
-            });
+            };
             return Tensor::from_parts(out, self.dims());
         }
         let src = self.storage_slice::<T>();

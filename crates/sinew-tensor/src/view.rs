@@ -10,14 +10,16 @@ impl Tensor {
     /// [`Tensor::reshape`] that returns an error instead of panicking.
     ///
     /// # Errors
-    /// [`TensorError::ShapeMismatch`] if the element counts differ.
+    /// [`TensorError::ShapeMismatch`] if the element counts differ;
+    /// [`TensorError::TooLarge`] if `shape` exceeds [`shape::MAX_EXTENT`].
     pub fn try_reshape(&self, shape: &[usize]) -> Result<Tensor> {
-        if shape::checked_numel(shape) != Some(self.numel()) {
+        let numel = shape::try_numel("reshape", shape)?;
+        if numel != self.numel() {
             return Err(TensorError::ShapeMismatch {
                 op: "reshape",
                 lhs: self.dims().to_vec(),
                 rhs: shape.to_vec(),
-                detail: format!(": {} elements cannot take a shape of {}", self.numel(), shape::numel(shape)),
+                detail: format!(": {} elements cannot take a shape of {numel}", self.numel()),
             });
         }
         if shape == self.dims() {
@@ -235,7 +237,9 @@ impl Tensor {
     /// [`Tensor::broadcast_to`] that returns an error instead of panicking.
     ///
     /// # Errors
-    /// [`TensorError::ShapeMismatch`] if the shape cannot broadcast to `shape`.
+    /// [`TensorError::ShapeMismatch`] if the shape cannot broadcast to `shape`;
+    /// [`TensorError::TooLarge`] if `shape` exceeds [`shape::MAX_EXTENT`] (a view that
+    /// large would make the element count, and any copy of it, overflow).
     pub fn try_broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
         let ok = shape.len() >= self.ndim()
             && self.dims().iter().rev().zip(shape.iter().rev()).all(|(&a, &b)| a == b || a == 1);
@@ -247,6 +251,7 @@ impl Tensor {
                 detail: String::new(),
             });
         }
+        shape::try_numel("broadcast_to", shape)?;
         let strides = shape::broadcast_strides(self.dims(), self.strides(), shape);
         Ok(self.with_layout(Layout { shape: shape.to_vec(), strides, offset: self.layout().offset }))
     }
@@ -269,22 +274,51 @@ impl Tensor {
     }
 
     /// `torch.expand`: like [`Tensor::broadcast_to`], where `-1` keeps a dimension's size.
+    ///
+    /// # Panics
+    /// As [`Tensor::broadcast_to`]; also for a size below `-1`, or `-1` for a new leading
+    /// dimension.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// assert_eq!(Tensor::ones(&[1, 4]).expand(&[3, -1]).dims(), &[3, 4]);
+    /// ```
     #[track_caller]
     pub fn expand(&self, sizes: &[isize]) -> Tensor {
+        or_panic(self.try_expand(sizes))
+    }
+
+    /// [`Tensor::expand`] that returns an error instead of panicking.
+    ///
+    /// # Errors
+    /// As [`Tensor::try_broadcast_to`]; [`TensorError::InvalidArgument`] for a size below
+    /// `-1`, or `-1` for a new leading dimension.
+    pub fn try_expand(&self, sizes: &[isize]) -> Result<Tensor> {
         let lead = sizes.len().saturating_sub(self.ndim());
-        let shape: Vec<usize> = sizes
-            .iter()
-            .enumerate()
-            .map(|(i, &s)| {
-                if s >= 0 {
-                    s as usize
-                } else {
-                    assert!(i >= lead, "expand: -1 is not allowed for the new leading dimension {i}");
-                    self.dims()[i - lead]
+        let mut shape = Vec::with_capacity(sizes.len());
+        for (i, &s) in sizes.iter().enumerate() {
+            shape.push(match s {
+                0.. => s as usize,
+                -1 if i >= lead => self.dims()[i - lead],
+                _ => {
+                    return Err(TensorError::InvalidArgument {
+                        op: "expand",
+                        msg: format!(
+                            "size {s} at dimension {i} of {sizes:?} (shape {:?}): sizes are non-negative, \
+                             or -1 to keep an existing dimension",
+                            self.dims()
+                        ),
+                    });
                 }
-            })
-            .collect();
-        self.broadcast_to(&shape)
+            });
+        }
+        self.try_broadcast_to(&shape).map_err(|e| match e {
+            TensorError::ShapeMismatch { lhs, rhs, detail, .. } => {
+                TensorError::ShapeMismatch { op: "expand", lhs, rhs, detail }
+            }
+            TensorError::TooLarge { shape, .. } => TensorError::TooLarge { op: "expand", shape },
+            e => e,
+        })
     }
 
     /// [`Tensor::cat`] that returns an error instead of panicking.
@@ -316,7 +350,9 @@ impl Tensor {
             }
         }
         let mut shape = first.dims().to_vec();
-        shape[d] = tensors.iter().map(|t| t.dims()[d]).sum();
+        let total = tensors.iter().try_fold(0usize, |acc, t| acc.checked_add(t.dims()[d]));
+        shape[d] = total.unwrap_or(usize::MAX);
+        shape::try_numel("cat", &shape)?;
         let outer: usize = shape[..d].iter().product();
         Ok(with_elem!(first.dtype(), |T| {
             let parts: Vec<_> = tensors.iter().map(|t| t.contiguous_slice::<T>()).collect();
@@ -398,10 +434,10 @@ impl Tensor {
     #[track_caller]
     pub fn split_sizes(&self, sizes: &[usize], dim: isize) -> Vec<Tensor> {
         let d = or_panic(normalize_dim("split", dim, self.ndim()));
-        let total: usize = sizes.iter().sum();
+        let total = sizes.iter().try_fold(0usize, |acc, &s| acc.checked_add(s));
         assert_eq!(
             total,
-            self.dims()[d],
+            Some(self.dims()[d]),
             "split: sizes {sizes:?} do not add up to {} (shape {:?})",
             self.dims()[d],
             self.dims()

@@ -35,10 +35,28 @@ const WEIGHT_GRAD_PARTIALS_BUDGET: usize = 1 << 22;
 
 /// Output length of a convolution along one axis: `(in + 2p − d(k−1) − 1)/s + 1`, or 0
 /// when the dilated kernel does not fit in the padded input (or a parameter is zero).
+/// Computed in 128 bits, so no argument overflows it; a length past `usize` saturates (and
+/// fails [`Conv2dGeometry::check`]'s size check).
 fn conv_out_len(input: usize, k: usize, s: usize, p: usize, d: usize) -> usize {
-    let padded = input + 2 * p;
-    let eff = d * k.saturating_sub(1) + 1;
-    if s == 0 || k == 0 || d == 0 || padded < eff { 0 } else { (padded - eff) / s + 1 }
+    let padded = input as u128 + 2 * p as u128;
+    let eff = d as u128 * k.saturating_sub(1) as u128 + 1;
+    if s == 0 || k == 0 || d == 0 || padded < eff { 0 } else { saturate((padded - eff) / s as u128 + 1) }
+}
+
+fn saturate(n: u128) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// Checks that every buffer a convolution touches has a shape sinew can hold
+/// ([`MAX_EXTENT`](crate::shape::MAX_EXTENT)), so that no product of sizes in the kernels
+/// overflows and nothing is allocated before the sizes are known to be sound.
+fn check_extents(buffers: &[(&str, &[usize])]) -> Result<(), String> {
+    for (name, shape) in buffers {
+        if crate::shape::checked_numel(shape).is_none() {
+            return Err(format!("the {name} would have shape {shape:?}, more than 2^60 elements"));
+        }
+    }
+    Ok(())
 }
 
 /// The shape parameters of a 2-D convolution: input `(batch, in_channels, in_h, in_w)`,
@@ -102,12 +120,13 @@ impl Conv2dGeometry {
             [self.in_h, self.in_w],
             self.kernel,
             self.stride,
+            self.padding,
             self.dilation,
             self.groups,
         )?;
         for (axis, name) in ["height", "width"].iter().enumerate() {
-            let padded = [self.in_h, self.in_w][axis] + 2 * self.padding[axis];
-            let eff = self.dilation[axis] * (self.kernel[axis] - 1) + 1;
+            let padded = [self.in_h, self.in_w][axis] as u128 + 2 * self.padding[axis] as u128;
+            let eff = self.dilation[axis] as u128 * (self.kernel[axis] - 1) as u128 + 1;
             if padded < eff {
                 return Err(format!(
                     "dilated kernel {name} {eff} (kernel {}, dilation {}) is larger than the padded input \
@@ -119,7 +138,14 @@ impl Conv2dGeometry {
                 ));
             }
         }
-        Ok(())
+        let (oh, ow) = (self.out_h(), self.out_w());
+        let cg = self.in_channels / self.groups;
+        check_extents(&[
+            ("input", &[self.batch, self.in_channels, self.in_h, self.in_w]),
+            ("weight", &[self.out_channels, cg, self.kernel[0], self.kernel[1]]),
+            ("output", &[self.batch, self.out_channels, oh, ow]),
+            ("column matrix", &[cg, self.kernel[0], self.kernel[1], oh, ow]),
+        ])
     }
 }
 
@@ -130,6 +156,7 @@ fn check_common(
     spatial: [usize; 2],
     kernel: [usize; 2],
     stride: [usize; 2],
+    padding: [usize; 2],
     dilation: [usize; 2],
     groups: usize,
 ) -> Result<(), String> {
@@ -158,6 +185,19 @@ fn check_common(
     }
     if spatial.contains(&0) {
         return Err(format!("input spatial size must be positive, got {spatial:?}"));
+    }
+    // Bounds that keep every window offset in the kernels (`k·d − p`, `o·s + off`) inside
+    // `isize`, once the output sizes are checked too.
+    let max = crate::shape::MAX_EXTENT;
+    for (name, v) in
+        [("padding", padding), ("stride", stride), ("dilation", dilation), ("kernel size", kernel)]
+    {
+        if v.iter().any(|&x| x > max) {
+            return Err(format!("{name} {v:?} is larger than 2^60"));
+        }
+    }
+    if (0..2).any(|a| dilation[a] as u128 * (kernel[a] as u128 - 1) + 1 > max as u128) {
+        return Err(format!("dilated kernel (kernel {kernel:?}, dilation {dilation:?}) is larger than 2^60"));
     }
     Ok(())
 }
@@ -543,8 +583,12 @@ fn transpose_out_len(input: usize, k: usize, s: usize, p: usize, op: usize, d: u
     if input == 0 || k == 0 {
         return 0;
     }
-    let len = ((input - 1) * s + d * (k - 1) + op + 1) as isize - 2 * p as isize;
-    len.max(0) as usize
+    // in 128 bits every term is exact (each product is below 2^128 and their sum, for
+    // sizes that pass the checks, far below); saturating where a hostile one is not
+    let full = ((input as u128 - 1) * s as u128)
+        .saturating_add(d as u128 * (k as u128 - 1))
+        .saturating_add(op as u128 + 1);
+    saturate(full.saturating_sub(2 * p as u128))
 }
 
 /// The shape parameters of a 2-D transposed convolution (PyTorch's `conv_transpose2d`):
@@ -627,6 +671,7 @@ impl ConvTranspose2dGeometry {
             [self.in_h, self.in_w],
             self.kernel,
             self.stride,
+            self.padding,
             self.dilation,
             self.groups,
         )?;
@@ -653,7 +698,14 @@ impl ConvTranspose2dGeometry {
                 self.dilation
             ));
         }
-        Ok(())
+        let (oh, ow) = (self.out_h(), self.out_w());
+        let ocg = self.out_channels / self.groups;
+        check_extents(&[
+            ("input", &[self.batch, self.in_channels, self.in_h, self.in_w]),
+            ("weight", &[self.in_channels, ocg, self.kernel[0], self.kernel[1]]),
+            ("output", &[self.batch, self.out_channels, oh, ow]),
+            ("column matrix", &[ocg, self.kernel[0], self.kernel[1], self.in_h, self.in_w]),
+        ])
     }
 
     /// The convolution whose input gradient this transposed convolution is: its input is our

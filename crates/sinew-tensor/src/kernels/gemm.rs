@@ -20,7 +20,7 @@ pub fn par_for(m: usize, n: usize, k: usize) -> Par {
 
 /// A strided matrix view over part of a buffer: `ptr + r*row_stride + c*col_stride`.
 #[derive(Clone, Copy, Debug)]
-pub struct Strided {
+pub(crate) struct Strided {
     /// Rows.
     pub rows: usize,
     /// Columns.
@@ -42,14 +42,29 @@ impl Strided {
         Strided { rows: self.cols, cols: self.rows, row_stride: self.col_stride, col_stride: self.row_stride }
     }
 
-    /// The largest offset reached, plus one (0 for an empty view).
-    fn extent(&self) -> usize {
+    /// The largest offset reached, plus one (0 for an empty view); `None` if it overflows.
+    fn extent(&self) -> Option<usize> {
         if self.rows == 0 || self.cols == 0 {
-            return 0;
+            return Some(0);
         }
-        (self.rows - 1) * self.row_stride.unsigned_abs()
-            + (self.cols - 1) * self.col_stride.unsigned_abs()
-            + 1
+        (self.rows - 1)
+            .checked_mul(self.row_stride.unsigned_abs())?
+            .checked_add((self.cols - 1).checked_mul(self.col_stride.unsigned_abs())?)?
+            .checked_add(1)
+    }
+
+    /// Whether no two elements of the view share an offset: with non-negative strides,
+    /// one of the two strides must step over the whole extent of the other dimension.
+    /// A view that is one row or one column needs only a non-zero stride along it.
+    fn is_injective(&self) -> bool {
+        let (r, c) = (self.row_stride.unsigned_abs(), self.col_stride.unsigned_abs());
+        if self.rows <= 1 || self.cols <= 1 {
+            return (self.rows <= 1 || r > 0) && (self.cols <= 1 || c > 0);
+        }
+        let spans = |stride: usize, other_stride: usize, other_len: usize| {
+            (other_len - 1).checked_mul(other_stride).is_some_and(|span| stride > span)
+        };
+        c > 0 && r > 0 && (spans(r, c, self.cols) || spans(c, r, self.rows))
     }
 }
 
@@ -59,7 +74,7 @@ impl Strided {
 /// If the shapes disagree or a view reaches outside its slice (an internal error:
 /// callers check user shapes first).
 #[allow(clippy::too_many_arguments)]
-pub fn gemm<T: Float>(
+pub(crate) fn gemm<T: Float>(
     c: &mut [T],
     c_view: Strided,
     a: &[T],
@@ -88,7 +103,7 @@ pub fn gemm<T: Float>(
 /// # Panics
 /// As [`gemm`].
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_halves<T: Float>(
+pub(crate) fn gemm_halves<T: Float>(
     c: &mut [T],
     c_view: Strided,
     a: &[T],
@@ -140,18 +155,27 @@ fn with_views<T: Float>(
         a_view.cols == b_view.rows && c_view.rows == a_view.rows && c_view.cols == b_view.cols,
         "gemm: shape mismatch"
     );
+    let inside = |v: Strided, len: usize| v.extent().is_some_and(|e| e <= len);
     assert!(
-        a_view.extent() <= a.len() && b_view.extent() <= b.len() && c_view.extent() <= c.len(),
-        "gemm: view outside buffer"
+        inside(a_view, a.len()) && inside(b_view, b.len()) && inside(c_view, c.len()),
+        "gemm: view outside buffer (a {a_view:?} of {}, b {b_view:?} of {}, c {c_view:?} of {})",
+        a.len(),
+        b.len(),
+        c.len()
     );
+    let non_negative = |v: Strided| v.row_stride >= 0 && v.col_stride >= 0;
     assert!(
-        a_view.row_stride >= 0 && a_view.col_stride >= 0 && b_view.row_stride >= 0 && b_view.col_stride >= 0
+        non_negative(a_view) && non_negative(b_view) && non_negative(c_view),
+        "gemm: negative strides (a {a_view:?}, b {b_view:?}, c {c_view:?})"
     );
+    assert!(c_view.is_injective(), "gemm: output view {c_view:?} writes some elements twice");
     if c_view.rows == 0 || c_view.cols == 0 {
         return;
     }
-    // SAFETY: every view was checked to lie inside its slice above; `c` is borrowed
-    // mutably and does not alias `a` or `b` (distinct borrows).
+    // SAFETY: every view lies inside its slice (checked extents, non-negative strides, so
+    // every offset `r·row_stride + c·col_stride` is at most `extent − 1`); `c`'s view is
+    // injective, so faer's mutable view has no two elements at one address; `c` is
+    // borrowed mutably and so does not alias `a` or `b`.
     unsafe {
         let a = MatRef::<T>::from_raw_parts(
             a.as_ptr(),
@@ -178,24 +202,52 @@ fn with_views<T: Float>(
     }
 }
 
-/// `c = a·b` for contiguous row-major buffers, with `Par` chosen by size.
-pub fn gemm_row_major<T: Float>(
-    c: &mut [T],
-    a: &[T],
-    b: &[T],
-    m: usize,
-    k: usize,
-    n: usize,
-    accumulate: bool,
-) {
-    gemm(
-        c,
-        Strided::row_major(m, n),
-        a,
-        Strided::row_major(m, k),
-        b,
-        Strided::row_major(k, n),
-        accumulate,
-        par_for(m, n, k),
-    );
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(c_view: Strided, a_view: Strided, c_len: usize) -> std::thread::Result<()> {
+        std::panic::catch_unwind(move || {
+            let mut c = vec![0.0f64; c_len];
+            let a = vec![1.0f64; 64];
+            let b = vec![1.0f64; 64];
+            gemm(&mut c, c_view, &a, a_view, &b, Strided::row_major(2, 2), false, Par::Seq);
+        })
+    }
+
+    #[test]
+    fn a_row_major_product_is_computed() {
+        let mut c = vec![0.0f64; 4];
+        let a = [1.0, 2.0, 3.0, 4.0];
+        let b = [1.0, 0.0, 0.0, 1.0];
+        let v = Strided::row_major(2, 2);
+        gemm(&mut c, v, &a, v, &b, v, false, Par::Seq);
+        assert_eq!(c, a);
+    }
+
+    #[test]
+    fn an_output_view_that_aliases_itself_is_refused() {
+        let a = Strided::row_major(2, 2);
+        // stride 0 on the rows: both rows of C at the same address
+        assert!(run(Strided { rows: 2, cols: 2, row_stride: 0, col_stride: 1 }, a, 4).is_err());
+        // overlapping rows: row stride 1 with 2 columns of stride 1
+        assert!(run(Strided { rows: 2, cols: 2, row_stride: 1, col_stride: 1 }, a, 4).is_err());
+        // a column-major output is fine
+        assert!(run(Strided { rows: 2, cols: 2, row_stride: 1, col_stride: 2 }, a, 4).is_ok());
+        // a padded row-major output is fine
+        assert!(run(Strided { rows: 2, cols: 2, row_stride: 3, col_stride: 1 }, a, 5).is_ok());
+    }
+
+    #[test]
+    fn negative_strides_and_overflowing_extents_are_refused() {
+        let a = Strided::row_major(2, 2);
+        assert!(run(Strided { rows: 2, cols: 2, row_stride: -2, col_stride: 1 }, a, 4).is_err());
+        let neg_a = Strided { rows: 2, cols: 2, row_stride: 2, col_stride: -1 };
+        assert!(run(Strided::row_major(2, 2), neg_a, 4).is_err());
+        // (rows − 1)·row_stride wraps to a small number without checked arithmetic
+        let wrap = Strided { rows: 2, cols: 2, row_stride: isize::MIN + 2, col_stride: 1 };
+        assert!(run(Strided::row_major(2, 2), wrap, 4).is_err());
+        let wrap = Strided { rows: 3, cols: 2, row_stride: isize::MAX, col_stride: 1 };
+        assert!(run(wrap, Strided::row_major(3, 2), 8).is_err());
+    }
 }

@@ -1,6 +1,8 @@
 //! Numeric kernels on plain slices: GEMM, convolution, pooling and the fused LSTM cell.
+//! Crate-internal: `Tensor`'s methods check shapes and call them. Only the GEMM's choice
+//! of parallelism is public, so that benchmarks can call faer directly with the same one.
 
-pub mod conv;
+pub(crate) mod conv;
 pub mod gemm;
-pub mod pool;
-pub mod recurrent;
+pub(crate) mod pool;
+pub(crate) mod recurrent;

@@ -18,13 +18,14 @@ fn pool_out_len(input: usize, k: usize, s: usize, p: usize, d: usize, ceil_mode:
     if s == 0 || k == 0 || d == 0 {
         return 0;
     }
-    let (input, k, s, p, d) = (input as isize, k as isize, s as isize, p as isize, d as isize);
+    // 128 bits hold every term exactly for any `usize` arguments
+    let (input, k, s, p, d) = (input as i128, k as i128, s as i128, p as i128, d as i128);
     let num = input + 2 * p - d * (k - 1) - 1 + if ceil_mode { s - 1 } else { 0 };
     let mut out = num.div_euclid(s) + 1;
     if ceil_mode && (out - 1) * s >= input + p {
         out -= 1;
     }
-    out
+    out.clamp(isize::MIN as i128, isize::MAX as i128) as isize
 }
 
 /// The shape parameters of a 2-D pooling: input `(batch, channels, in_h, in_w)`, output
@@ -108,6 +109,15 @@ impl Pool2dGeometry {
                 self.padding, self.kernel
             ));
         }
+        let max = crate::shape::MAX_EXTENT as u128;
+        if (0..2).any(|a| {
+            self.stride[a] as u128 > max || self.dilation[a] as u128 * (self.kernel[a] as u128 - 1) + 1 > max
+        }) {
+            return Err(format!(
+                "kernel {:?}, dilation {:?} or stride {:?} is larger than 2^60",
+                self.kernel, self.dilation, self.stride
+            ));
+        }
         if self.channels == 0 || self.in_h == 0 || self.in_w == 0 {
             return Err(format!(
                 "channels and input size must be positive, got channels {}, input {}x{}",
@@ -135,6 +145,14 @@ impl Pool2dGeometry {
                 "given input size {}x{}, the calculated output size {oh}x{ow} is too small",
                 self.in_h, self.in_w
             ));
+        }
+        let output = [self.batch, self.channels, self.out_h(), self.out_w()];
+        for (name, shape) in
+            [("input", [self.batch, self.channels, self.in_h, self.in_w]), ("output", output)]
+        {
+            if crate::shape::checked_numel(&shape).is_none() {
+                return Err(format!("the {name} would have shape {shape:?}, more than 2^60 elements"));
+            }
         }
         Ok(())
     }
@@ -398,7 +416,9 @@ pub fn avg_pool2d_backward<T: Float>(dy: &[T], g: &Pool2dGeometry, count_include
 /// `floor(i·in/out) .. ceil((i+1)·in/out)`.
 #[inline]
 fn adaptive_range(i: usize, input: usize, out: usize) -> (usize, usize) {
-    (i * input / out, ((i + 1) * input).div_ceil(out))
+    // in 128 bits: `(i + 1)·input` may pass `usize` for a large output size
+    let (i, input, out) = (i as u128, input as u128, out as u128);
+    ((i * input / out) as usize, ((i + 1) * input).div_ceil(out) as usize)
 }
 
 fn check_adaptive(
@@ -415,6 +435,12 @@ fn check_adaptive(
         c > 0 && h > 0 && w > 0,
         "{what}: channels and input size must be positive, got channels {c}, input {h}x{w}"
     );
+    for shape in [[n, c, h, w], [n, c, out[0], out[1]]] {
+        assert!(
+            crate::shape::checked_numel(&shape).is_some(),
+            "{what}: shape {shape:?} is too large (more than 2^60 elements)"
+        );
+    }
     let want = if name == "input" { n * c * h * w } else { n * c * out[0] * out[1] };
     check_len(what, name, len, want);
 }
