@@ -40,5 +40,5 @@ pub use anomaly::{detect_anomaly, set_anomaly_detection};
 pub use engine::{BackwardPass, Gradients, grad};
 pub use gradcheck::{GradcheckError, GradcheckOptions, gradcheck, gradgradcheck};
 pub use mode::{GradModeGuard, enable_grad, is_grad_enabled, no_grad, set_grad_enabled};
-pub use param::Param;
+pub use param::{Param, ParamValueMut};
 pub use var::{BackwardCtx, BackwardFn, Var, VarId, WeakVar};

@@ -1,6 +1,7 @@
 //! [`Param`]: a named, trainable leaf whose value an optimizer replaces in place.
 
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockWriteGuard};
 
 use sinew_tensor::Tensor;
 
@@ -10,6 +11,49 @@ struct ParamInner {
     id: VarId,
     name: RwLock<String>,
     value: RwLock<Tensor>,
+    /// The thread holding a [`ParamValueMut`] of this parameter (0 when none): asking for
+    /// the value again on that thread would wait on itself forever, so it panics instead.
+    writer: AtomicU64,
+}
+
+/// A small number unique to the calling thread (never 0).
+fn thread_token() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local!(static TOKEN: u64 = NEXT.fetch_add(1, Ordering::Relaxed));
+    TOKEN.with(|t| *t)
+}
+
+/// Write access to a [`Param`]'s value, from [`Param::value_mut`]; dereferences to the
+/// [`Tensor`]. While it lives, other threads wait to read the parameter and this thread
+/// may not (it would wait on itself): reading it here panics with the parameter's name.
+pub struct ParamValueMut<'a> {
+    guard: RwLockWriteGuard<'a, Tensor>,
+    writer: &'a AtomicU64,
+}
+
+impl std::ops::Deref for ParamValueMut<'_> {
+    type Target = Tensor;
+    fn deref(&self) -> &Tensor {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for ParamValueMut<'_> {
+    fn deref_mut(&mut self) -> &mut Tensor {
+        &mut self.guard
+    }
+}
+
+impl Drop for ParamValueMut<'_> {
+    fn drop(&mut self) {
+        self.writer.store(0, Ordering::Release);
+    }
+}
+
+impl std::fmt::Debug for ParamValueMut<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ParamValueMut").field(&*self.guard).finish()
+    }
 }
 
 /// A trainable parameter: a tensor with a stable [`VarId`], shared by clones.
@@ -48,6 +92,7 @@ impl Param {
                 id: VarId::fresh(),
                 name: RwLock::new(name.into()),
                 value: RwLock::new(value),
+                writer: AtomicU64::new(0),
             }),
         }
     }
@@ -72,27 +117,71 @@ impl Param {
         Var::leaf_with_id(self.value().clone(), self.inner.id)
     }
 
-    /// Read access to the value.
-    pub fn value(&self) -> RwLockReadGuard<'_, Tensor> {
-        self.inner.value.read().unwrap_or_else(|e| e.into_inner())
+    /// Panics, naming the parameter, if this thread holds its [`ParamValueMut`].
+    #[track_caller]
+    fn not_held_here(&self, what: &str) {
+        if self.inner.writer.load(Ordering::Acquire) == thread_token() {
+            panic!(
+                "Param::{what}: `{}` is borrowed by a `value_mut()` guard on this thread; drop the guard first",
+                self.name()
+            );
+        }
     }
 
-    /// Write access to the value, for in-place updates.
-    pub fn value_mut(&self) -> RwLockWriteGuard<'_, Tensor> {
-        self.inner.value.write().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Replaces the value (loading weights).
+    /// The current value (PyTorch's `p.data`): a tensor sharing the parameter's storage,
+    /// as cheap as cloning a handle. It holds no lock, so `p.set_value(p.value() * 0.5)`
+    /// works; an in-place update made while this tensor is alive copies first
+    /// (copy-on-write), so the tensor keeps the value it had.
     ///
     /// # Panics
-    /// If the shape or dtype changes.
+    /// If this thread holds the parameter's [`Param::value_mut`] guard.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_tensor::Tensor;
+    /// let p = Param::new("w", Tensor::ones(&[2]));
+    /// p.set_value(p.value().mul_scalar(0.5));
+    /// assert_eq!(p.value().to_vec::<f32>(), vec![0.5, 0.5]);
+    /// ```
+    #[track_caller]
+    pub fn value(&self) -> Tensor {
+        self.not_held_here("value");
+        self.inner.value.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Write access to the value, for in-place updates (an optimizer's step). Other
+    /// threads wait for the guard to drop; on this thread, reading the parameter while it
+    /// lives panics rather than waiting forever.
+    ///
+    /// # Panics
+    /// If this thread already holds the guard.
+    #[track_caller]
+    pub fn value_mut(&self) -> ParamValueMut<'_> {
+        self.not_held_here("value_mut");
+        let guard = self.inner.value.write().unwrap_or_else(|e| e.into_inner());
+        self.inner.writer.store(thread_token(), Ordering::Release);
+        ParamValueMut { guard, writer: &self.inner.writer }
+    }
+
+    /// Replaces the value (loading weights; `p.data = ...` in PyTorch).
+    ///
+    /// # Panics
+    /// If the shape or dtype changes, or this thread holds the [`Param::value_mut`] guard.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_tensor::Tensor;
+    /// let p = Param::new("w", Tensor::ones(&[2]));
+    /// p.set_value(Tensor::full(&[2], 3.0));
+    /// assert_eq!(p.value().to_vec::<f32>(), vec![3.0, 3.0]);
+    /// ```
     #[track_caller]
     pub fn set_value(&self, value: Tensor) {
         let mut v = self.value_mut();
         assert!(
             v.dims() == value.dims() && v.dtype() == value.dtype(),
             "Param::set_value: {} is {} {:?}, got {} {:?}",
-            self.name(),
+            self.inner.name.read().unwrap_or_else(|e| e.into_inner()),
             v.dtype(),
             v.dims(),
             value.dtype(),
@@ -108,6 +197,7 @@ impl Param {
     }
 
     /// Number of elements.
+    #[track_caller]
     pub fn numel(&self) -> usize {
         self.value().numel()
     }

@@ -62,7 +62,7 @@ fn gradient_penalty_trains() {
         let grads = loss.backward();
         for p in params {
             let step = grads.get_id(p.id()).expect("every parameter gets a second-order gradient") * 0.5;
-            let new = &*p.value() - &step;
+            let new = &p.value() - &step;
             p.set_value(new);
         }
     }

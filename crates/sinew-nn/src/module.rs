@@ -2,7 +2,7 @@
 //! (`forward(&Var) -> Var`), [`Buffer`], and the name-collecting visitors behind
 //! `named_parameters`, `named_buffers` and `state_dict`.
 
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockWriteGuard};
 
 use sinew_autograd::{Param, Var};
 use sinew_tensor::{Generator, GeneratorState, Tensor};
@@ -20,9 +20,18 @@ impl Buffer {
         Buffer { value: Arc::new(RwLock::new(value)) }
     }
 
-    /// Read access.
-    pub fn value(&self) -> RwLockReadGuard<'_, Tensor> {
-        self.value.read().unwrap_or_else(|e| e.into_inner())
+    /// The current value: a tensor sharing the buffer's storage (cheap), holding no lock,
+    /// so `b.set(b.value() * 0.9)` works.
+    ///
+    /// ```
+    /// use sinew_nn::Buffer;
+    /// use sinew_tensor::Tensor;
+    /// let b = Buffer::new(Tensor::ones(&[2]));
+    /// b.set(b.value().mul_scalar(0.5));
+    /// assert_eq!(b.value().to_vec::<f32>(), vec![0.5, 0.5]);
+    /// ```
+    pub fn value(&self) -> Tensor {
+        self.value.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Write access.

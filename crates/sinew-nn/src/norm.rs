@@ -169,8 +169,8 @@ impl Forward for BatchNorm {
                 let dt = self.running_mean.value().dtype();
                 let batch_mean = mean.value().reshape(&[c]).to_dtype(dt);
                 let unbiased = var.value().reshape(&[c]).mul_scalar(n / (n - 1.0).max(1.0)).to_dtype(dt);
-                let rm = &(&*self.running_mean.value() * (1.0 - m)) + &(&batch_mean * m);
-                let rv = &(&*self.running_var.value() * (1.0 - m)) + &(&unbiased * m);
+                let rm = &(&self.running_mean.value() * (1.0 - m)) + &(&batch_mean * m);
+                let rv = &(&self.running_var.value() * (1.0 - m)) + &(&unbiased * m);
                 self.running_mean.set(rm);
                 self.running_var.set(rv);
                 let count = self.num_batches_tracked.value().add_scalar(1.0);

@@ -199,7 +199,7 @@ fn multihead_attention_matches_head_by_head() {
         }
         let cat = Tensor::cat(&head_outs.iter().collect::<Vec<_>>(), 1); // (L, E)
         let wo = mha.out_proj.weight.value().clone();
-        outs.push(&cat.matmul(&wo.t()) + &*mha.out_proj.bias.as_ref().unwrap().value());
+        outs.push(&cat.matmul(&wo.t()) + &mha.out_proj.bias.as_ref().unwrap().value());
         avgs.push(avg);
     }
     let avg = Tensor::stack(&avgs.iter().collect::<Vec<_>>(), 0); // (N, L, S)

@@ -155,7 +155,7 @@ impl Optimizer for Adam {
         for (group, i, p, g) in with_grads(&self.groups, grads) {
             let step = self.slots.advance(i);
             let bufs = &mut self.slots.buffers[i];
-            ensure_buffers(bufs, &p.value(), count);
+            ensure_buffers(bufs, p, count);
             let (lr, wd) = (group.lr, group.weight_decay);
             update_typed(
                 p,

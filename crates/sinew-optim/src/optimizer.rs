@@ -218,11 +218,12 @@ pub(crate) fn with_grads<'a>(
 
 /// Creates a parameter's `count` zero buffers on its first update; returns whether they
 /// were just created.
-pub(crate) fn ensure_buffers(bufs: &mut Vec<Tensor>, p: &Tensor, count: usize) -> bool {
+pub(crate) fn ensure_buffers(bufs: &mut Vec<Tensor>, p: &Param, count: usize) -> bool {
     if bufs.len() == count {
         return false;
     }
-    *bufs = (0..count).map(|_| p.zeros_like()).collect();
+    let value = p.value();
+    *bufs = (0..count).map(|_| value.zeros_like()).collect();
     true
 }
 

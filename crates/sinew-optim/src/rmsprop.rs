@@ -93,7 +93,7 @@ impl Optimizer for RmsProp {
         for (group, i, p, g) in with_grads(&self.groups, grads) {
             self.slots.advance(i);
             let bufs = &mut self.slots.buffers[i];
-            ensure_buffers(bufs, &p.value(), 3);
+            ensure_buffers(bufs, p, 3);
             let (lr, wd) = (group.lr, group.weight_decay);
             update_typed(
                 p,
@@ -173,7 +173,7 @@ impl Optimizer for Adagrad {
         for (group, i, p, g) in with_grads(&self.groups, grads) {
             let step = self.slots.advance(i);
             let bufs = &mut self.slots.buffers[i];
-            if ensure_buffers(bufs, &p.value(), 1) && c.initial_accumulator_value != 0.0 {
+            if ensure_buffers(bufs, p, 1) && c.initial_accumulator_value != 0.0 {
                 bufs[0] = bufs[0].full_like(c.initial_accumulator_value);
             }
             let clr = group.lr / (1.0 + (step - 1) as f64 * c.lr_decay);

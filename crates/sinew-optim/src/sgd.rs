@@ -100,7 +100,7 @@ impl Optimizer for Sgd {
         for (group, i, p, g) in with_grads(&self.groups, grads) {
             self.slots.advance(i);
             let bufs = &mut self.slots.buffers[i];
-            let first = with_momentum && ensure_buffers(bufs, &p.value(), 1);
+            let first = with_momentum && ensure_buffers(bufs, p, 1);
             let (lr, wd) = (group.lr, group.weight_decay);
             update_typed(
                 p,
