@@ -156,10 +156,26 @@ impl Module for Embedding {
 }
 
 impl Forward for Embedding {
-    /// Looks up the ids held (as numbers) in `x`'s value.
+    /// Looks up the ids held (as numbers) in `x`'s value, so that an embedding can sit in
+    /// a [`Sequential`] fed float tensors; a float id must be a whole number (`2.0`, not
+    /// `2.5`, which would be truncated silently).
+    ///
+    /// # Panics
+    /// As [`Embedding::lookup`], and for a float id that is not a whole number.
     #[track_caller]
     fn forward(&self, x: &Var) -> Var {
-        self.lookup(&x.value().to_dtype(DType::I64))
+        let ids = x.value();
+        if ids.dtype().is_float()
+            && let Some(bad) = ids.to_vec::<f64>().into_iter().find(|v| v.fract() != 0.0 || !v.is_finite())
+        {
+            let w = self.weight.value();
+            panic!(
+                "Embedding({}, {}): ids must be int64 or whole numbers, got {bad}",
+                w.dims()[0],
+                w.dims()[1]
+            );
+        }
+        self.lookup(&ids.to_dtype(DType::I64))
     }
 }
 
