@@ -30,6 +30,7 @@
 
 mod binary;
 pub mod buffer;
+mod convert;
 mod convolution;
 mod dtype;
 mod error;

@@ -39,6 +39,24 @@ impl Var {
         })
     }
 
+    /// [`Var::reshape`] where one size may be `-1`, inferred from the element count
+    /// (PyTorch's `x.reshape(-1, 4)`).
+    ///
+    /// # Panics
+    /// As [`Tensor::reshape_infer`](sinew_tensor::Tensor::reshape_infer).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::zeros(&[2, 3, 4]));
+    /// assert_eq!(x.reshape_infer(&[-1, 12]).dims(), &[2, 12]);
+    /// ```
+    #[track_caller]
+    pub fn reshape_infer(&self, sizes: &[isize]) -> Var {
+        let shape = self.value().reshape_infer(sizes).dims().to_vec();
+        self.reshape(&shape)
+    }
+
     /// Flattens dimensions `start..=end` into one.
     #[track_caller]
     pub fn flatten(&self, start: isize, end: isize) -> Var {
