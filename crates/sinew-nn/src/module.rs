@@ -253,6 +253,11 @@ pub trait Module: Send + Sync {
         let mut c = Collector::default();
         self.visit(&mut c);
         let mut report = LoadReport::default();
+        for (i, (name, _)) in state.iter().enumerate() {
+            if state[..i].iter().any(|(n, _)| n == name) && !report.duplicate.contains(name) {
+                report.duplicate.push(name.clone());
+            }
+        }
         let mut updates: Vec<(Target, Tensor)> = Vec::new();
         for (name, target) in &c.targets {
             match state.iter().find(|(n, _)| n == name) {
@@ -278,7 +283,8 @@ pub trait Module: Send + Sync {
                 report.unexpected.push(name.clone());
             }
         }
-        if strict && !report.is_clean() {
+        // a name given twice is ambiguous: which tensor was meant is not ours to guess
+        if !report.duplicate.is_empty() || strict && !report.is_clean() {
             return Err(report);
         }
         for (target, t) in updates {
@@ -301,12 +307,18 @@ pub struct LoadReport {
     pub unexpected: Vec<String>,
     /// `name: expected ..., found ...` for shape or dtype mismatches.
     pub mismatched: Vec<String>,
+    /// Keys the state dict holds more than once: always an error (strict or not), since
+    /// which of the tensors was meant is ambiguous.
+    pub duplicate: Vec<String>,
 }
 
 impl LoadReport {
     /// Whether every key matched.
     pub fn is_clean(&self) -> bool {
-        self.missing.is_empty() && self.unexpected.is_empty() && self.mismatched.is_empty()
+        self.missing.is_empty()
+            && self.unexpected.is_empty()
+            && self.mismatched.is_empty()
+            && self.duplicate.is_empty()
     }
 }
 
@@ -316,7 +328,11 @@ impl std::fmt::Display for LoadReport {
             f,
             "state dict mismatch: missing {:?}, unexpected {:?}, mismatched {:?}",
             self.missing, self.unexpected, self.mismatched
-        )
+        )?;
+        if !self.duplicate.is_empty() {
+            write!(f, ", duplicate {:?}", self.duplicate)?;
+        }
+        Ok(())
     }
 }
 

@@ -426,3 +426,18 @@ fn max_pool2d_unbatched_input() {
 fn conv2d_input_smaller_than_kernel() {
     Conv2d::new(3, 4, 3, Conv2dOptions::default(), &mut Generator::new(0)).forward(&zeros(&[2, 3, 2, 2]));
 }
+
+#[test]
+fn a_state_dict_naming_a_key_twice_is_refused_and_changes_nothing() {
+    use sinew_nn::{Linear, Module};
+    let layer = Linear::new(2, 1, &mut sinew_tensor::Generator::new(0));
+    let before = layer.weight.value().to_vec::<f32>();
+    let mut state = layer.state_dict();
+    state.push(("weight".to_string(), sinew_tensor::Tensor::full(&[1, 2], 9.0)));
+    for strict in [true, false] {
+        let report = layer.load_state_dict(&state, strict).unwrap_err();
+        assert_eq!(report.duplicate, ["weight"]);
+        assert!(report.to_string().contains("duplicate [\"weight\"]"), "{report}");
+        assert_eq!(layer.weight.value().to_vec::<f32>(), before);
+    }
+}

@@ -96,6 +96,36 @@ fn offset_literal_near_overflow(bytes: &[u8]) -> Option<u64> {
         .find(|&v| v > limit)
 }
 
+/// The first name the JSON header holds twice (the `safetensors` crate reads the header
+/// into a map, where a second entry silently replaces the first). `None` for a header
+/// without duplicates, and for one that is not a JSON object at all (the crate reports it).
+fn duplicate_header_key(bytes: &[u8]) -> Option<String> {
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+
+    struct FirstDuplicate;
+    impl<'de> Visitor<'de> for FirstDuplicate {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                map.next_value::<IgnoredAny>()?;
+                if !seen.insert(key.clone()) {
+                    return Ok(Some(key));
+                }
+            }
+            Ok(None)
+        }
+    }
+
+    let len = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let header = bytes.get(8..8usize.checked_add(usize::try_from(len).ok()?)?)?;
+    let mut de = serde_json::Deserializer::from_slice(header);
+    de.deserialize_map(FirstDuplicate).ok().flatten()
+}
+
 /// Parses safetensors bytes into named tensors: in the order they were written for files
 /// sinew wrote, in the order of their data otherwise. `f16`/`bf16` become `f32`,
 /// `i32` becomes `i64`.
@@ -111,8 +141,9 @@ fn offset_literal_near_overflow(bytes: &[u8]) -> Option<u64> {
 /// ```
 ///
 /// # Errors
-/// Malformed headers, data that disagrees with the declared shapes, and unsupported
-/// element types, each named; a corrupt file never panics.
+/// Malformed headers, a tensor name given twice ([`SerializeError::DuplicateName`]),
+/// data that disagrees with the declared shapes, and unsupported element types, each
+/// named; a corrupt file never panics.
 pub fn read_safetensors(bytes: &[u8]) -> Result<Vec<(String, Tensor)>> {
     // The `safetensors` crate validates the header, but one sum in it
     // (`data end + 8 + header length`) is unchecked: a crafted header whose last data
@@ -122,6 +153,9 @@ pub fn read_safetensors(bytes: &[u8]) -> Result<Vec<(String, Tensor)>> {
     // function panic.
     if let Some(bad) = offset_literal_near_overflow(bytes) {
         return Err(SerializeError::SafeTensors(format!("header declares an impossible data offset {bad}")));
+    }
+    if let Some(name) = duplicate_header_key(bytes) {
+        return Err(SerializeError::DuplicateName(name));
     }
     let parsed = std::panic::catch_unwind(|| -> Result<_> {
         let st = SafeTensors::deserialize(bytes).map_err(|e| SerializeError::SafeTensors(e.to_string()))?;
@@ -260,6 +294,18 @@ mod tests {
         assert_eq!(f16_to_f32(0xc000), -2.0);
         assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
         assert!(f16_to_f32(0x7e00).is_nan());
+    }
+
+    #[test]
+    fn a_name_given_twice_in_the_header_is_an_error_naming_it() {
+        let header = br#"{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#;
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header);
+        bytes.extend_from_slice(&1.0f32.to_le_bytes());
+        match read_safetensors(&bytes) {
+            Err(SerializeError::DuplicateName(n)) => assert_eq!(n, "w"),
+            other => panic!("expected a duplicate-name error, got {other:?}"),
+        }
     }
 
     #[test]
