@@ -90,7 +90,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut opt = Adam::new(net.parameters(), 1e-2);
     opt.load_state(ckpt.optimizer.as_ref().expect("optimizer state"))?;
     let mut sched = Scheduler::new(schedule(), &mut opt);
-    sched.load_state(ckpt.scheduler.clone().expect("scheduler state"), &mut opt);
+    sched
+        .load_state(ckpt.scheduler.clone().expect("scheduler state"), &mut opt)
+        .expect("scheduler state fits the optimizer");
     let mut data = Generator::from_state(ckpt.rng.expect("rng state"));
     println!("resumed at step {}:", ckpt.step);
     train(&net, &mut opt, &mut sched, &mut data, ckpt.step as usize..STEPS);

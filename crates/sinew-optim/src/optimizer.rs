@@ -151,8 +151,32 @@ impl Slots {
                 found: state.param_steps.len(),
             });
         }
+        for (i, g) in state.groups.iter().enumerate() {
+            if !(g.lr.is_finite() && g.lr >= 0.0 && g.weight_decay.is_finite() && g.weight_decay >= 0.0) {
+                return Err(StateError::Invalid(format!(
+                    "group {i} has learning rate {} and weight decay {}: both must be finite and non-negative",
+                    g.lr, g.weight_decay
+                )));
+            }
+        }
         let mut buffers = Vec::with_capacity(params.len());
         for (index, (p, saved)) in params.iter().zip(&state.buffers).enumerate() {
+            let param_step = state.param_steps[index];
+            if param_step > state.step {
+                return Err(StateError::Invalid(format!(
+                    "parameter {index} has {param_step} updates, more than the optimizer's {} steps",
+                    state.step
+                )));
+            }
+            // buffers are created by a parameter's first update, so a parameter with
+            // buffers has been updated (Adam's bias correction divides by 1 − β^step,
+            // which is 0 at step 0). The converse need not hold: plain SGD's state loads
+            // into SGD with momentum, whose buffer then starts at the next gradient.
+            if !saved.is_empty() && param_step == 0 {
+                return Err(StateError::Invalid(format!(
+                    "parameter {index} has 0 updates but has buffers, which only an update creates"
+                )));
+            }
             let (shape, dtype) = {
                 let v = p.value();
                 (v.dims().to_vec(), v.dtype())
@@ -188,6 +212,13 @@ impl Slots {
                         expected: dtype.to_string(),
                         found: t.dtype().to_string(),
                     });
+                }
+                let values = t.to_vec::<f64>();
+                let squares = matches!(name.as_str(), "exp_avg_sq" | "max_exp_avg_sq" | "square_avg" | "sum");
+                if let Some(bad) = values.iter().find(|v| !v.is_finite() || squares && **v < 0.0) {
+                    return Err(StateError::Invalid(format!(
+                        "parameter {index}: buffer {name:?} holds {bad}, which the next step cannot use"
+                    )));
                 }
                 bufs.push(t);
             }

@@ -10,6 +10,7 @@ use std::f64::consts::PI;
 use serde::{Deserialize, Serialize};
 
 use crate::optimizer::Optimizer;
+use crate::state::StateError;
 
 /// A learning rate as a function of the step count and the group's initial rate.
 pub trait LrSchedule: Send + Sync {
@@ -229,10 +230,46 @@ impl<S: LrSchedule> Scheduler<S> {
         self.state.clone()
     }
 
-    /// Restores a saved state and applies it to `opt`.
-    pub fn load_state(&mut self, state: SchedulerState, opt: &mut dyn Optimizer) {
+    /// Restores a saved state and applies it to `opt`; on error neither changes.
+    ///
+    /// # Errors
+    /// [`StateError::Count`] if the state has base rates for another number of groups
+    /// than `opt` has; [`StateError::Invalid`] for a base rate that is negative or not
+    /// finite, or a step at which the schedule's rate is not finite.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{Optimizer, Scheduler, SchedulerState, Sgd, StepLr};
+    /// use sinew_tensor::Tensor;
+    /// let mut opt = Sgd::new(vec![Param::new("w", Tensor::zeros(&[1]))], 0.1);
+    /// let mut sched = Scheduler::new(StepLr { step_size: 2, gamma: 0.5 }, &mut opt);
+    /// sched.load_state(SchedulerState { step: 4, base_lrs: vec![0.1] }, &mut opt)?;
+    /// assert!((opt.lr() - 0.025).abs() < 1e-12);
+    /// let bad = SchedulerState { step: 0, base_lrs: vec![f64::NAN] };
+    /// assert!(sched.load_state(bad, &mut opt).is_err());
+    /// # Ok::<(), sinew_optim::StateError>(())
+    /// ```
+    pub fn load_state(&mut self, state: SchedulerState, opt: &mut dyn Optimizer) -> Result<(), StateError> {
+        let groups = opt.param_groups().len();
+        if state.base_lrs.len() != groups {
+            return Err(StateError::Count {
+                what: "scheduler base rates",
+                expected: groups,
+                found: state.base_lrs.len(),
+            });
+        }
+        for (i, &base) in state.base_lrs.iter().enumerate() {
+            let lr = self.schedule.lr(state.step, base);
+            if !(base.is_finite() && base >= 0.0 && lr.is_finite()) {
+                return Err(StateError::Invalid(format!(
+                    "scheduler: group {i} has base rate {base}, giving rate {lr} at step {}",
+                    state.step
+                )));
+            }
+        }
         self.state = state;
         self.apply(opt);
+        Ok(())
     }
 }
 

@@ -137,4 +137,10 @@ pub enum StateError {
         /// Buffer shape.
         found: Vec<usize>,
     },
+    /// A value the optimizer could not continue from: a parameter's step count that
+    /// disagrees with its buffers or with the optimizer's own count, a learning rate or
+    /// weight decay that is negative or not finite, a buffer holding NaN or infinity, or a
+    /// negative running average of squares (its square root would be NaN).
+    #[error("optimizer state: {0}")]
+    Invalid(String),
 }

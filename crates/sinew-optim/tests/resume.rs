@@ -196,7 +196,7 @@ fn resuming_from_a_serialised_state_continues_bit_for_bit() {
                 let mut resumed = build(fresh_groups);
                 resumed.load_state(&saved).unwrap_or_else(|e| panic!("{name}, {codec}: {e}"));
                 let mut resumed_sched = Scheduler::new(schedule(), resumed.as_mut());
-                resumed_sched.load_state(saved_sched, resumed.as_mut());
+                resumed_sched.load_state(saved_sched, resumed.as_mut()).unwrap();
                 assert_eq!(resumed.state(), state, "{name}, {codec}: load_state then state is the identity");
                 assert_eq!(resumed.lr(), opt.lr(), "{name}, {codec}: the scheduled rate is back");
                 train(resumed.as_mut(), &mut resumed_sched, &params, k..STEPS);
@@ -357,4 +357,63 @@ fn state_tensor_values_survive_json_and_bincode_exactly() {
         assert!(via_json(&t) == t, "JSON changes a value");
         assert!(via_bincode(&t) == t, "bincode changes a value");
     }
+}
+
+/// A state that would load and then make the next step NaN (Adam's bias correction
+/// divides by `1 − β^step`, zero at step 0) or otherwise poison training is refused, and
+/// the optimizer is left as it was.
+#[test]
+fn load_state_refuses_state_that_would_poison_the_next_step() {
+    let params = fresh_params(3);
+    let good = trained_state(build_named("adam"), &params);
+    let mut opt = build_named("adam")(groups(&params));
+    opt.step(&grads_at(&params, 0));
+
+    let mut zero_steps = good.clone();
+    zero_steps.param_steps[0] = 0; // buffers, but no update counted
+    refuses(opt.as_mut(), &zero_steps, &["parameter 0", "0 updates but has buffers"]);
+
+    let mut too_many = good.clone();
+    too_many.param_steps[0] = good.step + 1;
+    refuses(opt.as_mut(), &too_many, &["more than the optimizer's"]);
+
+    let mut nan_lr = good.clone();
+    nan_lr.groups[0].lr = f64::NAN;
+    refuses(opt.as_mut(), &nan_lr, &["learning rate NaN"]);
+
+    let mut negative_decay = good.clone();
+    negative_decay.groups[0].weight_decay = -1.0;
+    refuses(opt.as_mut(), &negative_decay, &["weight decay -1"]);
+
+    for (buffer, value, needle) in [(0, f32::INFINITY, "inf"), (1, -1.0, "-1")] {
+        let mut poisoned = good.clone();
+        if let StateTensor::F32 { data, .. } = &mut poisoned.buffers[0][buffer].1 {
+            data[0] = value;
+        }
+        refuses(opt.as_mut(), &poisoned, &[needle]);
+    }
+    // the good state still loads and steps to finite values
+    opt.load_state(&good).unwrap();
+    opt.step(&grads_at(&params, 2));
+    assert!(params.iter().all(|p| p.value().to_vec::<f64>().iter().all(|v| v.is_finite())));
+}
+
+#[test]
+fn scheduler_load_state_refuses_state_for_other_groups_or_non_finite_rates() {
+    use sinew_optim::{Scheduler, SchedulerState, StepLr};
+    let params = fresh_params(4);
+    let mut opt = build_named("sgd_momentum")(groups(&params));
+    let groups_n = opt.param_groups().len();
+    let mut sched = Scheduler::new(StepLr { step_size: 1, gamma: 0.5 }, opt.as_mut());
+    let lr_before = opt.lr();
+    let wrong_count = SchedulerState { step: 1, base_lrs: vec![0.1; groups_n + 1] };
+    assert!(sched.load_state(wrong_count, opt.as_mut()).is_err());
+    let nan = SchedulerState { step: 1, base_lrs: vec![f64::NAN; groups_n] };
+    assert!(sched.load_state(nan, opt.as_mut()).unwrap_err().to_string().contains("NaN"));
+    // γ^step underflows to 0 (finite): allowed
+    assert!(
+        sched.load_state(SchedulerState { step: 5000, base_lrs: vec![0.1; groups_n] }, opt.as_mut()).is_ok()
+    );
+    assert_eq!(sched.state().step, 5000);
+    assert!(lr_before > 0.0);
 }

@@ -102,7 +102,7 @@ const TRAILER_LEN: usize = 4;
 /// let mut opt2 = Adam::new(model2.parameters(), 0.01);
 /// opt2.load_state(back.optimizer.as_ref().unwrap()).unwrap();
 /// let mut sched2 = Scheduler::new(CosineAnnealingLr { t_max: 10, eta_min: 0.0 }, &mut opt2);
-/// sched2.load_state(back.scheduler.clone().unwrap(), &mut opt2);
+/// sched2.load_state(back.scheduler.clone().unwrap(), &mut opt2).unwrap();
 /// let data2 = Generator::from_state(back.rng.unwrap());
 /// assert_eq!((back.step, opt2.lr()), (1, opt.lr()));
 /// assert_eq!(data2.state(), data.state());

@@ -199,7 +199,7 @@ fn resume(ckpt: &Checkpoint, restore_optimizer: bool, restore_rng: bool) -> Sequ
     if restore_optimizer {
         opt.load_state(ckpt.optimizer.as_ref().unwrap()).unwrap();
     }
-    sched.load_state(ckpt.scheduler.clone().unwrap(), &mut opt);
+    sched.load_state(ckpt.scheduler.clone().unwrap(), &mut opt).unwrap();
     let mut data =
         if restore_rng { Generator::from_state(ckpt.rng.unwrap()) } else { Generator::new(DATA_SEED) };
     for _ in ckpt.step..STEPS {
