@@ -584,6 +584,12 @@ mod tests {
         let t = TensorOut { name: "e", dtype: DTypeTag::F32, shape: vec![1 << 40, 0], data: RawBytes(&[]) };
         let c = Checkpoint::from_bytes(&frame(&encode(&payload(vec![t], None)))).unwrap();
         assert_eq!(c.model.get("e").unwrap().dims(), &[1 << 40, 0]);
+        // [2^62, 0] once made a checkpoint sinew wrote but could not read; now no tensor may
+        // have that shape (its extent passes 2^60), so it can be neither built nor read
+        assert!(Tensor::from_vec(Vec::<f32>::new(), &[1 << 62, 0]).is_err());
+        let t = TensorOut { name: "e", dtype: DTypeTag::F32, shape: vec![1 << 62, 0], data: RawBytes(&[]) };
+        let err = Checkpoint::from_bytes(&frame(&encode(&payload(vec![t], None)))).unwrap_err();
+        assert!(err.to_string().contains("\"e\""), "{err}");
     }
 
     #[test]

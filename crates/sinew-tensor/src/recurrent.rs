@@ -278,7 +278,7 @@ impl Tensor {
     /// (`(T, N, 3H)`, every bias but `b_hn` included), the recurrent weight `w_hh`
     /// (`(3H, H)`), the new gate's recurrent bias `b_hn` (`(H)`, which the reset gate
     /// multiplies) and the initial state `h0` (`(N, H)`), runs the `T` steps of
-    /// [`kernels::recurrent::gru_cell_forward`](crate::kernels::recurrent::gru_cell_forward)
+    /// the fused GRU cell (PyTorch's gate order `r, z, n`)
     /// and returns `(y, act)`: the hidden states `h_1 .. h_T` (`(T, N, H)`) and the saved
     /// gates (`(T, N, 4H)`) that [`Tensor::gru_sequence_backward`] needs.
     ///
