@@ -1,0 +1,4 @@
+//! libFuzzer entry point; the body is [`sinew_fuzz::checkpoint_payload`].
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sinew_fuzz::checkpoint_payload(data));
