@@ -1,4 +1,7 @@
-//! libFuzzer entry point; the body is [`sinew_fuzz::checkpoint_payload`].
+//! libFuzzer entry point; the body is [`sinew_fuzz::checkpoint_payload`] (whether the input loaded is
+//! of no use to libFuzzer).
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| sinew_fuzz::checkpoint_payload(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    sinew_fuzz::checkpoint_payload(data);
+});
