@@ -1,6 +1,6 @@
 //! The bodies of sinew's fuzz targets, one public function per target in
-//! `fuzz_targets/`, so that they build and run on stable too: `tests/seeds.rs` runs each
-//! over its seed corpus (`seeds/TARGET/`) and over seeded mutations of it.
+//! `fuzz_targets/`, so that they build and run on stable too: `tests/corpus.rs` runs each
+//! over its seed corpus (`corpus/TARGET/`) and over seeded mutations of it.
 //!
 //! Every body returns whether the input loaded. A body panics only when a property of
 //! sinew fails: a loader panicking on its input, a loaded value that does not survive a

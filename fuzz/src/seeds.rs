@@ -1,6 +1,6 @@
 //! The seed corpus: small files of each format as sinew itself writes them (and a few
 //! written by hand for what sinew reads but does not write: `f16`, `bf16` and `i32`
-//! safetensors, gzip IDX). `tests/seeds.rs` checks that `seeds/` holds exactly these,
+//! safetensors, gzip IDX). `tests/corpus.rs` checks that `corpus/` holds exactly these,
 //! and regenerates them when run with `--ignored`.
 
 use std::collections::BTreeMap;
@@ -17,7 +17,7 @@ use crate::{fixed_model, fixed_optimizer};
 
 /// One seed file: the target it feeds, its file name, its bytes.
 pub struct Seed {
-    /// The fuzz target (a folder of `seeds/`).
+    /// The fuzz target (a folder of `corpus/`).
     pub target: &'static str,
     /// The file name.
     pub name: &'static str,
