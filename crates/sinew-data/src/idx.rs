@@ -99,6 +99,11 @@ fn read_header(r: &mut impl Read) -> Result<Header> {
         .iter()
         .try_fold(kind.size(), |acc, &d| acc.checked_mul(d))
         .ok_or_else(|| DataError::idx(format!("declared dimensions {dims:?} are too large to address")))?;
+    // a zero dimension makes the data empty, but no tensor may have more than 2^60
+    // elements counting every dimension as at least 1
+    if sinew_tensor::shape::checked_numel(&dims).is_none() {
+        return Err(DataError::idx(format!("declared dimensions {dims:?} are too large for a tensor")));
+    }
     Ok(Header { kind, dims, data_len })
 }
 
@@ -308,6 +313,11 @@ mod tests {
         assert!(idx_err(&gzip(&huge)).contains("but the input holds only 0"));
         let overflow = [&[0u8, 0, 0x0E, 3][..], &[0xff; 12]].concat();
         assert!(idx_err(&overflow).contains("too large"));
+        // no data (a zero dimension), but an extent past 2^60: once a panic (found by the
+        // read_idx_bytes fuzz target)
+        let empty_huge = [&[0u8, 0, 0x0E, 3, 0, 0, 0, 0][..], &[0xff; 8]].concat();
+        assert!(idx_err(&empty_huge).contains("too large for a tensor"), "{}", idx_err(&empty_huge));
+        assert!(idx_err(&gzip(&empty_huge)).contains("too large for a tensor"));
         // a gzip stream whose body is damaged
         let mut gz = gzip(&file);
         let n = gz.len();

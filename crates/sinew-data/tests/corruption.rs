@@ -154,7 +154,7 @@ fn idx_files() -> Vec<Vec<u8>> {
 fn hostile_header(base: &[u8], rng: &mut Rng) -> Vec<u8> {
     let mut out = base.to_vec();
     let ndim = out[3] as usize;
-    match rng.below(4) {
+    match rng.below(5) {
         // a huge dimension count: the "sizes" are then read from the data
         0 => out[3] = *rng.pick(&[0xff, 0x80, 0x10, ndim as u8 + 1]),
         // one dimension huge
@@ -168,6 +168,14 @@ fn hostile_header(base: &[u8], rng: &mut Rng) -> Vec<u8> {
         2 => {
             for d in 0..ndim {
                 out[4 + 4 * d..8 + 4 * d].copy_from_slice(&u32::MAX.to_be_bytes());
+            }
+        }
+        // a zero dimension (so no data) beside huge ones
+        3 if ndim >= 2 => {
+            out.truncate(4 + 4 * ndim);
+            for d in 0..ndim {
+                let v = if d == 0 { 0 } else { u32::MAX };
+                out[4 + 4 * d..8 + 4 * d].copy_from_slice(&v.to_be_bytes());
             }
         }
         // a header with many huge dimensions and no data at all
