@@ -243,50 +243,15 @@ pub trait Module: Send + Sync {
         c.state
     }
 
-    /// Loads tensors by qualified name. Every missing key, unexpected key and shape or
-    /// dtype mismatch is collected into the report; with `strict`, a non-empty report is
-    /// an `Err` and nothing is changed.
+    /// Loads tensors by qualified name. Every missing key, unexpected key, duplicate key
+    /// and shape or dtype mismatch is collected into the report; with `strict`, a
+    /// non-empty report is an `Err` and nothing is changed (a duplicate key is an `Err`
+    /// either way).
     ///
     /// # Errors
-    /// With `strict`, the report of every problem found.
+    /// With `strict`, the report of every problem found; always, for a duplicate key.
     fn load_state_dict(&self, state: &[(String, Tensor)], strict: bool) -> Result<LoadReport, LoadReport> {
-        let mut c = Collector::default();
-        self.visit(&mut c);
-        let mut report = LoadReport::default();
-        for (i, (name, _)) in state.iter().enumerate() {
-            if state[..i].iter().any(|(n, _)| n == name) && !report.duplicate.contains(name) {
-                report.duplicate.push(name.clone());
-            }
-        }
-        let mut updates: Vec<(Target, Tensor)> = Vec::new();
-        for (name, target) in &c.targets {
-            match state.iter().find(|(n, _)| n == name) {
-                None => report.missing.push(name.clone()),
-                Some((_, t)) => {
-                    let current = target.current();
-                    if current.dims() != t.dims() || current.dtype() != t.dtype() {
-                        report.mismatched.push(format!(
-                            "{name}: expected {} {:?}, found {} {:?}",
-                            current.dtype(),
-                            current.dims(),
-                            t.dtype(),
-                            t.dims()
-                        ));
-                    } else {
-                        updates.push((target.clone(), t.clone()));
-                    }
-                }
-            }
-        }
-        for (name, _) in state {
-            if !c.targets.iter().any(|(n, _)| n == name) {
-                report.unexpected.push(name.clone());
-            }
-        }
-        // a name given twice is ambiguous: which tensor was meant is not ours to guess
-        if !report.duplicate.is_empty() || strict && !report.is_clean() {
-            return Err(report);
-        }
+        let (report, updates) = plan_load(self, state, strict)?;
         for (target, t) in updates {
             match target {
                 Target::Param(p) => p.set_value(t),
@@ -295,6 +260,72 @@ pub trait Module: Send + Sync {
         }
         Ok(report)
     }
+
+    /// What [`load_state_dict`](Module::load_state_dict) would report, without changing
+    /// anything: for code that must validate several things before touching any of them
+    /// (resuming a training run).
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_tensor::{Generator, Tensor};
+    /// let layer = Linear::new(2, 1, &mut Generator::new(0));
+    /// let mut state = layer.state_dict();
+    /// assert!(layer.check_state_dict(&state, true).is_ok());
+    /// state[0].1 = Tensor::zeros(&[3, 3]);
+    /// assert_eq!(layer.check_state_dict(&state, true).unwrap_err().mismatched.len(), 1);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`load_state_dict`](Module::load_state_dict).
+    fn check_state_dict(&self, state: &[(String, Tensor)], strict: bool) -> Result<LoadReport, LoadReport> {
+        plan_load(self, state, strict).map(|(report, _)| report)
+    }
+}
+
+/// The checks of a state-dict load, and the updates it would make.
+fn plan_load<M: Module + ?Sized>(
+    module: &M,
+    state: &[(String, Tensor)],
+    strict: bool,
+) -> Result<(LoadReport, Vec<(Target, Tensor)>), LoadReport> {
+    let mut c = Collector::default();
+    module.visit(&mut c);
+    let mut report = LoadReport::default();
+    for (i, (name, _)) in state.iter().enumerate() {
+        if state[..i].iter().any(|(n, _)| n == name) && !report.duplicate.contains(name) {
+            report.duplicate.push(name.clone());
+        }
+    }
+    let mut updates: Vec<(Target, Tensor)> = Vec::new();
+    for (name, target) in &c.targets {
+        match state.iter().find(|(n, _)| n == name) {
+            None => report.missing.push(name.clone()),
+            Some((_, t)) => {
+                let current = target.current();
+                if current.dims() != t.dims() || current.dtype() != t.dtype() {
+                    report.mismatched.push(format!(
+                        "{name}: expected {} {:?}, found {} {:?}",
+                        current.dtype(),
+                        current.dims(),
+                        t.dtype(),
+                        t.dims()
+                    ));
+                } else {
+                    updates.push((target.clone(), t.clone()));
+                }
+            }
+        }
+    }
+    for (name, _) in state {
+        if !c.targets.iter().any(|(n, _)| n == name) {
+            report.unexpected.push(name.clone());
+        }
+    }
+    // a name given twice is ambiguous: which tensor was meant is not ours to guess
+    if !report.duplicate.is_empty() || strict && !report.is_clean() {
+        return Err(report);
+    }
+    Ok((report, updates))
 }
 
 /// What a state-dict load found: keys the module has but the dict lacks, keys the dict

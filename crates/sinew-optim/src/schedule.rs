@@ -325,6 +325,43 @@ impl ReduceLrOnPlateau {
         }
     }
 
+    /// Checks that the settings and counters could have come from a run (for state read
+    /// back from a checkpoint): `factor` in `[0, 1)`, `threshold`, `min_lr` and `eps`
+    /// finite and non-negative, a best value that is not NaN.
+    ///
+    /// ```
+    /// use sinew_optim::{PlateauMode, ReduceLrOnPlateau};
+    /// let mut p = ReduceLrOnPlateau::new(PlateauMode::Min);
+    /// assert!(p.validate().is_ok());
+    /// p.factor = f64::NAN;
+    /// assert!(p.validate().is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// [`StateError::Invalid`] naming the field.
+    pub fn validate(&self) -> Result<(), StateError> {
+        let non_negative = |name: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(StateError::Invalid(format!("ReduceLrOnPlateau: {name} is {v}, not a finite value ≥ 0")))
+            }
+        };
+        if !(0.0..1.0).contains(&self.factor) {
+            return Err(StateError::Invalid(format!(
+                "ReduceLrOnPlateau: factor is {}, not in [0, 1)",
+                self.factor
+            )));
+        }
+        non_negative("threshold", self.threshold)?;
+        non_negative("min_lr", self.min_lr)?;
+        non_negative("eps", self.eps)?;
+        if self.best.is_some_and(f64::is_nan) {
+            return Err(StateError::Invalid("ReduceLrOnPlateau: the best value is NaN".into()));
+        }
+        Ok(())
+    }
+
     fn improves(&self, metric: f64) -> bool {
         // Before the first improvement the best is the worst value, as in PyTorch (so an
         // infinite or NaN first metric does not count as an improvement).

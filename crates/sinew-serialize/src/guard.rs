@@ -285,3 +285,38 @@ impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for Variant<A> {
         self.0.struct_variant(fields, Wrap(visitor))
     }
 }
+
+/// Decodes a value written by bincode's standard configuration (as
+/// `bincode::serde::encode_to_vec(value, bincode::config::standard())` writes it) from
+/// exactly `bytes`, through the same guard as a checkpoint's payload: no declared length
+/// of a string, byte buffer or collection allocates more than the bytes can back, so a
+/// crafted length costs an error, not an exabyte. For state that rides inside a checkpoint
+/// as bytes (the training loop's history and callback states).
+///
+/// ```
+/// let bytes = bincode::serde::encode_to_vec(&vec![1u32, 2, 3], bincode::config::standard()).unwrap();
+/// let v: Vec<u32> = sinew_serialize::decode_bounded(&bytes)?;
+/// assert_eq!(v, [1, 2, 3]);
+/// // a vector claiming 2^40 elements in 10 bytes is refused without allocating for them
+/// let mut hostile = vec![0xFD];
+/// hostile.extend_from_slice(&(1u64 << 40).to_le_bytes());
+/// hostile.push(0);
+/// assert!(sinew_serialize::decode_bounded::<Vec<u64>>(&hostile).is_err());
+/// # Ok::<(), sinew_serialize::SerializeError>(())
+/// ```
+///
+/// # Errors
+/// [`SerializeError::Corrupt`](crate::SerializeError::Corrupt) if the bytes do not decode
+/// as a `T`, or bytes are left over after it.
+pub fn decode_bounded<T: de::DeserializeOwned>(bytes: &[u8]) -> crate::Result<T> {
+    let (value, used): (T, usize) =
+        bincode::serde::seed_decode_from_slice(GuardedSeed(PhantomData), bytes, bincode::config::standard())
+            .map_err(|e| crate::SerializeError::Corrupt(format!("does not decode: {e}")))?;
+    if used != bytes.len() {
+        return Err(crate::SerializeError::Corrupt(format!(
+            "{} bytes left over after decoding",
+            bytes.len() - used
+        )));
+    }
+    Ok(value)
+}

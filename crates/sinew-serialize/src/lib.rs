@@ -43,4 +43,5 @@ pub use atomic::write_atomic;
 pub use checkpoint::{CHECKPOINT_MAGIC, CHECKPOINT_VERSION, Checkpoint};
 pub use crc32::crc32;
 pub use error::{Result, SerializeError};
+pub use guard::decode_bounded;
 pub use state_dict::{StateDict, load_module, save_module};

@@ -144,6 +144,18 @@ pub trait Callback: Send {
         let _ = state;
         Ok(())
     }
+    /// After [`load_state`](Callback::load_state), when resuming: checks that the
+    /// restored state fits the model it will act on (saved weights of the right names,
+    /// shapes and dtypes), so that a checkpoint that does not fit is refused by
+    /// [`Trainer::resume_from`](crate::Trainer::resume_from) instead of failing epochs
+    /// later. The default accepts.
+    ///
+    /// # Errors
+    /// [`ResumeError::Mismatch`] saying what does not fit.
+    fn check_resume(&self, model: &dyn Forward) -> Result<(), ResumeError> {
+        let _ = model;
+        Ok(())
+    }
     /// Whether it wants a [`Checkpoint`] of the run at the end of this epoch (asked after
     /// every callback's [`on_epoch_end`](Callback::on_epoch_end)).
     fn wants_checkpoint(&self) -> bool {
@@ -181,6 +193,9 @@ macro_rules! forward_callback {
         }
         fn load_state(&mut self, state: &CallbackState) -> Result<(), ResumeError> {
             (**self).load_state(state)
+        }
+        fn check_resume(&self, model: &dyn Forward) -> Result<(), ResumeError> {
+            (**self).check_resume(model)
         }
         fn wants_checkpoint(&self) -> bool {
             (**self).wants_checkpoint()
@@ -378,6 +393,19 @@ impl Callback for EarlyStopping {
             .transpose()?;
         (self.best, self.wait, self.stopped_epoch) = (best, wait, stopped);
         Ok(())
+    }
+
+    /// The restored best weights must be a state dict of this model, or restoring them
+    /// at the end of `fit` would fail after the remaining epochs ran.
+    fn check_resume(&self, model: &dyn Forward) -> Result<(), ResumeError> {
+        match &self.best_weights {
+            Some(w) => model.check_state_dict(w, true).map(|_| ()).map_err(|report| {
+                ResumeError::Mismatch(format!(
+                    "EarlyStopping's saved best weights do not fit the model: {report}"
+                ))
+            }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -581,7 +609,13 @@ impl Callback for LrScheduleCallback {
         Some(CallbackState::encode(&(&self.base_lrs, self.count)))
     }
     fn load_state(&mut self, state: &CallbackState) -> Result<(), ResumeError> {
-        (self.base_lrs, self.count) = state.decode()?;
+        let (base_lrs, count): (Vec<f64>, usize) = state.decode()?;
+        if let Some(bad) = base_lrs.iter().find(|lr| !(lr.is_finite() && **lr >= 0.0)) {
+            return Err(ResumeError::Mismatch(format!(
+                "LrScheduleCallback: saved base rate {bad} is not a finite rate"
+            )));
+        }
+        (self.base_lrs, self.count) = (base_lrs, count);
         Ok(())
     }
 }
@@ -613,7 +647,9 @@ impl Callback for ReduceLrOnPlateauCallback {
         Some(CallbackState::encode(&self.inner))
     }
     fn load_state(&mut self, state: &CallbackState) -> Result<(), ResumeError> {
-        self.inner = state.decode()?;
+        let inner: ReduceLrOnPlateau = state.decode()?;
+        inner.validate()?;
+        self.inner = inner;
         Ok(())
     }
 }

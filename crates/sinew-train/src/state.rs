@@ -81,16 +81,16 @@ impl CallbackState {
     }
 }
 
+/// Decodes through sinew-serialize's size guard: these bytes come from a checkpoint, and
+/// a declared length in them must not allocate more than the bytes can back.
 fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, ResumeError> {
-    let (value, used) = bincode::serde::decode_from_slice::<T, _>(bytes, config())
-        .map_err(|e| ResumeError::Decode { what: what.to_string(), msg: e.to_string() })?;
-    if used != bytes.len() {
-        return Err(ResumeError::Decode {
-            what: what.to_string(),
-            msg: format!("{} bytes left over after decoding", bytes.len() - used),
-        });
-    }
-    Ok(value)
+    sinew_serialize::decode_bounded(bytes).map_err(|e| ResumeError::Decode {
+        what: what.to_string(),
+        msg: match e {
+            SerializeError::Corrupt(msg) => msg,
+            e => e.to_string(),
+        },
+    })
 }
 
 /// Why a run could not be resumed from a checkpoint.

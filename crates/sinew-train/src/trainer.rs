@@ -128,7 +128,14 @@ struct Resume {
     epoch: usize,
     step: usize,
     saved: SavedTrainer,
+    /// Whether the callbacks' states were restored by `resume_from_checkpoint` (the
+    /// trainer had callbacks then); otherwise `fit` restores them.
+    callbacks_restored: bool,
 }
+
+/// Epoch and step counts past this are not from a real run (and would overflow the
+/// counters that continue them).
+const MAX_PLAUSIBLE_COUNT: u64 = 1 << 53;
 
 /// A Keras-like training run: model, optimizer, loss, metrics, callbacks and settings,
 /// then [`fit`](Trainer::fit) over tensors, [`fit_dataset`](Trainer::fit_dataset) over a
@@ -361,18 +368,35 @@ impl<'a> Trainer<'a> {
     /// # std::fs::remove_file(&path).ok();
     /// ```
     ///
+    /// Everything in the checkpoint is checked before anything is changed; on error the
+    /// model, the optimizer and every callback are exactly as they were.
+    ///
     /// # Errors
-    /// If the state dict does not fit the model (the model is then unchanged), the
-    /// checkpoint has no optimizer state or it does not fit the optimizer, or the
-    /// trainer's entries in the metadata cannot be decoded.
+    /// If the state dict does not fit the model, the checkpoint has no optimizer state or
+    /// it does not fit the optimizer, the trainer's entries in the metadata cannot be
+    /// decoded or disagree with the checkpoint (a history of another length, implausible
+    /// epoch or step counts), a saved callback state has no callback in this trainer or
+    /// does not decode, or a restored callback state does not fit the model
+    /// ([`Callback::check_resume`](crate::Callback::check_resume)).
     pub fn resume_from_checkpoint(mut self, checkpoint: &Checkpoint) -> Result<Self, ResumeError> {
         let saved = SavedTrainer::from_metadata(&checkpoint.metadata)?;
         let opt_state = checkpoint.optimizer.as_ref().ok_or(ResumeError::NoOptimizerState)?;
         let to_usize = |v: u64, what: &str| {
+            if v > MAX_PLAUSIBLE_COUNT {
+                return Err(ResumeError::Mismatch(format!(
+                    "the checkpoint's {what} count {v} is not from a real run"
+                )));
+            }
             usize::try_from(v).map_err(|_| ResumeError::Mismatch(format!("{what} {v} does not fit in usize")))
         };
         let epoch = to_usize(checkpoint.epoch, "epoch")?;
         let step = to_usize(checkpoint.step, "step")?;
+        if checkpoint.metadata.contains_key(KEY_HISTORY) && saved.history.len() != epoch {
+            return Err(ResumeError::Mismatch(format!(
+                "the checkpoint is after epoch {epoch} but its history holds {} epochs",
+                saved.history.len()
+            )));
+        }
         // the model's random generators (Dropout's masks) must match by name; checked
         // before anything is loaded
         if let Some(saved_generators) = &saved.generators {
@@ -384,12 +408,35 @@ impl<'a> Trainer<'a> {
                 )));
             }
         }
-        checkpoint.model.load_into(self.model, true)?;
+        // check the model's state dict without loading it
+        self.model
+            .check_state_dict(checkpoint.model.as_slice(), true)
+            .map_err(|report| ResumeError::Serialize(sinew_serialize::SerializeError::StateDict(report)))?;
+        // then change things, each step refusing without change, and undo the earlier
+        // ones if a later one refuses
+        let optimizer_before = self.optimizer.state();
         self.optimizer.load_state(opt_state)?;
+        let callbacks_restored = !self.callbacks.is_empty();
+        if callbacks_restored {
+            let callbacks_before: Vec<Option<CallbackState>> =
+                self.callbacks.iter().map(|c| c.state()).collect();
+            let restored = restore_callbacks(&mut self.callbacks, &saved.callbacks)
+                .and_then(|()| self.callbacks.iter().try_for_each(|c| c.check_resume(self.model)));
+            if let Err(e) = restored {
+                for (c, before) in self.callbacks.iter_mut().zip(&callbacks_before) {
+                    if let Some(state) = before {
+                        c.load_state(state).expect("a callback takes back the state it gave");
+                    }
+                }
+                self.optimizer.load_state(&optimizer_before).expect("the optimizer takes back its own state");
+                return Err(e);
+            }
+        }
+        checkpoint.model.load_into(self.model, true).expect("the state dict was checked above");
         if let Some(saved_generators) = &saved.generators {
             self.model.load_generator_states(saved_generators).expect("names checked above");
         }
-        self.resume = Some(Resume { epoch, step, saved });
+        self.resume = Some(Resume { epoch, step, saved, callbacks_restored });
         Ok(self)
     }
 
@@ -547,8 +594,11 @@ impl<'a> Trainer<'a> {
                      this one with {have}; build the loader with .seed({want})"
                 );
             }
-            if let Err(e) = restore_callbacks(&mut callbacks, &saved.callbacks) {
-                panic!("Trainer: {e}");
+            if !resume.callbacks_restored
+                && let Err(e) = restore_callbacks(&mut callbacks, &saved.callbacks)
+                    .and_then(|()| callbacks.iter().try_for_each(|c| c.check_resume(self.model)))
+            {
+                panic!("Trainer: {e} (add the callbacks before `resume_from` to get this as an error there)");
             }
             history.epochs = saved.history;
             start_epoch = resume.epoch;
