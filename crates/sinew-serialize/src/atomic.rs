@@ -11,7 +11,9 @@ use crate::error::{Result, SerializeError};
 /// Writes `bytes` to `path` atomically: readers (and a crash or kill at any moment) see
 /// either the previous file or the complete new one, never a mix. The temporary file is
 /// `.NAME.tmp-PID-N` in the same directory, so the rename stays on one file system; a
-/// process killed mid-write leaves it behind, and the target untouched.
+/// process killed mid-write leaves it behind, and the target untouched. The next save to
+/// the same path removes such leftovers of processes that are no longer running (on Linux,
+/// where `/proc` tells), so a run killed again and again does not fill the directory.
 ///
 /// ```
 /// use sinew_serialize::write_atomic;
@@ -36,6 +38,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
+    remove_leftovers(dir, &name);
     let result = (|| {
         let mut f = File::create(&tmp).map_err(io("create", &tmp))?;
         f.write_all(bytes).map_err(io("write", &tmp))?;
@@ -52,4 +55,29 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Removes `.NAME.tmp-PID-N` files whose process is gone: temporaries of saves that were
+/// killed. Only where `/proc` shows the running processes; a PID still (or again) in use
+/// keeps its files, and any error is ignored (a leftover is harmless).
+fn remove_leftovers(dir: &Path, name: &str) {
+    let proc_dir = Path::new("/proc");
+    if !proc_dir.join("self").exists() {
+        return;
+    }
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(rest) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else { continue };
+        let Some((pid, counter)) = rest.split_once('-') else { continue };
+        let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if numeric(pid)
+            && numeric(counter)
+            && pid != std::process::id().to_string()
+            && !proc_dir.join(pid).exists()
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
