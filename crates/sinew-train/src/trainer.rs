@@ -128,9 +128,6 @@ struct Resume {
     epoch: usize,
     step: usize,
     saved: SavedTrainer,
-    /// Whether the callbacks' states were restored by `resume_from_checkpoint` (the
-    /// trainer had callbacks then); otherwise `fit` restores them.
-    callbacks_restored: bool,
 }
 
 /// Epoch and step counts past this are not from a real run (and would overflow the
@@ -319,9 +316,9 @@ impl<'a> Trainer<'a> {
         self.resume_from_checkpoint(&ckpt)
     }
 
-    /// Restores a run from a checkpoint: the model's state dict and the optimizer's state
-    /// now, and, when `fit` starts, the epoch and step to continue from, the history so
-    /// far, the shuffling seed and every callback's state. `fit` then returns the whole
+    /// Restores a run from a checkpoint: the model's state dict, the optimizer's state and
+    /// every callback's state now, and, when `fit` starts, the epoch and step to continue
+    /// from, the history so far and the shuffling seed. `fit` then returns the whole
     /// history (the checkpoint's epochs, then the new ones), and the run ends exactly as
     /// an uninterrupted one.
     ///
@@ -330,9 +327,9 @@ impl<'a> Trainer<'a> {
     /// an optimizer state, the epochs completed (`epoch`) and optionally the step count;
     /// then callbacks start afresh and the trainer keeps its own seed.
     ///
-    /// Callbacks get their state back by name ([`Callback::name`](crate::Callback::name),
-    /// the type's name by default) and order among callbacks of that name: build the
-    /// trainer with the callbacks of the interrupted run. The checkpoint's seed replaces
+    /// Callbacks get their state back here, by name ([`Callback::name`](crate::Callback::name),
+    /// the type's name by default) and order among callbacks of that name: add the
+    /// callbacks of the interrupted run *before* calling this. The checkpoint's seed replaces
     /// the trainer's; a training [`DataLoader`] must shuffle with the seed it had.
     ///
     /// ```
@@ -416,27 +413,23 @@ impl<'a> Trainer<'a> {
         // ones if a later one refuses
         let optimizer_before = self.optimizer.state();
         self.optimizer.load_state(opt_state)?;
-        let callbacks_restored = !self.callbacks.is_empty();
-        if callbacks_restored {
-            let callbacks_before: Vec<Option<CallbackState>> =
-                self.callbacks.iter().map(|c| c.state()).collect();
-            let restored = restore_callbacks(&mut self.callbacks, &saved.callbacks)
-                .and_then(|()| self.callbacks.iter().try_for_each(|c| c.check_resume(self.model)));
-            if let Err(e) = restored {
-                for (c, before) in self.callbacks.iter_mut().zip(&callbacks_before) {
-                    if let Some(state) = before {
-                        c.load_state(state).expect("a callback takes back the state it gave");
-                    }
+        let callbacks_before: Vec<Option<CallbackState>> = self.callbacks.iter().map(|c| c.state()).collect();
+        let restored = restore_callbacks(&mut self.callbacks, &saved.callbacks)
+            .and_then(|()| self.callbacks.iter().try_for_each(|c| c.check_resume(self.model)));
+        if let Err(e) = restored {
+            for (c, before) in self.callbacks.iter_mut().zip(&callbacks_before) {
+                if let Some(state) = before {
+                    c.load_state(state).expect("a callback takes back the state it gave");
                 }
-                self.optimizer.load_state(&optimizer_before).expect("the optimizer takes back its own state");
-                return Err(e);
             }
+            self.optimizer.load_state(&optimizer_before).expect("the optimizer takes back its own state");
+            return Err(e);
         }
         checkpoint.model.load_into(self.model, true).expect("the state dict was checked above");
         if let Some(saved_generators) = &saved.generators {
             self.model.load_generator_states(saved_generators).expect("names checked above");
         }
-        self.resume = Some(Resume { epoch, step, saved, callbacks_restored });
+        self.resume = Some(Resume { epoch, step, saved });
         Ok(self)
     }
 
@@ -593,12 +586,6 @@ impl<'a> Trainer<'a> {
                     "Trainer: resuming: the checkpoint's training DataLoader shuffled with seed {want}, \
                      this one with {have}; build the loader with .seed({want})"
                 );
-            }
-            if !resume.callbacks_restored
-                && let Err(e) = restore_callbacks(&mut callbacks, &saved.callbacks)
-                    .and_then(|()| callbacks.iter().try_for_each(|c| c.check_resume(self.model)))
-            {
-                panic!("Trainer: {e} (add the callbacks before `resume_from` to get this as an error there)");
             }
             history.epochs = saved.history;
             start_epoch = resume.epoch;

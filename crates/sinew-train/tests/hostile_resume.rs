@@ -372,7 +372,16 @@ fn the_good_checkpoint_resumes_exactly_where_it_stopped() {
     let good = fit_checkpoint(8);
     let m = model(8);
     let mut opt = Adam::new(m.parameters(), 0.01);
-    let t = Trainer::new(&m, &mut opt, Loss::CrossEntropy).verbosity(Verbosity::Quiet);
+    // without the callbacks whose states it holds, the resume is refused (not a panic
+    // in `fit` later)
+    let bare = Trainer::new(&m, &mut opt, Loss::CrossEntropy).verbosity(Verbosity::Quiet);
+    assert!(
+        matches!(bare.resume_from_checkpoint(&good), Err(ResumeError::Mismatch(msg)) if msg.contains("callback"))
+    );
+    let mut t = Trainer::new(&m, &mut opt, Loss::CrossEntropy).verbosity(Verbosity::Quiet);
+    for c in callbacks(unique("good").with_extension("sinew")) {
+        t = t.callback(c);
+    }
     let t = t.resume_from_checkpoint(&good).unwrap();
     drop(t);
     assert_eq!(opt.state(), *good.optimizer.as_ref().unwrap());
