@@ -25,8 +25,14 @@ use crate::error::{DataError, Result};
 #[derive(Clone, Debug, PartialEq)]
 pub struct CsvOptions {
     /// Whether the first non-blank line names the columns (it is then returned in
-    /// [`CsvData::header`], not parsed as numbers).
+    /// [`CsvData::header`], not parsed as numbers). Its width does not fix the rows'
+    /// (sklearn's CSVs start with `178,13,class_0,...`): the first data row does.
     pub has_header: bool,
+    /// Physical lines skipped at the start of the file, before the header (default 0).
+    pub skip_rows: usize,
+    /// A byte that starts a comment line (`#`): a line whose first non-space byte it is
+    /// is skipped, like a blank one (default none).
+    pub comment: Option<u8>,
     /// The field separator, an ASCII byte other than `"`, `\r` and `\n` (default `,`).
     pub delimiter: u8,
     /// The feature columns, in the order wanted; `None` means every column but the target.
@@ -44,6 +50,8 @@ impl Default for CsvOptions {
     fn default() -> CsvOptions {
         CsvOptions {
             has_header: false,
+            skip_rows: 0,
+            comment: None,
             delimiter: b',',
             features: None,
             target: Some(-1),
@@ -104,6 +112,32 @@ impl CsvOptions {
         self
     }
 
+    /// Sets [`skip_rows`](CsvOptions::skip_rows).
+    ///
+    /// ```
+    /// use sinew_data::{CsvOptions, read_csv_str};
+    /// let d = read_csv_str("exported by a tool\n1,0\n2,1\n", &CsvOptions::new().skip_rows(1))?;
+    /// assert_eq!(d.features.dims(), &[2, 1]);
+    /// # Ok::<(), sinew_data::DataError>(())
+    /// ```
+    pub fn skip_rows(mut self, rows: usize) -> CsvOptions {
+        self.skip_rows = rows;
+        self
+    }
+
+    /// Sets [`comment`](CsvOptions::comment).
+    ///
+    /// ```
+    /// use sinew_data::{CsvOptions, read_csv_str};
+    /// let d = read_csv_str("# x, label\n1,0\n  # more\n2,1\n", &CsvOptions::new().comment(Some(b'#')))?;
+    /// assert_eq!(d.features.dims(), &[2, 1]);
+    /// # Ok::<(), sinew_data::DataError>(())
+    /// ```
+    pub fn comment(mut self, byte: Option<u8>) -> CsvOptions {
+        self.comment = byte;
+        self
+    }
+
     /// Sets [`feature_dtype`](CsvOptions::feature_dtype).
     ///
     /// ```
@@ -134,6 +168,13 @@ impl CsvOptions {
             "CsvOptions: delimiter {:?} must be an ASCII byte other than '\"', '\\r', '\\n'",
             d as char
         );
+        if let Some(c) = self.comment {
+            assert!(
+                c.is_ascii() && c != d && !matches!(c, b'"' | b'\r' | b'\n') && !c.is_ascii_whitespace(),
+                "CsvOptions: comment byte {:?} must be an ASCII byte other than the delimiter, '\"' and whitespace",
+                c as char
+            );
+        }
         assert!(
             self.feature_dtype != DType::I64,
             "CsvOptions: feature_dtype must be F32 or F64 (cast afterwards for integers)"
@@ -198,6 +239,13 @@ impl CsvData {
 pub fn read_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<CsvData> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        // gzip (`.csv.gz`), as the IDX reader reads `.gz`
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::MultiGzDecoder::new(&bytes[..]), &mut text)
+            .map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
+        return read_csv_bytes(&text, options);
+    }
     read_csv_bytes(&bytes, options)
 }
 
@@ -222,7 +270,9 @@ pub fn read_csv_str(text: &str, options: &CsvOptions) -> Result<CsvData> {
 
 /// Reads CSV data from bytes.
 ///
-/// Lines end in `\n` or `\r\n`; blank lines are skipped (but counted in line numbers).
+/// Lines end in `\n` or `\r\n`; the first [`skip_rows`](CsvOptions::skip_rows) lines,
+/// blank lines and [`comment`](CsvOptions::comment) lines are skipped (but counted in line
+/// numbers). The header, when there is one, may have another width than the rows.
 /// Fields may be wrapped in double quotes (`""` inside is a quote; a quoted field cannot
 /// span lines), and spaces around a cell are ignored. Every row needs as many fields as
 /// the first. Cells are parsed as Rust parses numbers (so `1e-3`, `NaN` and `inf` are
@@ -249,25 +299,24 @@ pub fn read_csv_bytes(bytes: &[u8], options: &CsvOptions) -> Result<CsvData> {
     let mut xs = Values::new(options.feature_dtype);
     let mut ys = Values::new(options.target_dtype);
     let mut rows = 0usize;
-    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+    let mut header_line = 0;
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate().skip(options.skip_rows) {
         let line = i + 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if raw.iter().all(u8::is_ascii_whitespace) {
+        let first = raw.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_none() || first.copied() == options.comment {
             continue;
         }
         let fields =
             split_fields(raw, options.delimiter).map_err(|(col, msg)| DataError::csv(line, col, msg))?;
+        if options.has_header && header.is_none() {
+            header = Some(fields.iter().map(|f| f.trim().to_string()).collect::<Vec<String>>());
+            header_line = line;
+            continue;
+        }
         let lay = match &layout {
             Some(l) => l,
-            None => {
-                let l = Layout::resolve(options, fields.len(), line)?;
-                let l = layout.insert(l);
-                if options.has_header {
-                    header = Some(fields.iter().map(|f| f.trim().to_string()).collect());
-                    continue;
-                }
-                l
-            }
+            None => layout.insert(Layout::resolve(options, fields.len(), line)?),
         };
         if fields.len() != lay.ncols {
             let column = fields.len().min(lay.ncols) + 1;
@@ -285,9 +334,11 @@ pub fn read_csv_bytes(bytes: &[u8], options: &CsvOptions) -> Result<CsvData> {
         }
         rows += 1;
     }
-    let nfeat = match &layout {
-        Some(l) => l.features.len(),
-        None => options.features.as_ref().map_or(0, Vec::len),
+    let nfeat = match (&layout, &header) {
+        (Some(l), _) => l.features.len(),
+        // a header and no rows: the header says how many columns there would be
+        (None, Some(h)) => Layout::resolve(options, h.len(), header_line)?.features.len(),
+        (None, None) => options.features.as_ref().map_or(0, Vec::len),
     };
     let features = xs.into_tensor(&[rows, nfeat]);
     let targets = options.target.map(|_| ys.into_tensor(&[rows]));
