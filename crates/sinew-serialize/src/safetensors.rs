@@ -96,6 +96,28 @@ fn offset_literal_near_overflow(bytes: &[u8]) -> Option<u64> {
         .find(|&v| v > limit)
 }
 
+/// What a file handed to the safetensors reader is instead, when its first bytes say so:
+/// the same recognition [`Checkpoint::load`](crate::Checkpoint::load) makes, so every
+/// loader names a PyTorch file as such instead of reporting a nonsensical header length.
+fn foreign_format(bytes: &[u8]) -> Option<String> {
+    const CONVERT: &str = "sinew reads safetensors: convert it in Python with \
+        `safetensors.torch.save_file(torch.load(path, weights_only=True), \"model.safetensors\")`";
+    if bytes.starts_with(b"PK\x03\x04") {
+        return Some(format!(
+            "this is a zip archive (a PyTorch `torch.save` file: .pt, .pth, .bin?); {CONVERT}"
+        ));
+    }
+    // a pickle's protocol opcode; a safetensors header of 640 bytes starts with the same
+    // two bytes, but has its JSON object at offset 8
+    if bytes.len() >= 2 && bytes[0] == 0x80 && (2..=5).contains(&bytes[1]) && bytes.get(8) != Some(&b'{') {
+        return Some(format!("this is a Python pickle (a PyTorch file in the legacy format?); {CONVERT}"));
+    }
+    if bytes.starts_with(&crate::CHECKPOINT_MAGIC) {
+        return Some("this is a sinew checkpoint: read it with Checkpoint::load".into());
+    }
+    None
+}
+
 /// The first name the JSON header holds twice (the `safetensors` crate reads the header
 /// into a map, where a second entry silently replaces the first). `None` for a header
 /// without duplicates, and for one that is not a JSON object at all (the crate reports it).
@@ -153,6 +175,9 @@ pub fn read_safetensors(bytes: &[u8]) -> Result<Vec<(String, Tensor)>> {
     // function panic.
     if let Some(bad) = offset_literal_near_overflow(bytes) {
         return Err(SerializeError::SafeTensors(format!("header declares an impossible data offset {bad}")));
+    }
+    if let Some(what) = foreign_format(bytes) {
+        return Err(SerializeError::SafeTensors(what));
     }
     if let Some(name) = duplicate_header_key(bytes) {
         return Err(SerializeError::DuplicateName(name));
@@ -294,6 +319,26 @@ mod tests {
         assert_eq!(f16_to_f32(0xc000), -2.0);
         assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
         assert!(f16_to_f32(0x7e00).is_nan());
+    }
+
+    #[test]
+    fn pytorch_and_sinew_files_are_named_as_such() {
+        let zip = b"PK\x03\x04\x14\x00\x00\x00\x08\x00archive/data.pkl";
+        let err = read_safetensors(zip).unwrap_err().to_string();
+        assert!(err.contains("torch.save") && err.contains("save_file"), "{err}");
+        let err = read_safetensors(b"\x80\x02}q\x00(X\x06\x00\x00\x00weight").unwrap_err().to_string();
+        assert!(err.contains("pickle"), "{err}");
+        // a real safetensors file whose header is 640 bytes starts with 80 02 too
+        let name = "x".repeat(587);
+        let header = format!(r#"{{"{name}":{{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}}}"#);
+        assert_eq!(header.len(), 640);
+        let mut st = (header.len() as u64).to_le_bytes().to_vec();
+        st.extend_from_slice(header.as_bytes());
+        st.extend_from_slice(&2.0f32.to_le_bytes());
+        assert_eq!(&st[..2], &[0x80, 0x02]);
+        assert_eq!(read_safetensors(&st).unwrap()[0].1.to_vec::<f32>(), vec![2.0]);
+        let ckpt = crate::Checkpoint::default().to_bytes().unwrap();
+        assert!(read_safetensors(&ckpt).unwrap_err().to_string().contains("Checkpoint::load"));
     }
 
     #[test]
