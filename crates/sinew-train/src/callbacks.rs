@@ -67,6 +67,7 @@ pub struct Context<'a> {
 /// let best = stop.best().unwrap();
 /// assert!(losses.contains(&best) && best < losses[0]);
 /// assert_eq!(stop.wait(), 3); // the patience it ran out of
+/// assert_eq!(losses[stop.best_epoch().unwrap()], best);
 /// ```
 ///
 /// A callback with state saves it as serde data, so a resumed run continues exactly:
@@ -265,6 +266,8 @@ pub struct EarlyStopping {
     best: Option<f64>,
     wait: usize,
     best_weights: Option<Vec<(String, Tensor)>>,
+    best_epoch: Option<usize>,
+    verbose: bool,
     /// The epoch training stopped at, if it did.
     pub stopped_epoch: Option<usize>,
 }
@@ -281,8 +284,28 @@ impl EarlyStopping {
             best: None,
             wait: 0,
             best_weights: None,
+            best_epoch: None,
+            verbose: true,
             stopped_epoch: None,
         }
+    }
+    /// Whether it says so on stderr when it stops training and when it restores the best
+    /// weights, as Keras' `EarlyStopping(verbose=1)` does (default on).
+    ///
+    /// ```
+    /// let quiet = sinew_train::EarlyStopping::new("val_loss", 3).verbose(false);
+    /// ```
+    pub fn verbose(mut self, on: bool) -> Self {
+        self.verbose = on;
+        self
+    }
+    /// The epoch (0-based) of the best value so far (Keras' `best_epoch`).
+    ///
+    /// ```
+    /// assert_eq!(sinew_train::EarlyStopping::new("val_loss", 5).best_epoch(), None);
+    /// ```
+    pub fn best_epoch(&self) -> Option<usize> {
+        self.best_epoch
     }
     /// The smallest change that counts as an improvement.
     pub fn min_delta(mut self, d: f64) -> Self {
@@ -346,7 +369,8 @@ impl SavedTensor {
     }
 }
 
-type EarlyStoppingState = (Option<f64>, usize, Option<usize>, Option<Vec<(String, SavedTensor)>>);
+type EarlyStoppingState =
+    (Option<f64>, usize, Option<usize>, Option<usize>, Option<Vec<(String, SavedTensor)>>);
 
 impl Callback for EarlyStopping {
     fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, ctx: &mut Context<'_>) {
@@ -354,6 +378,7 @@ impl Callback for EarlyStopping {
         let mode = self.mode.resolve(&self.monitor);
         if self.best.is_none_or(|b| mode.better(value, b, self.min_delta)) {
             self.best = Some(value);
+            self.best_epoch = Some(epoch);
             self.wait = 0;
             if self.restore_best {
                 self.best_weights = Some(ctx.model.state_dict());
@@ -363,6 +388,14 @@ impl Callback for EarlyStopping {
             if self.wait >= self.patience {
                 ctx.stop_training = true;
                 self.stopped_epoch = Some(epoch);
+                if self.verbose {
+                    eprintln!(
+                        "Epoch {}: early stopping ({} did not improve for {} epochs)",
+                        epoch + 1,
+                        self.monitor,
+                        self.wait
+                    );
+                }
             }
         }
     }
@@ -370,6 +403,11 @@ impl Callback for EarlyStopping {
     fn on_train_end(&mut self, ctx: &mut Context<'_>) {
         if let Some(w) = self.best_weights.take() {
             ctx.model.load_state_dict(&w, true).expect("restoring the model's own state dict");
+            if self.verbose
+                && let Some(e) = self.best_epoch
+            {
+                eprintln!("Restoring model weights from the end of the best epoch: {}.", e + 1);
+            }
         }
     }
 
@@ -380,18 +418,18 @@ impl Callback for EarlyStopping {
             .best_weights
             .as_ref()
             .map(|w| w.iter().map(|(n, t)| (n.clone(), SavedTensor::new(t))).collect());
-        let state: EarlyStoppingState = (self.best, self.wait, self.stopped_epoch, weights);
+        let state: EarlyStoppingState = (self.best, self.wait, self.stopped_epoch, self.best_epoch, weights);
         Some(CallbackState::encode(&state))
     }
 
     fn load_state(&mut self, state: &CallbackState) -> Result<(), ResumeError> {
-        let (best, wait, stopped, weights): EarlyStoppingState = state.decode()?;
+        let (best, wait, stopped, best_epoch, weights): EarlyStoppingState = state.decode()?;
         self.best_weights = weights
             .map(|w| {
                 w.into_iter().map(|(n, t)| Ok((n, t.tensor()?))).collect::<Result<Vec<_>, ResumeError>>()
             })
             .transpose()?;
-        (self.best, self.wait, self.stopped_epoch) = (best, wait, stopped);
+        (self.best, self.wait, self.stopped_epoch, self.best_epoch) = (best, wait, stopped, best_epoch);
         Ok(())
     }
 

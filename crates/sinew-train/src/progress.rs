@@ -14,7 +14,8 @@ pub enum Verbosity {
     /// A bar on a terminal, lines otherwise (the default).
     #[default]
     Auto,
-    /// A live bar with loss, speed and ETA.
+    /// A live bar with loss, speed and ETA on a terminal; where stderr is not a terminal
+    /// (a log file, CI), where a bar would draw nothing, one line per epoch instead.
     Bar,
     /// One line per epoch.
     Lines,
@@ -36,8 +37,9 @@ pub(crate) struct Progress {
 impl Progress {
     pub(crate) fn new(mode: Verbosity, epochs: usize) -> Self {
         let mode = match mode {
-            Verbosity::Auto if std::io::stderr().is_terminal() => Verbosity::Bar,
-            Verbosity::Auto => Verbosity::Lines,
+            Verbosity::Auto | Verbosity::Bar if std::io::stderr().is_terminal() => Verbosity::Bar,
+            // indicatif draws nothing where stderr is not a terminal: print lines there
+            Verbosity::Auto | Verbosity::Bar => Verbosity::Lines,
             m => m,
         };
         Progress { mode, bar: None, started: Instant::now(), epochs }
