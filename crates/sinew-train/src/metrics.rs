@@ -268,6 +268,10 @@ impl Metric for TopKAccuracy {
 ///
 /// Single-column predictions are thresholded at [`DEFAULT_BINARY_THRESHOLD`] (0, for
 /// logits) unless [`ConfusionMatrix::binary_threshold`] says otherwise.
+///
+/// A log holds numbers, so as a `fit` metric it logs one: the accuracy (the diagonal over
+/// the total). Lend it (`.metric(&mut cm)`) to read the matrix after `fit`: print it
+/// (`Display`) or its [`classification_report`](ConfusionMatrix::classification_report).
 #[derive(Clone, Debug)]
 pub struct ConfusionMatrix {
     counts: Vec<Vec<u64>>,
@@ -335,6 +339,59 @@ impl ConfusionMatrix {
         self.tallies().iter().map(|&(tp, _, a)| if a > 0.0 { tp / a } else { 0.0 }).collect()
     }
 
+    /// scikit-learn's `classification_report`: precision, recall, F1 and support per
+    /// class, then accuracy and the macro and support-weighted averages.
+    ///
+    /// ```
+    /// use sinew_train::metrics::{ConfusionMatrix, Metric};
+    /// use sinew_tensor::Tensor;
+    /// let mut cm = ConfusionMatrix::new(2);
+    /// let logits = Tensor::from([[1.0f32, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]);
+    /// cm.update(&logits, &Tensor::from(vec![0i64, 1, 1, 1]));
+    /// let report = cm.classification_report();
+    /// assert!(report.contains("           1     1.0000    0.6667    0.8000         3"));
+    /// assert!(report.contains("    accuracy                         0.7500         4"));
+    /// ```
+    pub fn classification_report(&self) -> String {
+        let (p, r, f) = (self.precision_per_class(), self.recall_per_class(), self.f1_per_class());
+        let support: Vec<u64> = self.counts.iter().map(|row| row.iter().sum()).collect();
+        let total: u64 = support.iter().sum();
+        let mut out =
+            format!("{:>12} {:>10} {:>9} {:>9} {:>9}\n\n", "", "precision", "recall", "f1-score", "support");
+        for c in 0..self.counts.len() {
+            out += &format!("{c:>12} {:>10.4} {:>9.4} {:>9.4} {:>9}\n", p[c], r[c], f[c], support[c]);
+        }
+        let correct: u64 = (0..self.counts.len()).map(|c| self.counts[c][c]).sum();
+        let accuracy = if total > 0 { correct as f64 / total as f64 } else { 0.0 };
+        out += &format!("\n{:>12} {:>10} {:>9} {:>9.4} {:>9}\n", "accuracy", "", "", accuracy, total);
+        let n = self.counts.len().max(1) as f64;
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / n;
+        let weighted = |v: &[f64]| {
+            if total == 0 {
+                0.0
+            } else {
+                v.iter().zip(&support).map(|(x, &s)| x * s as f64).sum::<f64>() / total as f64
+            }
+        };
+        out += &format!(
+            "{:>12} {:>10.4} {:>9.4} {:>9.4} {:>9}\n",
+            "macro avg",
+            mean(&p),
+            mean(&r),
+            mean(&f),
+            total
+        );
+        out += &format!(
+            "{:>12} {:>10.4} {:>9.4} {:>9.4} {:>9}\n",
+            "weighted avg",
+            weighted(&p),
+            weighted(&r),
+            weighted(&f),
+            total
+        );
+        out
+    }
+
     /// F1 of each class.
     pub fn f1_per_class(&self) -> Vec<f64> {
         self.precision_per_class()
@@ -347,6 +404,34 @@ impl ConfusionMatrix {
 
 fn mean(v: &[f64]) -> f64 {
     if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 }
+}
+
+/// The counts as a table, rows the true classes and columns the predicted ones.
+///
+/// ```
+/// use sinew_train::metrics::{ConfusionMatrix, Metric};
+/// use sinew_tensor::Tensor;
+/// let mut cm = ConfusionMatrix::new(2);
+/// cm.update(&Tensor::from([[1.0f32, 0.0], [1.0, 0.0]]), &Tensor::from(vec![0i64, 1]));
+/// assert_eq!(cm.to_string(), " true\\pred      0      1\n         0      1      0\n         1      1      0\n");
+/// ```
+impl std::fmt::Display for ConfusionMatrix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let width = self.counts.iter().flatten().map(|c| c.to_string().len()).max().unwrap_or(1).max(6);
+        write!(f, "{:>10}", "true\\pred")?;
+        for c in 0..self.counts.len() {
+            write!(f, " {c:>width$}")?;
+        }
+        writeln!(f)?;
+        for (t, row) in self.counts.iter().enumerate() {
+            write!(f, "{t:>10}")?;
+            for v in row {
+                write!(f, " {v:>width$}")?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
 }
 
 impl Metric for ConfusionMatrix {
