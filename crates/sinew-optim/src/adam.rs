@@ -43,6 +43,7 @@ impl Default for AdamConfig {
 /// }
 /// assert!(w.value().item().abs() < 0.05);
 /// ```
+#[derive(Debug)]
 pub struct Adam {
     groups: Vec<ParamGroup>,
     config: AdamConfig,
@@ -60,6 +61,7 @@ pub struct Adam {
 /// let opt = AdamW::new(vec![Param::new("w", Tensor::zeros(&[2]))], 1e-3);
 /// assert_eq!(opt.param_groups()[0].weight_decay, 0.01);
 /// ```
+#[derive(Debug)]
 pub struct AdamW;
 
 impl AdamW {

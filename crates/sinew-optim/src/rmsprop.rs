@@ -31,6 +31,7 @@ impl Default for RmsPropConfig {
 
 /// RMSprop: `s = α·s + (1 - α)·g²`, `p -= lr·g / (√s + eps)` (centered: `√(s - ḡ²)`;
 /// with momentum the step goes through a buffer).
+#[derive(Debug)]
 pub struct RmsProp {
     groups: Vec<ParamGroup>,
     config: RmsPropConfig,
@@ -147,6 +148,7 @@ impl Default for AdagradConfig {
 }
 
 /// Adagrad: `s += g²`, `p -= lr·g / (√s + eps)`.
+#[derive(Debug)]
 pub struct Adagrad {
     groups: Vec<ParamGroup>,
     config: AdagradConfig,

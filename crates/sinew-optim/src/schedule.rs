@@ -194,6 +194,7 @@ pub struct SchedulerState {
 /// }
 /// assert_eq!(seen, vec![0.1, 0.1, 0.05, 0.05, 0.025]);
 /// ```
+#[derive(Debug)]
 pub struct Scheduler<S> {
     schedule: S,
     state: SchedulerState,

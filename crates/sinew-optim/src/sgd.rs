@@ -32,6 +32,7 @@ pub struct SgdConfig {
 /// opt.step(&grads);
 /// assert_eq!(w.value().to_vec::<f32>(), vec![0.8, 0.8]);
 /// ```
+#[derive(Debug)]
 pub struct Sgd {
     groups: Vec<ParamGroup>,
     config: SgdConfig,

@@ -486,6 +486,7 @@ impl Callback for EarlyStopping {
 /// # std::fs::remove_dir_all(&dir).ok();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[derive(Debug)]
 pub struct ModelCheckpoint {
     path: PathBuf,
     monitor: String,
@@ -659,6 +660,7 @@ impl Callback for LrScheduleCallback {
 }
 
 /// Reduces the learning rate when a monitored quantity plateaus.
+#[derive(Debug)]
 pub struct ReduceLrOnPlateauCallback {
     /// The plateau logic and its settings.
     pub inner: ReduceLrOnPlateau,
@@ -720,6 +722,7 @@ impl Callback for TerminateOnNaN {
 /// The file is created or truncated when training starts, except in a run resumed from a
 /// checkpoint that holds this logger's state (its columns): then rows are appended to the
 /// existing file.
+#[derive(Debug)]
 pub struct CsvLogger {
     path: PathBuf,
     columns: Option<Vec<String>>,
@@ -768,5 +771,46 @@ impl Callback for CsvLogger {
         if let Err(e) = written {
             eprintln!("CsvLogger: cannot write {}: {e}", self.path.display());
         }
+    }
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("lr", &self.optimizer.lr())
+            .field("stop_training", &self.stop_training)
+            .field("global_step", &self.global_step)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The settings and counters; the saved best weights as their names only.
+impl std::fmt::Debug for EarlyStopping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EarlyStopping")
+            .field("monitor", &self.monitor)
+            .field("patience", &self.patience)
+            .field("min_delta", &self.min_delta)
+            .field("mode", &self.mode)
+            .field("restore_best_weights", &self.restore_best)
+            .field("best", &self.best)
+            .field("best_epoch", &self.best_epoch)
+            .field("wait", &self.wait)
+            .field("stopped_epoch", &self.stopped_epoch)
+            .field(
+                "best_weights",
+                &self.best_weights.as_ref().map(|w| w.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>()),
+            )
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for LrScheduleCallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LrScheduleCallback")
+            .field("every", &self.every)
+            .field("base_lrs", &self.base_lrs)
+            .field("count", &self.count)
+            .finish_non_exhaustive()
     }
 }

@@ -72,7 +72,7 @@ impl Loss {
 
 /// Where validation data comes from (see also [`Trainer::validation_dataset`] and
 /// [`Trainer::validation_loader`]).
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub enum Validation {
     /// No validation.
     #[default]
@@ -876,4 +876,34 @@ pub fn predict(model: &dyn Forward, x: &Tensor, batch_size: usize) -> Tensor {
     });
     let refs: Vec<&Tensor> = outputs.iter().collect();
     if refs.is_empty() { Tensor::zeros(&[0]) } else { Tensor::cat(&refs, 0) }
+}
+
+impl std::fmt::Debug for Loss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Loss::Mse => f.write_str("Mse"),
+            Loss::L1 => f.write_str("L1"),
+            Loss::CrossEntropy => f.write_str("CrossEntropy"),
+            Loss::BinaryCrossEntropyWithLogits => f.write_str("BinaryCrossEntropyWithLogits"),
+            Loss::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
+}
+
+/// The settings, and the names of the metrics and callbacks.
+impl std::fmt::Debug for Trainer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trainer")
+            .field("loss", &self.loss)
+            .field("epochs", &self.epochs)
+            .field("initial_epoch", &self.initial_epoch)
+            .field("batch_size", &self.batch_size)
+            .field("shuffle", &self.shuffle)
+            .field("seed", &self.seed)
+            .field("metrics", &self.metrics.iter().map(|m| m.name()).collect::<Vec<_>>())
+            .field("callbacks", &self.callbacks.iter().map(|c| c.name()).collect::<Vec<_>>())
+            .field("verbosity", &self.verbosity)
+            .field("resuming", &self.resume.is_some())
+            .finish_non_exhaustive()
+    }
 }
