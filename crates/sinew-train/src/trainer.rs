@@ -13,7 +13,7 @@ use sinew_nn::loss::{
 };
 use sinew_optim::Optimizer;
 use sinew_serialize::{Checkpoint, StateDict};
-use sinew_tensor::{DType, Generator, GeneratorState, Tensor};
+use sinew_tensor::{Generator, GeneratorState, Tensor};
 
 use crate::callbacks::{Callback, Context};
 use crate::history::{History, Logs};
@@ -34,7 +34,8 @@ pub enum Loss {
     Mse,
     /// Mean absolute error.
     L1,
-    /// Cross entropy of logits `(N, C)` with class-index targets.
+    /// Cross entropy of logits `(N, C)` with `i64` class-index targets (float labels are
+    /// an error, as in [`cross_entropy`]: cast them with `to_dtype(DType::I64)`).
     CrossEntropy,
     /// Binary cross entropy of logits with 0/1 targets.
     BinaryCrossEntropyWithLogits,
@@ -59,9 +60,9 @@ impl Loss {
         match self {
             Loss::Mse => mse_loss(predictions, &shaped(), Reduction::Mean),
             Loss::L1 => l1_loss(predictions, &shaped(), Reduction::Mean),
-            Loss::CrossEntropy => {
-                cross_entropy(predictions, &targets.to_dtype(DType::I64), &CrossEntropyOptions::default())
-            }
+            // class indices must be int64, as for `cross_entropy` itself: float labels are
+            // refused, not truncated
+            Loss::CrossEntropy => cross_entropy(predictions, targets, &CrossEntropyOptions::default()),
             Loss::BinaryCrossEntropyWithLogits => {
                 binary_cross_entropy_with_logits(predictions, &shaped(), None, Reduction::Mean)
             }

@@ -237,3 +237,19 @@ fn regression_metrics_match_hand_computed_values() {
     // SS_res = 0 + 1 + 1 = 2, mean 3, SS_tot = 4 + 0 + 4 = 8
     assert!((r2.value() - (1.0 - 2.0 / 8.0)).abs() < 1e-12);
 }
+
+#[test]
+fn cross_entropy_with_float_labels_is_refused_as_cross_entropy_refuses_them() {
+    let x = Tensor::zeros(&[4, 3]);
+    let y = Tensor::from(vec![0.0f32, 1.0, 2.0, 1.9]); // 1.9 used to become class 1 silently
+    let model = sinew_nn::Linear::new(3, 3, &mut sinew_tensor::Generator::new(0));
+    let mut opt = sinew_optim::Sgd::new(sinew_nn::Module::parameters(&model), 0.1);
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sinew_train::Trainer::new(&model, &mut opt, sinew_train::Loss::CrossEntropy)
+            .verbosity(sinew_train::Verbosity::Quiet)
+            .fit(&x, &y)
+    }))
+    .unwrap_err();
+    let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("cross_entropy") && msg.contains("int64"), "{msg}");
+}
