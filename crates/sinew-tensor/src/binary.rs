@@ -1,7 +1,9 @@
 //! Elementwise functions of two tensors with NumPy/PyTorch broadcasting, their scalar
 //! forms, comparisons (0/1 masks), `where_` and the arithmetic operators.
 //!
-//! Operands of different dtypes are promoted (`f64` > `f32` > `i64`), as in PyTorch.
+//! Operands of different dtypes are promoted (`f64` > `f32` > `i64`), except that `f32`
+//! with `f64` is an error unless one side is 0-d (a scalar): an `f64` input to an `f32`
+//! model is a mistake PyTorch's layers refuse too.
 //! sinew has no boolean dtype: a comparison returns 0/1 in the promoted dtype, so a mask
 //! multiplies straight into arithmetic.
 
@@ -87,18 +89,20 @@ impl Tensor {
     }
 
     /// Both operands converted to their common dtype.
-    fn promoted(&self, other: &Tensor) -> (Tensor, Tensor) {
+    fn promoted(&self, other: &Tensor, op: &'static str) -> Result<(Tensor, Tensor)> {
+        check_float_mix(op, self, other)?;
         let dt = self.dtype().promote(other.dtype());
-        (self.to_dtype(dt), other.to_dtype(dt))
+        Ok((self.to_dtype(dt), other.to_dtype(dt)))
     }
 
     /// Both operands promoted to a common float dtype (`i64` with `i64` gives `f32`).
-    fn promoted_float(&self, other: &Tensor) -> (Tensor, Tensor) {
+    fn promoted_float(&self, other: &Tensor, op: &'static str) -> Result<(Tensor, Tensor)> {
+        check_float_mix(op, self, other)?;
         let dt = match self.dtype().promote(other.dtype()) {
             DType::I64 => DType::F32,
             dt => dt,
         };
-        (self.to_dtype(dt), other.to_dtype(dt))
+        Ok((self.to_dtype(dt), other.to_dtype(dt)))
     }
 }
 
@@ -112,7 +116,7 @@ macro_rules! binary_any {
                 /// # Errors
                 /// If the shapes do not broadcast.
                 pub fn $try_name(&self, other: &Tensor) -> Result<Tensor> {
-                    let (x, y) = self.promoted(other);
+                    let (x, y) = self.promoted(other, stringify!($name))?;
                     with_elem!(x.dtype(), |T| x.try_zip_map::<T, T>(&y, stringify!($name), |$a: T, $b: T| $body))
                 }
 
@@ -153,7 +157,7 @@ macro_rules! binary_float {
                 /// # Errors
                 /// If the shapes do not broadcast.
                 pub fn $try_name(&self, other: &Tensor) -> Result<Tensor> {
-                    let (x, y) = self.promoted_float(other);
+                    let (x, y) = self.promoted_float(other, stringify!($name))?;
                     with_float!(x.dtype(), stringify!($name), |T| x.try_zip_map::<T, T>(&y, stringify!($name), |$a: T, $b: T| $body))
                 }
 
@@ -249,7 +253,7 @@ impl Tensor {
     /// ```
     #[track_caller]
     pub fn where_(&self, a: &Tensor, b: &Tensor) -> Tensor {
-        let (a, b) = a.promoted(b);
+        let (a, b) = or_panic(a.promoted(b, "where"));
         let shape = or_panic(shape::broadcast_shapes("where", self.dims(), a.dims()));
         let shape = or_panic(shape::broadcast_shapes("where", &shape, b.dims()));
         let cond = self.to_dtype(DType::F64);
@@ -482,4 +486,22 @@ mod tests {
         assert_eq!((2.0 / &x).to_vec::<f32>(), vec![2.0, 1.0]);
         assert_eq!((-&x).to_vec::<f32>(), vec![-1.0, -2.0]);
     }
+}
+
+/// `f32` with `f64` is an error unless one side is a 0-d tensor (a scalar): it is almost
+/// always an `f64` input (Rust's default float literal) fed to an `f32` model, which would
+/// otherwise compute silently in `f64`. `i64` with a float promotes, as in PyTorch.
+fn check_float_mix(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
+    let (da, db) = (a.dtype(), b.dtype());
+    if da != db && da.is_float() && db.is_float() && a.ndim() > 0 && b.ndim() > 0 {
+        return Err(crate::TensorError::InvalidArgument {
+            op,
+            msg: format!(
+                "operands are {da} {:?} and {db} {:?}: mixed float dtypes (convert one with to_dtype)",
+                a.dims(),
+                b.dims()
+            ),
+        });
+    }
+    Ok(())
 }

@@ -20,7 +20,8 @@ impl Tensor {
     /// # Errors
     /// [`TensorError::ShapeMismatch`] if the inner dimensions differ or the batch
     /// dimensions do not broadcast; [`TensorError::UnsupportedDType`] for `i64` operands or
-    /// 0-d operands; [`TensorError::TooLarge`] if the product's shape would exceed
+    /// 0-d operands; [`TensorError::InvalidArgument`] for an `f32` operand with an `f64`
+    /// one; [`TensorError::TooLarge`] if the product's shape would exceed
     /// [`shape::MAX_EXTENT`].
     pub fn try_matmul(&self, other: &Tensor) -> Result<Tensor> {
         let (a, b) = (self, other);
@@ -30,6 +31,19 @@ impl Tensor {
                 lhs: a.dims().to_vec(),
                 rhs: b.dims().to_vec(),
                 detail: ": both operands need at least one dimension".into(),
+            });
+        }
+        if a.dtype() != b.dtype() && a.dtype().is_float() && b.dtype().is_float() {
+            return Err(TensorError::InvalidArgument {
+                op: "matmul",
+                msg: format!(
+                    "operands are {} {:?} and {} {:?}: mixed float dtypes (an f64 input to an f32 layer? \
+                     convert one with to_dtype)",
+                    a.dtype(),
+                    a.dims(),
+                    b.dtype(),
+                    b.dims()
+                ),
             });
         }
         let dt = a.dtype().promote(b.dtype());

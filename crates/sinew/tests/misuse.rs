@@ -191,3 +191,19 @@ fn every_misuse_panics_naming_the_op_and_shapes() {
     std::panic::set_hook(hook);
     assert!(failures.is_empty(), "{} of {total} cases:\n{}", failures.len(), failures.join("\n"));
 }
+
+#[test]
+fn an_f64_input_to_an_f32_layer_is_an_error_naming_both_dtypes() {
+    let layer = Linear::new(2, 1, &mut Generator::new(0));
+    let x = Var::constant(Tensor::from_vec(vec![1.0, 2.0], &[1, 2]).unwrap()); // f64: Rust's default
+    let err = catch_unwind(AssertUnwindSafe(|| drop(layer.forward(&x)))).unwrap_err();
+    let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("matmul") && msg.contains("f32") && msg.contains("f64"), "{msg}");
+    // binary ops too, unless one side is a 0-d scalar
+    let a = Tensor::ones(&[2]);
+    let b = Tensor::ones_dtype(&[2], DType::F64);
+    assert!(a.try_add(&b).unwrap_err().to_string().contains("mixed float dtypes"));
+    assert_eq!(a.try_add(&Tensor::scalar(1.0f64)).unwrap().dtype(), DType::F64);
+    // an integer tensor with a float one still promotes, as in PyTorch
+    assert_eq!(a.try_add(&Tensor::ones_dtype(&[2], DType::I64)).unwrap().dtype(), DType::F32);
+}
