@@ -116,8 +116,12 @@ fn adam_update<T: Float>(
     c: &AdamConfig,
 ) {
     let (b1, b2) = c.betas;
-    let bc1 = 1.0 - b1.powi(step as i32);
-    let bc2 = 1.0 - b2.powi(step as i32);
+    // `powi` as PyTorch's `beta ** step` for every count an i32 holds; past that (a count
+    // `as i32` would wrap, to 0 at 2^32, and make the correction 0 and the step NaN)
+    // `powf`, whose result there is 0 for every β < 1 anyway
+    let pow = |b: f64| i32::try_from(step).map_or_else(|_| b.powf(step as f64), |s| b.powi(s));
+    let bc1 = 1.0 - pow(b1);
+    let bc2 = 1.0 - pow(b2);
     let step_size = T::from_f64(lr / bc1);
     let bc2_sqrt = T::from_f64(bc2.sqrt());
     let (b1, b2, eps) = (T::from_f64(b1), T::from_f64(b2), T::from_f64(c.eps));

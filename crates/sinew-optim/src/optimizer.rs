@@ -73,6 +73,9 @@ pub trait Optimizer: Send {
     }
 }
 
+/// Step counts past this (2^53, where `f64` stops counting exactly) are not from a real run.
+const MAX_PLAUSIBLE_STEPS: u64 = 1 << 53;
+
 /// Per-parameter buffers, created on a parameter's first update, and the step counts.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Slots {
@@ -150,6 +153,9 @@ impl Slots {
                 expected: params.len(),
                 found: state.param_steps.len(),
             });
+        }
+        if state.step > MAX_PLAUSIBLE_STEPS {
+            return Err(StateError::Invalid(format!("{} steps is not a count a run reaches", state.step)));
         }
         for (i, g) in state.groups.iter().enumerate() {
             if !(g.lr.is_finite() && g.lr >= 0.0 && g.weight_decay.is_finite() && g.weight_decay >= 0.0) {

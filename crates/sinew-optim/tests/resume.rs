@@ -417,3 +417,21 @@ fn scheduler_load_state_refuses_state_for_other_groups_or_non_finite_rates() {
     assert_eq!(sched.state().step, 5000);
     assert!(lr_before > 0.0);
 }
+
+/// Adam's bias correction `1 − β^step` used `powi(step as i32)`: at 2^32 steps the count
+/// wrapped to 0, the correction was 0 and the step NaN. A state that far along loads and
+/// steps to finite values; one past any real run is refused.
+#[test]
+fn adam_past_two_to_the_32_steps_stays_finite_and_absurd_counts_are_refused() {
+    let params = fresh_params(5);
+    let mut state = trained_state(build_named("adam"), &params);
+    state.step = 1 << 32;
+    state.param_steps.iter_mut().for_each(|s| *s = (1 << 32) - 1);
+    let mut opt = build_named("adam")(groups(&params));
+    opt.load_state(&state).unwrap();
+    opt.step(&grads_at(&params, 3));
+    assert!(params.iter().all(|p| p.value().to_vec::<f64>().iter().all(|v| v.is_finite())));
+    let mut absurd = state.clone();
+    absurd.step = u64::MAX;
+    refuses(opt.as_mut(), &absurd, &["not a count a run reaches"]);
+}
