@@ -10,7 +10,7 @@ use sinew_nn::{Linear, Module, ReLU, Sequential};
 use sinew_optim::{Adam, Optimizer};
 use sinew_serialize::{CHECKPOINT_MAGIC, CHECKPOINT_VERSION, Checkpoint, crc32, write_safetensors};
 use sinew_tensor::{DType, Generator, Tensor};
-use sinew_train::{Loss, Trainer, Verbosity};
+use sinew_train::{Loss, ModelCheckpoint, Trainer, Verbosity};
 
 pub mod seeds;
 
@@ -71,8 +71,12 @@ pub fn checkpoint_payload(payload: &[u8]) -> bool {
     let model = fixed_model();
     let mut opt = fixed_optimizer(&model);
     let (model_before, opt_before) = (bits(&model), opt.state());
+    // the callbacks of the run that wrote the seeds (`src/seeds.rs`): a checkpoint with
+    // callback states resumes only into a trainer that has them; nothing is written
+    let unused = std::env::temp_dir().join("sinew-fuzz-never-written.sinew");
     let result = Trainer::new(&model, &mut opt, Loss::CrossEntropy)
         .verbosity(Verbosity::Quiet)
+        .callback(ModelCheckpoint::new(unused))
         .resume_from_checkpoint(&c)
         .map(drop);
     match result {
