@@ -114,7 +114,7 @@ impl Param {
 
     /// The current value, as a leaf of a new graph with this parameter's id.
     pub fn var(&self) -> Var {
-        Var::leaf_with_id(self.value().clone(), self.inner.id)
+        Var::leaf_with_id(self.value(), self.inner.id)
     }
 
     /// Panics, naming the parameter, if this thread holds its [`ParamValueMut`].
@@ -145,8 +145,14 @@ impl Param {
     /// ```
     #[track_caller]
     pub fn value(&self) -> Tensor {
-        self.not_held_here("value");
-        self.inner.value.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.read("value").clone()
+    }
+
+    /// The read guard, after [`Param::not_held_here`].
+    #[track_caller]
+    fn read(&self, what: &str) -> std::sync::RwLockReadGuard<'_, Tensor> {
+        self.not_held_here(what);
+        self.inner.value.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Write access to the value, for in-place updates (an optimizer's step). Other
@@ -199,7 +205,7 @@ impl Param {
     /// Number of elements.
     #[track_caller]
     pub fn numel(&self) -> usize {
-        self.value().numel()
+        self.read("numel").numel()
     }
 
     /// Whether two handles are the same parameter.

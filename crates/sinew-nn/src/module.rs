@@ -166,7 +166,7 @@ pub trait Module: Send + Sync {
             p.cast(dtype);
         }
         for (_, b) in self.named_buffers() {
-            let v = b.value().clone();
+            let v = b.value();
             if v.dtype().is_float() {
                 b.set(v.to_dtype(dtype));
             }
@@ -378,8 +378,8 @@ enum Target {
 impl Target {
     fn current(&self) -> Tensor {
         match self {
-            Target::Param(p) => p.value().clone(),
-            Target::Buffer(b) => b.value().clone(),
+            Target::Param(p) => p.value(),
+            Target::Buffer(b) => b.value(),
         }
     }
 }
@@ -409,14 +409,14 @@ impl Visitor for Collector {
             return; // a shared parameter is listed once, as in PyTorch
         }
         self.params.push((q.clone(), p.clone()));
-        self.state.push((q.clone(), p.value().clone()));
+        self.state.push((q.clone(), p.value()));
         self.targets.push((q, Target::Param(p.clone())));
     }
 
     fn buffer(&mut self, name: &str, b: &Buffer) {
         let q = self.qualified(name);
         self.buffers.push((q.clone(), b.clone()));
-        self.state.push((q.clone(), b.value().clone()));
+        self.state.push((q.clone(), b.value()));
         self.targets.push((q, Target::Buffer(b.clone())));
     }
 

@@ -387,13 +387,14 @@ impl Neg for Tensor {
 /// `f32` with `f64` is an error unless one side is a 0-d tensor (a scalar): it is almost
 /// always an `f64` input (Rust's default float literal) fed to an `f32` model, which would
 /// otherwise compute silently in `f64`. `i64` with a float promotes, as in PyTorch.
-fn check_float_mix(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
+pub(crate) fn check_float_mix(op: &'static str, a: &Tensor, b: &Tensor) -> Result<()> {
     let (da, db) = (a.dtype(), b.dtype());
     if da != db && da.is_float() && db.is_float() && a.ndim() > 0 && b.ndim() > 0 {
         return Err(crate::TensorError::InvalidArgument {
             op,
             msg: format!(
-                "operands are {da} {:?} and {db} {:?}: mixed float dtypes (convert one with to_dtype)",
+                "operands are {da} {:?} and {db} {:?}: mixed float dtypes (an f64 input to an f32 layer? \
+                 convert one with to_dtype)",
                 a.dims(),
                 b.dims()
             ),

@@ -166,7 +166,7 @@ fn out_of_memory<T>(n: usize) -> ! {
 /// If the memory cannot be allocated (never aborts).
 #[track_caller]
 pub(crate) fn take<T: Copy>(n: usize) -> Vec<T> {
-    bytes_of::<T>(n);
+    // `take_cached` checks the size first (`key_of`)
     take_cached(n).unwrap_or_else(|| {
         let mut v = Vec::new();
         if v.try_reserve_exact(n).is_err() {
@@ -234,7 +234,6 @@ pub(crate) fn filled<T: Copy>(n: usize, value: T) -> Vec<T> {
 /// clearing a warm buffer first.
 #[track_caller]
 pub(crate) fn scratch<T: crate::dtype::Element>(n: usize) -> Vec<T> {
-    bytes_of::<T>(n);
     match take_cached::<T>(n) {
         Some(mut v) => {
             // SAFETY: the cache keeps only buffers whose every element was initialised

@@ -33,19 +33,8 @@ impl Tensor {
                 detail: ": both operands need at least one dimension".into(),
             });
         }
-        if a.dtype() != b.dtype() && a.dtype().is_float() && b.dtype().is_float() {
-            return Err(TensorError::InvalidArgument {
-                op: "matmul",
-                msg: format!(
-                    "operands are {} {:?} and {} {:?}: mixed float dtypes (an f64 input to an f32 layer? \
-                     convert one with to_dtype)",
-                    a.dtype(),
-                    a.dims(),
-                    b.dtype(),
-                    b.dims()
-                ),
-            });
-        }
+        // an f64 input to an f32 layer is refused here, as in binary ops
+        crate::binary::check_float_mix("matmul", a, b)?;
         let dt = a.dtype().promote(b.dtype());
         if dt == DType::I64 {
             return Err(TensorError::UnsupportedDType { op: "matmul", dtype: dt, detail: String::new() });
