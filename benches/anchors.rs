@@ -5,7 +5,7 @@
 
 use sinew_autograd::Var;
 use sinew_nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss};
-use sinew_nn::{Conv2d, Flatten, Forward, LSTM, Linear, MaxPool2d, Module, ReLU, Sequential};
+use sinew_nn::{Conv2d, Flatten, Forward, Linear, Lstm, MaxPool2d, Module, Relu, Sequential};
 use sinew_optim::{Adam, Optimizer, Sgd};
 use sinew_tensor::{Conv2dOptions, DType, Generator, Tensor};
 
@@ -36,7 +36,7 @@ fn classify_step(
 
 #[derive(Module)]
 struct LstmClassifier {
-    l: LSTM,
+    l: Lstm,
     o: Linear,
 }
 
@@ -50,9 +50,9 @@ impl Forward for LstmClassifier {
 fn mlp(g: &mut Generator) -> Sequential {
     Sequential::new()
         .add(Linear::new(784, 512, g))
-        .add(ReLU)
+        .add(Relu)
         .add(Linear::new(512, 256, g))
-        .add(ReLU)
+        .add(Relu)
         .add(Linear::new(256, 10, g))
 }
 
@@ -91,16 +91,16 @@ pub fn training_workloads() -> Vec<Workload> {
     // 3. LeNet-5, 1x28x28, batch 64, SGD with momentum
     let lenet = Sequential::new()
         .add(Conv2d::new(1, 6, 5, Conv2dOptions::default().padding(2), &mut g))
-        .add(ReLU)
+        .add(Relu)
         .add(MaxPool2d::new(2))
         .add(Conv2d::new(6, 16, 5, Conv2dOptions::default(), &mut g))
-        .add(ReLU)
+        .add(Relu)
         .add(MaxPool2d::new(2))
         .add(Flatten::new())
         .add(Linear::new(400, 120, &mut g))
-        .add(ReLU)
+        .add(Relu)
         .add(Linear::new(120, 84, &mut g))
-        .add(ReLU)
+        .add(Relu)
         .add(Linear::new(84, 10, &mut g));
     let x = Tensor::randn_with(&[64, 1, 28, 28], DType::F32, &mut g);
     let y = Tensor::rand_int_with(&[64], 0, 10, &mut g);
@@ -108,7 +108,7 @@ pub fn training_workloads() -> Vec<Workload> {
     all.push(Workload { name: "lenet5_b64_sgd", iters: 10, step: classify_step(lenet, sgd, x, y) });
 
     // 4. LSTM: 32 steps, batch 32, input 32, hidden 128, classify the last step, Adam
-    let lstm = LstmClassifier { l: LSTM::new(32, 128, 1, true, &mut g), o: Linear::new(128, 10, &mut g) };
+    let lstm = LstmClassifier { l: Lstm::new(32, 128, 1, true, &mut g), o: Linear::new(128, 10, &mut g) };
     let x = Tensor::randn_with(&[32, 32, 32], DType::F32, &mut g);
     let y = Tensor::rand_int_with(&[32], 0, 10, &mut g);
     let adam = Adam::new(lstm.parameters(), 1e-3);

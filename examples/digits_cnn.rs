@@ -25,10 +25,10 @@ fn main() {
     let same = Conv2dOptions::default().padding(1);
     let model = Sequential::new()
         .add(Conv2d::new(1, 32, 3, same, &mut g))
-        .add(ReLU)
+        .add(Relu)
         .add(MaxPool2d::new(2))
         .add(Conv2d::new(32, 64, 3, same, &mut g))
-        .add(ReLU)
+        .add(Relu)
         .add(Flatten::new())
         .add(Dropout::new(0.3, 4))
         .add(Linear::new(64 * 4 * 4, 10, &mut g));

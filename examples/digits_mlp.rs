@@ -19,7 +19,7 @@ fn main() {
     let mut g = Generator::new(0);
     let model = Sequential::new()
         .add(Linear::new(64, 128, &mut g))
-        .add(ReLU)
+        .add(Relu)
         .add(Dropout::new(0.2, 1))
         .add(Linear::new(128, 10, &mut g));
     let mut opt = Adam::new(model.parameters(), 1e-3);

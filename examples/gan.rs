@@ -27,7 +27,7 @@ fn mlp(sizes: &[usize], g: &mut Generator) -> Sequential {
     for (i, w) in sizes.windows(2).enumerate() {
         m = m.add(Linear::new(w[0], w[1], g));
         if i + 2 < sizes.len() {
-            m = m.add(ReLU);
+            m = m.add(Relu);
         }
     }
     m

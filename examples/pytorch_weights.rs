@@ -14,7 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = Sequential::new()
         .add(Conv2d::new(1, 4, 3, Conv2dOptions::default().padding(1), &mut g))
         .add(BatchNorm2d::new_2d(4))
-        .add(ReLU)
+        .add(Relu)
         .add(MaxPool2d::new(2))
         .add(Flatten::new())
         .add(Linear::new(64, 5, &mut g));

@@ -6,7 +6,7 @@
 //! sinew fails: a loader panicking on its input, a loaded value that does not survive a
 //! save and reload, or a failed resume that changed the model or the optimizer.
 
-use sinew_nn::{Linear, Module, ReLU, Sequential};
+use sinew_nn::{Linear, Module, Relu, Sequential};
 use sinew_optim::{Adam, Optimizer};
 use sinew_serialize::{CHECKPOINT_MAGIC, CHECKPOINT_VERSION, Checkpoint, crc32, write_safetensors};
 use sinew_tensor::{DType, Generator, Tensor};
@@ -41,7 +41,7 @@ pub fn frame(payload: &[u8]) -> Vec<u8> {
 /// The model `checkpoint_payload` resumes into: 3 inputs, 4 hidden units, 2 classes.
 pub fn fixed_model() -> Sequential {
     let mut g = Generator::new(0);
-    Sequential::new().add(Linear::new(3, 4, &mut g)).add(ReLU).add(Linear::new(4, 2, &mut g))
+    Sequential::new().add(Linear::new(3, 4, &mut g)).add(Relu).add(Linear::new(4, 2, &mut g))
 }
 
 /// The optimizer `checkpoint_payload` resumes into.

@@ -35,44 +35,44 @@ macro_rules! unit_structs {
 
 unit_structs! {
     /// `max(x, 0)`.
-    ReLU;
+    Relu;
     /// Logistic sigmoid.
     Sigmoid;
     /// Hyperbolic tangent.
     Tanh;
     /// GELU, exact (erf) form.
-    GELU;
+    Gelu;
     /// GELU, tanh approximation (`nn.GELU(approximate='tanh')`).
-    GELUTanh;
+    GeluTanh;
     /// SiLU / swish.
-    SiLU;
+    Silu;
     /// Passes its input through.
     Identity;
 }
 
 /// Leaky ReLU; the default slope is PyTorch's 0.01.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LeakyReLU {
+pub struct LeakyRelu {
     /// Slope for negative inputs.
     pub negative_slope: f64,
 }
 
-impl Default for LeakyReLU {
+impl Default for LeakyRelu {
     fn default() -> Self {
-        LeakyReLU { negative_slope: 0.01 }
+        LeakyRelu { negative_slope: 0.01 }
     }
 }
 
 /// ELU; the default `alpha` is PyTorch's 1.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ELU {
+pub struct Elu {
     /// Scale of the negative part.
     pub alpha: f64,
 }
 
-impl Default for ELU {
+impl Default for Elu {
     fn default() -> Self {
-        ELU { alpha: 1.0 }
+        Elu { alpha: 1.0 }
     }
 }
 
@@ -106,15 +106,15 @@ pub struct LogSoftmax {
 }
 
 activation! {
-    ReLU => |s, x| x.relu();
+    Relu => |s, x| x.relu();
     Sigmoid => |s, x| x.sigmoid();
     Tanh => |s, x| x.tanh();
-    GELU => |s, x| x.gelu();
-    GELUTanh => |s, x| x.gelu_tanh();
-    SiLU => |s, x| x.silu();
+    Gelu => |s, x| x.gelu();
+    GeluTanh => |s, x| x.gelu_tanh();
+    Silu => |s, x| x.silu();
     Identity => |s, x| x.clone();
-    LeakyReLU => |s, x| x.leaky_relu(s.negative_slope);
-    ELU => |s, x| x.elu(s.alpha);
+    LeakyRelu => |s, x| x.leaky_relu(s.negative_slope);
+    Elu => |s, x| x.elu(s.alpha);
     Softplus => |s, x| x.softplus(s.beta, s.threshold);
     Softmax => |s, x| x.softmax(s.dim);
     LogSoftmax => |s, x| x.log_softmax(s.dim);

@@ -5,12 +5,12 @@
 //!
 //! ```
 //! use sinew_nn::loss::{CrossEntropyOptions, cross_entropy};
-//! use sinew_nn::{Forward, Linear, Module, ReLU, Sequential};
+//! use sinew_nn::{Forward, Linear, Module, Relu, Sequential};
 //! use sinew_autograd::Var;
 //! use sinew_tensor::{DType, Generator, Tensor};
 //!
 //! let mut g = Generator::new(0);
-//! let net = Sequential::new().add(Linear::new(4, 16, &mut g)).add(ReLU).add(Linear::new(16, 3, &mut g));
+//! let net = Sequential::new().add(Linear::new(4, 16, &mut g)).add(Relu).add(Linear::new(16, 3, &mut g));
 //! let x = Var::constant(Tensor::randn_with(&[8, 4], DType::F32, &mut g));
 //! let y = Tensor::rand_int_with(&[8], 0, 3, &mut g);
 //! let loss = cross_entropy(&net.forward(&x), &y, &CrossEntropyOptions::default());
@@ -22,7 +22,7 @@
 //!   switches train/eval; [`Forward`] is `forward(&Var) -> Var`.
 //! - Layers: [`Linear`], [`Conv1d`], [`Conv2d`], [`ConvTranspose2d`], pooling, [`Flatten`],
 //!   [`Dropout`], [`BatchNorm1d`]/[`BatchNorm2d`], [`LayerNorm`], [`Embedding`],
-//!   [`RNN`], [`LSTM`], [`GRU`], [`MultiheadAttention`] and
+//!   [`Rnn`], [`Lstm`], [`Gru`], [`MultiheadAttention`] and
 //!   [`attention::scaled_dot_product_attention`], [`Sequential`], and the activation modules.
 //! - [`loss`]: MSE, L1, Huber, smooth L1, BCE, BCE with logits, cross entropy, NLL, KL.
 //! - [`init`]: PyTorch's initialisers, seeded.
@@ -42,12 +42,12 @@ mod norm;
 mod recurrent;
 
 pub use activation::{
-    ELU, GELU, GELUTanh, Identity, LeakyReLU, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh,
+    Elu, Gelu, GeluTanh, Identity, LeakyRelu, LogSoftmax, Relu, Sigmoid, Silu, Softmax, Softplus, Tanh,
 };
 pub use attention::{MultiheadAttention, scaled_dot_product_attention};
 pub use conv::{AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d};
 pub use linear::{Embedding, Flatten, Linear, Sequential};
 pub use module::{Buffer, Forward, LoadReport, Module, Visitor};
 pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, Dropout, LayerNorm};
-pub use recurrent::{GRU, LSTM, RNN, RecurrentWeights, RnnNonlinearity};
+pub use recurrent::{Gru, Lstm, RecurrentWeights, Rnn, RnnNonlinearity};
 pub use sinew_nn_derive::Module;

@@ -182,10 +182,10 @@ impl Forward for Embedding {
 /// Modules applied in order, named `0`, `1`, ... (`nn.Sequential`).
 ///
 /// ```
-/// use sinew_nn::{Linear, Module, ReLU, Sequential};
+/// use sinew_nn::{Linear, Module, Relu, Sequential};
 /// use sinew_tensor::Generator;
 /// let mut g = Generator::new(0);
-/// let net = Sequential::new().add(Linear::new(4, 8, &mut g)).add(ReLU).add(Linear::new(8, 3, &mut g));
+/// let net = Sequential::new().add(Linear::new(4, 8, &mut g)).add(Relu).add(Linear::new(8, 3, &mut g));
 /// let names: Vec<String> = net.named_parameters().into_iter().map(|(n, _)| n).collect();
 /// assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
 /// ```

@@ -76,7 +76,7 @@ pub trait Visitor {
 /// dicts move between the two unchanged.
 ///
 /// ```
-/// use sinew_nn::{Forward, Linear, Module, ReLU};
+/// use sinew_nn::{Forward, Linear, Module, Relu};
 /// use sinew_autograd::Var;
 /// use sinew_tensor::Generator;
 ///
@@ -85,7 +85,7 @@ pub trait Visitor {
 ///     hidden: Linear,
 ///     out: Linear,
 ///     #[module(skip)]
-///     act: ReLU,
+///     act: Relu,
 /// }
 ///
 /// impl Forward for Mlp {
@@ -95,7 +95,7 @@ pub trait Visitor {
 /// }
 ///
 /// let mut g = Generator::new(0);
-/// let net = Mlp { hidden: Linear::new(4, 8, &mut g), out: Linear::new(8, 2, &mut g), act: ReLU };
+/// let net = Mlp { hidden: Linear::new(4, 8, &mut g), out: Linear::new(8, 2, &mut g), act: Relu };
 /// let names: Vec<String> = net.named_parameters().into_iter().map(|(n, _)| n).collect();
 /// assert_eq!(names, ["hidden.weight", "hidden.bias", "out.weight", "out.bias"]);
 /// assert_eq!(net.num_parameters(), 4 * 8 + 8 + 8 * 2 + 2);

@@ -1,4 +1,4 @@
-//! Recurrent layers: [`RNN`] (tanh or ReLU), [`LSTM`] and [`GRU`], multi-layer,
+//! Recurrent layers: [`Rnn`] (tanh or ReLU), [`Lstm`] and [`Gru`], multi-layer,
 //! unidirectional or bidirectional, with PyTorch's gate order, parameter names and shapes,
 //! so that a PyTorch `state_dict` of `nn.RNN` / `nn.LSTM` / `nn.GRU` loads unchanged.
 //!
@@ -18,7 +18,7 @@ use sinew_tensor::{Generator, Tensor};
 use crate::init;
 use crate::module::{Forward, Module, Visitor};
 
-/// The nonlinearity of an [`RNN`] (PyTorch's `nonlinearity='tanh'` or `'relu'`).
+/// The nonlinearity of an [`Rnn`] (PyTorch's `nonlinearity='tanh'` or `'relu'`).
 ///
 /// ```
 /// use sinew_nn::RnnNonlinearity;
@@ -30,19 +30,19 @@ pub enum RnnNonlinearity {
     #[default]
     Tanh,
     /// `h' = relu(W_ih x + b_ih + W_hh h + b_hh)`.
-    ReLU,
+    Relu,
 }
 
 /// The four parameters of one layer `k` of a recurrent module, under PyTorch's names:
 /// `weight_ih_l{k}` `(gates·H, in)`, `weight_hh_l{k}` `(gates·H, H)`, `bias_ih_l{k}` and
 /// `bias_hh_l{k}` `(gates·H)`, where `in` is `input_size` for layer 0 and `hidden_size`
-/// above, and `gates` is 1 for [`RNN`], 4 for [`LSTM`] (i, f, g, o) and 3 for [`GRU`]
+/// above, and `gates` is 1 for [`Rnn`], 4 for [`Lstm`] (i, f, g, o) and 3 for [`Gru`]
 /// (r, z, n).
 ///
 /// ```
-/// use sinew_nn::LSTM;
+/// use sinew_nn::Lstm;
 /// use sinew_tensor::Generator;
-/// let lstm = LSTM::new(3, 5, 2, false, &mut Generator::new(0));
+/// let lstm = Lstm::new(3, 5, 2, false, &mut Generator::new(0));
 /// let l1 = &lstm.weights()[1];
 /// assert_eq!(l1.weight_ih.name(), "weight_ih_l1");
 /// assert_eq!(l1.weight_ih.value().dims(), &[20, 5]);
@@ -147,13 +147,13 @@ impl Recurrent {
         self.layers.len() / self.directions
     }
 
-    /// PyTorch's `repr`: `LSTM(3, 5, num_layers=2, batch_first=True)`.
+    /// PyTorch's `repr`: `Lstm(3, 5, num_layers=2, batch_first=True)`.
     fn describe(&self) -> String {
         let mut s = format!("{}({}, {}", self.cell.name(), self.input_size, self.hidden_size);
         if self.num_layers() > 1 {
             s += &format!(", num_layers={}", self.num_layers());
         }
-        if self.cell == Cell::Rnn(RnnNonlinearity::ReLU) {
+        if self.cell == Cell::Rnn(RnnNonlinearity::Relu) {
             s += ", nonlinearity='relu'";
         }
         if self.batch_first {
@@ -316,7 +316,7 @@ impl Recurrent {
                     let z = &projected.select(0, t) + &h.matmul(&w_hh_t);
                     h = match nonlinearity {
                         RnnNonlinearity::Tanh => z.tanh(),
-                        RnnNonlinearity::ReLU => z.relu(),
+                        RnnNonlinearity::Relu => z.relu(),
                     };
                     outputs.push(h.clone());
                 }
@@ -408,11 +408,11 @@ macro_rules! common_methods {
 /// unbatched), has no time steps, or the initial state is not `[num_layers, N, H]`.
 ///
 /// ```
-/// use sinew_nn::{Forward, Module, RNN, RnnNonlinearity};
+/// use sinew_nn::{Forward, Module, Rnn, RnnNonlinearity};
 /// use sinew_autograd::Var;
 /// use sinew_tensor::{DType, Generator, Tensor};
 /// let mut g = Generator::new(0);
-/// let rnn = RNN::new(3, 5, 2, RnnNonlinearity::Tanh, true, &mut g);
+/// let rnn = Rnn::new(3, 5, 2, RnnNonlinearity::Tanh, true, &mut g);
 /// let x = Var::constant(Tensor::randn_with(&[4, 7, 3], DType::F32, &mut g)); // (N, T, in)
 /// let (out, h_n) = rnn.forward_with_state(&x, None);
 /// assert_eq!(out.dims(), &[4, 7, 5]);
@@ -421,12 +421,12 @@ macro_rules! common_methods {
 /// assert_eq!(rnn.named_parameters()[1].0, "weight_hh_l0");
 /// ```
 #[derive(Clone, Debug)]
-pub struct RNN {
+pub struct Rnn {
     inner: Recurrent,
     nonlinearity: RnnNonlinearity,
 }
 
-impl RNN {
+impl Rnn {
     /// A stack of `num_layers` RNN layers from `input_size` to `hidden_size` features.
     ///
     /// # Panics
@@ -449,10 +449,10 @@ impl RNN {
             batch_first,
             g,
         );
-        RNN { inner, nonlinearity }
+        Rnn { inner, nonlinearity }
     }
 
-    /// [`RNN::new`] with a second, reverse direction per layer (`bidirectional=True`): its
+    /// [`Rnn::new`] with a second, reverse direction per layer (`bidirectional=True`): its
     /// parameters are named `..._reverse`, the output has `2·hidden_size` features and the
     /// states are `(2·num_layers, N, H)`.
     ///
@@ -476,7 +476,7 @@ impl RNN {
             batch_first,
             g,
         );
-        RNN { inner, nonlinearity }
+        Rnn { inner, nonlinearity }
     }
 
     /// The nonlinearity.
@@ -489,10 +489,10 @@ impl RNN {
     /// and the final state `h_n` `(D·num_layers, N, H)`.
     ///
     /// ```
-    /// use sinew_nn::{RNN, RnnNonlinearity};
+    /// use sinew_nn::{Rnn, RnnNonlinearity};
     /// use sinew_autograd::Var;
     /// use sinew_tensor::{Generator, Tensor};
-    /// let rnn = RNN::new(2, 3, 1, RnnNonlinearity::ReLU, false, &mut Generator::new(0));
+    /// let rnn = Rnn::new(2, 3, 1, RnnNonlinearity::Relu, false, &mut Generator::new(0));
     /// let x = Var::constant(Tensor::ones(&[6, 1, 2])); // (T, N, in)
     /// let h0 = Var::constant(Tensor::zeros(&[1, 1, 3]));
     /// let (out, h_n) = rnn.forward_with_state(&x, Some(&h0));
@@ -505,7 +505,7 @@ impl RNN {
         (out, h_n)
     }
 
-    /// [`RNN::forward_with_state`] with `weights` in place of the parameters (PyTorch's
+    /// [`Rnn::forward_with_state`] with `weights` in place of the parameters (PyTorch's
     /// `torch.func.functional_call`): one variable per parameter, in `named_parameters`
     /// order and with the same shapes. Gradients flow to `weights`, not to the parameters.
     ///
@@ -513,10 +513,10 @@ impl RNN {
     /// If the number or shapes of `weights` differ from the parameters.
     ///
     /// ```
-    /// use sinew_nn::{Module, RNN, RnnNonlinearity};
+    /// use sinew_nn::{Module, Rnn, RnnNonlinearity};
     /// use sinew_autograd::Var;
     /// use sinew_tensor::{Generator, Tensor};
-    /// let rnn = RNN::new(2, 3, 1, RnnNonlinearity::Tanh, false, &mut Generator::new(0));
+    /// let rnn = Rnn::new(2, 3, 1, RnnNonlinearity::Tanh, false, &mut Generator::new(0));
     /// let w: Vec<Var> = rnn.parameters().iter().map(|p| Var::leaf(p.value().clone())).collect();
     /// let (out, _) = rnn.forward_with_weights(&w, &Var::constant(Tensor::ones(&[4, 2, 2])), None);
     /// let grads = out.sum_all().backward();
@@ -530,7 +530,7 @@ impl RNN {
     }
 }
 
-common_methods!(RNN);
+common_methods!(Rnn);
 
 /// A multi-layer long short-term memory (`nn.LSTM`). For each step, with PyTorch's gate
 /// order i, f, g, o in the rows of the weights:
@@ -549,11 +549,11 @@ common_methods!(RNN);
 /// unbatched), has no time steps, or a state is not `[num_layers, N, H]`.
 ///
 /// ```
-/// use sinew_nn::{Forward, LSTM, Module};
+/// use sinew_nn::{Forward, Lstm, Module};
 /// use sinew_autograd::Var;
 /// use sinew_tensor::{DType, Generator, Tensor};
 /// let mut g = Generator::new(0);
-/// let lstm = LSTM::new(3, 5, 2, true, &mut g);
+/// let lstm = Lstm::new(3, 5, 2, true, &mut g);
 /// let x = Var::constant(Tensor::randn_with(&[4, 7, 3], DType::F32, &mut g)); // (N, T, in)
 /// let (out, (h_n, c_n)) = lstm.forward_with_state(&x, None);
 /// assert_eq!(out.dims(), &[4, 7, 5]);
@@ -564,11 +564,11 @@ common_methods!(RNN);
 /// assert_eq!(lstm.num_parameters(), (20 * 3 + 20 * 5 + 40) + (20 * 5 + 20 * 5 + 40));
 /// ```
 #[derive(Clone, Debug)]
-pub struct LSTM {
+pub struct Lstm {
     inner: Recurrent,
 }
 
-impl LSTM {
+impl Lstm {
     /// A stack of `num_layers` LSTM layers from `input_size` to `hidden_size` features.
     ///
     /// # Panics
@@ -581,10 +581,10 @@ impl LSTM {
         batch_first: bool,
         g: &mut Generator,
     ) -> Self {
-        LSTM { inner: Recurrent::new(Cell::Lstm, input_size, hidden_size, num_layers, false, batch_first, g) }
+        Lstm { inner: Recurrent::new(Cell::Lstm, input_size, hidden_size, num_layers, false, batch_first, g) }
     }
 
-    /// [`LSTM::new`] with a second, reverse direction per layer (`bidirectional=True`): its
+    /// [`Lstm::new`] with a second, reverse direction per layer (`bidirectional=True`): its
     /// parameters are named `..._reverse`, the output has `2·hidden_size` features and the
     /// states are `(2·num_layers, N, H)`.
     ///
@@ -592,11 +592,11 @@ impl LSTM {
     /// If `hidden_size` or `num_layers` is zero.
     ///
     /// ```
-    /// use sinew_nn::{Forward, LSTM, Module};
+    /// use sinew_nn::{Forward, Lstm, Module};
     /// use sinew_autograd::Var;
     /// use sinew_tensor::{DType, Generator, Tensor};
     /// let mut g = Generator::new(0);
-    /// let lstm = LSTM::new_bidirectional(3, 5, 2, true, &mut g);
+    /// let lstm = Lstm::new_bidirectional(3, 5, 2, true, &mut g);
     /// let x = Var::constant(Tensor::randn_with(&[4, 7, 3], DType::F32, &mut g)); // (N, T, in)
     /// let (out, (h_n, c_n)) = lstm.forward_with_state(&x, None);
     /// assert_eq!((out.dims(), h_n.dims(), c_n.dims()), (&[4, 7, 10][..], &[4, 4, 5][..], &[4, 4, 5][..]));
@@ -611,7 +611,7 @@ impl LSTM {
         batch_first: bool,
         g: &mut Generator,
     ) -> Self {
-        LSTM { inner: Recurrent::new(Cell::Lstm, input_size, hidden_size, num_layers, true, batch_first, g) }
+        Lstm { inner: Recurrent::new(Cell::Lstm, input_size, hidden_size, num_layers, true, batch_first, g) }
     }
 
     /// Runs the sequence from the initial state `(h_0, c_0)` (each `(D·num_layers, N, H)`,
@@ -619,10 +619,10 @@ impl LSTM {
     /// every step and the final state `(h_n, c_n)`, each `(D·num_layers, N, H)`.
     ///
     /// ```
-    /// use sinew_nn::LSTM;
+    /// use sinew_nn::Lstm;
     /// use sinew_autograd::Var;
     /// use sinew_tensor::{Generator, Tensor};
-    /// let lstm = LSTM::new(2, 3, 1, false, &mut Generator::new(0));
+    /// let lstm = Lstm::new(2, 3, 1, false, &mut Generator::new(0));
     /// let x = Var::constant(Tensor::ones(&[8, 2, 2])); // (T, N, in)
     /// // running in two halves, carrying the state, is running it whole
     /// let (whole, _) = lstm.forward_with_state(&x, None);
@@ -635,7 +635,7 @@ impl LSTM {
         self.run(&self.inner.param_vars(), x, state)
     }
 
-    /// [`LSTM::forward_with_state`] with `weights` in place of the parameters (PyTorch's
+    /// [`Lstm::forward_with_state`] with `weights` in place of the parameters (PyTorch's
     /// `torch.func.functional_call`): one variable per parameter, in `named_parameters`
     /// order and with the same shapes. Gradients flow to `weights`, not to the parameters.
     ///
@@ -643,10 +643,10 @@ impl LSTM {
     /// If the number or shapes of `weights` differ from the parameters.
     ///
     /// ```
-    /// use sinew_nn::{LSTM, Module};
+    /// use sinew_nn::{Lstm, Module};
     /// use sinew_autograd::Var;
     /// use sinew_tensor::{Generator, Tensor};
-    /// let lstm = LSTM::new(2, 3, 2, false, &mut Generator::new(0));
+    /// let lstm = Lstm::new(2, 3, 2, false, &mut Generator::new(0));
     /// let w: Vec<Var> = lstm.parameters().iter().map(|p| Var::leaf(p.value().clone())).collect();
     /// let (out, _) = lstm.forward_with_weights(&w, &Var::constant(Tensor::ones(&[4, 2, 2])), None);
     /// let grads = out.sum_all().backward();
@@ -671,7 +671,7 @@ impl LSTM {
     }
 }
 
-common_methods!(LSTM);
+common_methods!(Lstm);
 
 /// A multi-layer gated recurrent unit (`nn.GRU`). For each step, with PyTorch's gate order
 /// r, z, n in the rows of the weights:
@@ -690,11 +690,11 @@ common_methods!(LSTM);
 /// unbatched), has no time steps, or the initial state is not `[num_layers, N, H]`.
 ///
 /// ```
-/// use sinew_nn::{Forward, GRU};
+/// use sinew_nn::{Forward, Gru};
 /// use sinew_autograd::Var;
 /// use sinew_tensor::{DType, Generator, Tensor};
 /// let mut g = Generator::new(0);
-/// let gru = GRU::new(3, 5, 2, false, &mut g);
+/// let gru = Gru::new(3, 5, 2, false, &mut g);
 /// let x = Var::constant(Tensor::randn_with(&[7, 4, 3], DType::F32, &mut g)); // (T, N, in)
 /// let (out, h_n) = gru.forward_with_state(&x, None);
 /// assert_eq!(out.dims(), &[7, 4, 5]);
@@ -702,11 +702,11 @@ common_methods!(LSTM);
 /// assert_eq!(gru.weights()[0].weight_hh.value().dims(), &[15, 5]);
 /// ```
 #[derive(Clone, Debug)]
-pub struct GRU {
+pub struct Gru {
     inner: Recurrent,
 }
 
-impl GRU {
+impl Gru {
     /// A stack of `num_layers` GRU layers from `input_size` to `hidden_size` features.
     ///
     /// # Panics
@@ -719,10 +719,10 @@ impl GRU {
         batch_first: bool,
         g: &mut Generator,
     ) -> Self {
-        GRU { inner: Recurrent::new(Cell::Gru, input_size, hidden_size, num_layers, false, batch_first, g) }
+        Gru { inner: Recurrent::new(Cell::Gru, input_size, hidden_size, num_layers, false, batch_first, g) }
     }
 
-    /// [`GRU::new`] with a second, reverse direction per layer (`bidirectional=True`): its
+    /// [`Gru::new`] with a second, reverse direction per layer (`bidirectional=True`): its
     /// parameters are named `..._reverse`, the output has `2·hidden_size` features and the
     /// states are `(2·num_layers, N, H)`.
     ///
@@ -736,7 +736,7 @@ impl GRU {
         batch_first: bool,
         g: &mut Generator,
     ) -> Self {
-        GRU { inner: Recurrent::new(Cell::Gru, input_size, hidden_size, num_layers, true, batch_first, g) }
+        Gru { inner: Recurrent::new(Cell::Gru, input_size, hidden_size, num_layers, true, batch_first, g) }
     }
 
     /// Runs the sequence from initial state `h0` (`(D·num_layers, N, H)`, `D` = 2 when
@@ -744,10 +744,10 @@ impl GRU {
     /// and the final state `h_n` `(D·num_layers, N, H)`.
     ///
     /// ```
-    /// use sinew_nn::GRU;
+    /// use sinew_nn::Gru;
     /// use sinew_autograd::Var;
     /// use sinew_tensor::{Generator, Tensor};
-    /// let gru = GRU::new(2, 3, 1, false, &mut Generator::new(0));
+    /// let gru = Gru::new(2, 3, 1, false, &mut Generator::new(0));
     /// let x = Var::constant(Tensor::ones(&[5, 2])); // unbatched (T, in)
     /// let (out, h_n) = gru.forward_with_state(&x, Some(&Var::constant(Tensor::zeros(&[1, 3]))));
     /// assert_eq!((out.dims(), h_n.dims()), (&[5, 3][..], &[1, 3][..]));
@@ -758,7 +758,7 @@ impl GRU {
         (out, h_n)
     }
 
-    /// [`GRU::forward_with_state`] with `weights` in place of the parameters (PyTorch's
+    /// [`Gru::forward_with_state`] with `weights` in place of the parameters (PyTorch's
     /// `torch.func.functional_call`): one variable per parameter, in `named_parameters`
     /// order and with the same shapes. Gradients flow to `weights`, not to the parameters.
     ///
@@ -766,10 +766,10 @@ impl GRU {
     /// If the number or shapes of `weights` differ from the parameters.
     ///
     /// ```
-    /// use sinew_nn::{GRU, Module};
+    /// use sinew_nn::{Gru, Module};
     /// use sinew_autograd::Var;
     /// use sinew_tensor::{Generator, Tensor};
-    /// let gru = GRU::new(2, 3, 1, false, &mut Generator::new(0));
+    /// let gru = Gru::new(2, 3, 1, false, &mut Generator::new(0));
     /// let w: Vec<Var> = gru.parameters().iter().map(|p| Var::leaf(p.value().clone())).collect();
     /// let (_, h_n) = gru.forward_with_weights(&w, &Var::constant(Tensor::ones(&[4, 2, 2])), None);
     /// assert!(h_n.sum_all().backward().get(&w[3]).is_some()); // bias_hh_l0
@@ -782,4 +782,4 @@ impl GRU {
     }
 }
 
-common_methods!(GRU);
+common_methods!(Gru);

@@ -16,9 +16,9 @@ use sinew_nn::loss::{
     cross_entropy, huber_loss, kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss,
 };
 use sinew_nn::{
-    AdaptiveAvgPool2d, AvgPool2d, BatchNorm, Conv1d, Conv2d, ConvTranspose2d, Dropout, ELU, Embedding,
-    Forward, GELU, GELUTanh, LayerNorm, LeakyReLU, Linear, LogSoftmax, MaxPool2d, Module, ReLU, SiLU,
-    Sigmoid, Softmax, Softplus, Tanh,
+    AdaptiveAvgPool2d, AvgPool2d, BatchNorm, Conv1d, Conv2d, ConvTranspose2d, Dropout, Elu, Embedding,
+    Forward, Gelu, GeluTanh, LayerNorm, LeakyRelu, Linear, LogSoftmax, MaxPool2d, Module, Relu, Sigmoid,
+    Silu, Softmax, Softplus, Tanh,
 };
 use sinew_tensor::{Conv1dOptions, Conv2dOptions, DType, Generator, Pool2dOptions, Tensor};
 
@@ -298,14 +298,14 @@ proptest! {
         )
         .unwrap();
         let layers: Vec<(&str, Box<dyn Forward>)> = vec![
-            ("ReLU", Box::new(ReLU)),
+            ("ReLU", Box::new(Relu)),
             ("Sigmoid", Box::new(Sigmoid)),
             ("Tanh", Box::new(Tanh)),
-            ("GELU", Box::new(GELU)),
-            ("GELUTanh", Box::new(GELUTanh)),
-            ("SiLU", Box::new(SiLU)),
-            ("LeakyReLU", Box::new(LeakyReLU::default())),
-            ("ELU", Box::new(ELU::default())),
+            ("GELU", Box::new(Gelu)),
+            ("GELUTanh", Box::new(GeluTanh)),
+            ("SiLU", Box::new(Silu)),
+            ("LeakyReLU", Box::new(LeakyRelu::default())),
+            ("ELU", Box::new(Elu::default())),
             ("Softplus", Box::new(Softplus::default())),
             ("Softmax", Box::new(Softmax { dim: -1 })),
             ("LogSoftmax", Box::new(LogSoftmax { dim: 0 })),

@@ -6,7 +6,7 @@
 
 use sinew_autograd::{Param, Var};
 use sinew_nn::loss::{CrossEntropyOptions, Reduction, binary_cross_entropy_with_logits, cross_entropy};
-use sinew_nn::{Conv2d, Flatten, Forward, Linear, MaxPool2d, Module, ReLU, Sequential, Tanh};
+use sinew_nn::{Conv2d, Flatten, Forward, Linear, MaxPool2d, Module, Relu, Sequential, Tanh};
 use sinew_tensor::{Conv2dOptions, Generator, Tensor};
 
 /// Adam (β = 0.9, 0.999, ε = 1e-8), enough for these tests.
@@ -136,10 +136,10 @@ fn cnn_on_digits_reaches_97_percent() {
     let same = Conv2dOptions::default().padding(1);
     let net = Sequential::new()
         .add(Conv2d::new(1, 32, 3, same, &mut g))
-        .add(ReLU)
+        .add(Relu)
         .add(MaxPool2d::new(2))
         .add(Conv2d::new(32, 64, 3, same, &mut g))
-        .add(ReLU)
+        .add(Relu)
         .add(Flatten::new())
         .add(Linear::new(64 * 4 * 4, 10, &mut g));
     let mut opt = Adam::new(net.parameters(), 0.002);

@@ -11,12 +11,12 @@
 //!   metadata, so a run resumed in a fresh process continues bit for bit.
 //!
 //! ```
-//! use sinew_nn::{Linear, Module, ReLU, Sequential};
+//! use sinew_nn::{Linear, Module, Relu, Sequential};
 //! use sinew_serialize::{load_module, save_module};
 //! use sinew_tensor::Generator;
 //!
 //! let mut g = Generator::new(0);
-//! let model = Sequential::new().add(Linear::new(4, 8, &mut g)).add(ReLU).add(Linear::new(8, 3, &mut g));
+//! let model = Sequential::new().add(Linear::new(4, 8, &mut g)).add(Relu).add(Linear::new(8, 3, &mut g));
 //! let path = std::env::temp_dir().join(format!("doc-lib-{}.safetensors", std::process::id()));
 //! save_module(&path, &model)?;                     // PyTorch can load this file
 //! let report = load_module(&path, &model, true)?;  // and so can sinew, by name

@@ -247,11 +247,11 @@ impl AsRef<[(String, Tensor)]> for StateDict {
 /// `model.load_state_dict(safetensors.torch.load_file(path))`.
 ///
 /// ```
-/// use sinew_nn::{Linear, Module, ReLU, Sequential};
+/// use sinew_nn::{Linear, Module, Relu, Sequential};
 /// use sinew_serialize::{load_module, save_module};
 /// use sinew_tensor::Generator;
 ///
-/// let build = |seed| Sequential::new().add(Linear::new(4, 8, &mut Generator::new(seed))).add(ReLU);
+/// let build = |seed| Sequential::new().add(Linear::new(4, 8, &mut Generator::new(seed))).add(Relu);
 /// let path = std::env::temp_dir().join(format!("doc-save-module-{}.safetensors", std::process::id()));
 /// let trained = build(0);
 /// save_module(&path, &trained)?;

@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 use sinew_autograd::Var;
-use sinew_nn::{BatchNorm2d, Conv2d, Flatten, Forward, Linear, MaxPool2d, Module, ReLU, Sequential};
+use sinew_nn::{BatchNorm2d, Conv2d, Flatten, Forward, Linear, MaxPool2d, Module, Relu, Sequential};
 use sinew_serialize::{read_safetensors, write_safetensors};
 use sinew_tensor::{Conv2dOptions, DType, Generator, Tensor};
 
@@ -58,7 +58,7 @@ fn assert_reproduces(model: &dyn Forward, io: &[(String, Tensor)]) {
 #[test]
 fn mlp_loads_and_reproduces_pytorch() {
     let mut g = Generator::new(0);
-    let model = Sequential::new().add(Linear::new(4, 8, &mut g)).add(ReLU).add(Linear::new(8, 3, &mut g));
+    let model = Sequential::new().add(Linear::new(4, 8, &mut g)).add(Relu).add(Linear::new(8, 3, &mut g));
     let state = fixture("mlp");
     assert_names_match("mlp", &state);
     model.load_state_dict(&state, true).expect("strict load");
@@ -72,7 +72,7 @@ fn cnn_with_batch_norm_loads_and_reproduces_pytorch() {
     let model = Sequential::new()
         .add(Conv2d::new(1, 4, 3, Conv2dOptions::default().padding(1), &mut g))
         .add(BatchNorm2d::new_2d(4))
-        .add(ReLU)
+        .add(Relu)
         .add(MaxPool2d::new(2))
         .add(Flatten::new())
         .add(Linear::new(64, 5, &mut g));
@@ -88,7 +88,7 @@ fn cnn_with_batch_norm_loads_and_reproduces_pytorch() {
 #[test]
 fn strict_load_names_every_problem() {
     let mut g = Generator::new(0);
-    let model = Sequential::new().add(Linear::new(4, 8, &mut g)).add(ReLU).add(Linear::new(8, 2, &mut g));
+    let model = Sequential::new().add(Linear::new(4, 8, &mut g)).add(Relu).add(Linear::new(8, 2, &mut g));
     let mut state = fixture("mlp");
     state.retain(|(n, _)| n != "0.bias");
     state.push(("extra.weight".into(), Tensor::zeros(&[1])));
@@ -106,7 +106,7 @@ fn strict_load_names_every_problem() {
 /// last time step.
 #[derive(sinew_nn::Module)]
 struct LstmModel {
-    lstm: sinew_nn::LSTM,
+    lstm: sinew_nn::Lstm,
     head: Linear,
 }
 
@@ -122,7 +122,7 @@ impl Forward for LstmModel {
 fn lstm_from_a_derived_module_loads_and_reproduces_pytorch() {
     let mut g = Generator::new(0);
     let model =
-        LstmModel { lstm: sinew_nn::LSTM::new(3, 5, 2, true, &mut g), head: Linear::new(5, 2, &mut g) };
+        LstmModel { lstm: sinew_nn::Lstm::new(3, 5, 2, true, &mut g), head: Linear::new(5, 2, &mut g) };
     let bytes = include_bytes!("../../../tests/fixtures/interop/lstm.safetensors");
     let state = read_safetensors(bytes).unwrap();
     assert_names_match("lstm", &state);

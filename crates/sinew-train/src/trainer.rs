@@ -140,7 +140,7 @@ const MAX_PLAUSIBLE_COUNT: u64 = 1 << 53;
 /// [`Dataset`], or [`fit_loader`](Trainer::fit_loader) over a [`DataLoader`].
 ///
 /// ```
-/// use sinew_nn::{Linear, Module, ReLU, Sequential};
+/// use sinew_nn::{Linear, Module, Relu, Sequential};
 /// use sinew_optim::Adam;
 /// use sinew_tensor::{DType, Generator, Tensor};
 /// use sinew_train::{Loss, Trainer, Verbosity, metrics::Accuracy};
@@ -148,7 +148,7 @@ const MAX_PLAUSIBLE_COUNT: u64 = 1 << 53;
 /// let mut g = Generator::new(0);
 /// let x = Tensor::randn_with(&[200, 2], DType::F32, &mut g);
 /// let y = x.select(1, 0).gt_scalar(0.0).to_dtype(DType::I64);   // the sign of the first feature
-/// let model = Sequential::new().add(Linear::new(2, 16, &mut g)).add(ReLU).add(Linear::new(16, 2, &mut g));
+/// let model = Sequential::new().add(Linear::new(2, 16, &mut g)).add(Relu).add(Linear::new(16, 2, &mut g));
 /// let mut opt = Adam::new(model.parameters(), 0.01);
 /// let history = Trainer::new(&model, &mut opt, Loss::CrossEntropy)
 ///     .epochs(20)
@@ -522,7 +522,7 @@ impl<'a> Trainer<'a> {
     ///
     /// ```
     /// use sinew_data::{DataLoader, datasets, stratified_train_test_split};
-    /// use sinew_nn::{Linear, Module, ReLU, Sequential};
+    /// use sinew_nn::{Linear, Module, Relu, Sequential};
     /// use sinew_optim::Adam;
     /// use sinew_tensor::Generator;
     /// use sinew_train::{Loss, Trainer, Verbosity, metrics::Accuracy};
@@ -532,7 +532,7 @@ impl<'a> Trainer<'a> {
     /// let train = DataLoader::new(digits.select(&train), 64).shuffle(true).seed(1).num_workers(1);
     /// let val = DataLoader::new(digits.select(&val), 256);
     /// let mut g = Generator::new(0);
-    /// let model = Sequential::new().add(Linear::new(64, 32, &mut g)).add(ReLU).add(Linear::new(32, 10, &mut g));
+    /// let model = Sequential::new().add(Linear::new(64, 32, &mut g)).add(Relu).add(Linear::new(32, 10, &mut g));
     /// let mut opt = Adam::new(model.parameters(), 3e-3);
     /// let history = Trainer::new(&model, &mut opt, Loss::CrossEntropy)
     ///     .epochs(8)

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use sinew_autograd::Var;
-use sinew_nn::{Linear, Module, ReLU, Sequential};
+use sinew_nn::{Linear, Module, Relu, Sequential};
 use sinew_optim::{Adam, ExponentialLr, Optimizer, Sgd};
 use sinew_tensor::{DType, Generator, Tensor};
 use sinew_train::metrics::{Accuracy, ConfusionMatrix, F1, Mae, Metric, Precision, R2, Recall, TopKAccuracy};
@@ -35,7 +35,7 @@ fn digits() -> (Tensor, Tensor) {
 }
 
 fn mlp(g: &mut Generator) -> Sequential {
-    Sequential::new().add(Linear::new(64, 64, g)).add(ReLU).add(Linear::new(64, 10, g))
+    Sequential::new().add(Linear::new(64, 64, g)).add(Relu).add(Linear::new(64, 10, g))
 }
 
 #[test]

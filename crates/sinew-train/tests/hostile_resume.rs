@@ -7,7 +7,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
 
-use sinew_nn::{Dropout, Linear, Module, ReLU, Sequential};
+use sinew_nn::{Dropout, Linear, Module, Relu, Sequential};
 use sinew_optim::{Adam, ExponentialLr, Optimizer};
 use sinew_serialize::{Checkpoint, crc32};
 use sinew_tensor::{DType, Generator, Tensor};
@@ -35,7 +35,7 @@ fn model(hidden: usize) -> Sequential {
     let mut g = Generator::new(1);
     let m = Sequential::new()
         .add(Linear::new(3, hidden, &mut g))
-        .add(ReLU)
+        .add(Relu)
         .add(Dropout::new(0.2, 4))
         .add(Linear::new(hidden, 2, &mut g));
     m.cast(DType::F64);

@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use sinew_nn::{Forward, Linear, Module, ReLU, Sequential};
+use sinew_nn::{Forward, Linear, Module, Relu, Sequential};
 use sinew_optim::Adam;
 use sinew_serialize::Checkpoint;
 use sinew_tensor::{DType, Generator, Tensor};
@@ -20,7 +20,7 @@ const CHILD: &str = "SINEW_TEST_KILLED_TRAINER_DIR";
 fn model() -> Sequential {
     let mut g = Generator::new(2);
     // about 8 MB of weights, so that a save takes long enough to be killed in
-    Sequential::new().add(Linear::new(16, 512, &mut g)).add(ReLU).add(Linear::new(512, 4000, &mut g))
+    Sequential::new().add(Linear::new(16, 512, &mut g)).add(Relu).add(Linear::new(512, 4000, &mut g))
 }
 
 fn data() -> (Tensor, Tensor) {

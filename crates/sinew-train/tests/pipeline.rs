@@ -3,7 +3,7 @@
 //! and metrics and callbacks lent to the trainer and read afterwards.
 
 use sinew_data::{DataLoader, Dataset, Sample, TensorDataset};
-use sinew_nn::{Linear, Module, ReLU, Sequential};
+use sinew_nn::{Linear, Module, Relu, Sequential};
 use sinew_optim::{Adam, Sgd};
 use sinew_tensor::{DType, Generator, Tensor};
 use sinew_train::metrics::{Accuracy, Metric};
@@ -18,7 +18,7 @@ fn data() -> (Tensor, Tensor) {
 
 fn model() -> Sequential {
     let mut g = Generator::new(4);
-    Sequential::new().add(Linear::new(3, 8, &mut g)).add(ReLU).add(Linear::new(8, 2, &mut g))
+    Sequential::new().add(Linear::new(3, 8, &mut g)).add(Relu).add(Linear::new(8, 2, &mut g))
 }
 
 fn weights(m: &Sequential) -> Vec<Vec<u32>> {

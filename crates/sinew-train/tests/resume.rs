@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use sinew_data::{DataLoader, TensorDataset};
-use sinew_nn::{Dropout, Linear, Module, ReLU, Sequential};
+use sinew_nn::{Dropout, Linear, Module, Relu, Sequential};
 use sinew_optim::{Adam, ExponentialLr, Optimizer, PlateauMode};
 use sinew_serialize::{Checkpoint, StateDict};
 use sinew_tensor::{DType, Generator, Tensor};
@@ -42,7 +42,7 @@ fn model() -> Sequential {
     // with dropout: its mask generator must resume where it stopped, too
     let m = Sequential::new()
         .add(Linear::new(4, 16, &mut g))
-        .add(ReLU)
+        .add(Relu)
         .add(Dropout::new(0.25, 9))
         .add(Linear::new(16, 2, &mut g));
     m.cast(DType::F64);

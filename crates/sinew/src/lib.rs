@@ -27,7 +27,7 @@
 //! let x = Tensor::randn_with(&[256, 2], DType::F32, &mut g);
 //! let y = x.select(1, 0).mul(&x.select(1, 1)).gt_scalar(0.0).to_dtype(DType::I64);
 //!
-//! let model = Sequential::new().add(Linear::new(2, 32, &mut g)).add(ReLU).add(Linear::new(32, 2, &mut g));
+//! let model = Sequential::new().add(Linear::new(2, 32, &mut g)).add(Relu).add(Linear::new(32, 2, &mut g));
 //! let mut opt = Adam::new(model.parameters(), 0.01);
 //! let mut first = None;
 //! for _ in 0..300 {
@@ -94,7 +94,7 @@ pub mod prelude {
     pub use sinew_nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss};
     pub use sinew_nn::{
         BatchNorm1d, BatchNorm2d, Conv2d, Dropout, Embedding, Flatten, Forward, LayerNorm, Linear, MaxPool2d,
-        Module, ReLU, Sequential, Sigmoid, Tanh,
+        Module, Relu, Sequential, Sigmoid, Tanh,
     };
     pub use sinew_optim::{Adam, AdamW, Optimizer, Scheduler, Sgd, clip_grad_norm};
     pub use sinew_tensor::{Conv2dOptions, DType, Generator, Pool2dOptions, Tensor, manual_seed};

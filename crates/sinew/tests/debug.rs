@@ -29,8 +29,8 @@ fn public_types_are_debug() {
     debug::<LayerNorm>();
     debug::<Dropout>();
     debug::<Embedding>();
-    debug::<LSTM>();
-    debug::<GRU>();
+    debug::<Lstm>();
+    debug::<Gru>();
     debug::<MultiheadAttention>();
     debug::<Sequential>();
     debug::<Adam>();

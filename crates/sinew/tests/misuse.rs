@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use sinew::autograd::Var;
 use sinew::nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss};
-use sinew::nn::{BatchNorm, Conv2d, Embedding, Forward, LSTM, LayerNorm, Linear, MultiheadAttention};
+use sinew::nn::{BatchNorm, Conv2d, Embedding, Forward, LayerNorm, Linear, Lstm, MultiheadAttention};
 use sinew::optim::{Optimizer, Sgd};
 use sinew::tensor::{Conv2dOptions, DType, Generator, Pool2dOptions, Tensor};
 
@@ -133,7 +133,7 @@ fn cases() -> Vec<Case> {
             drop(LayerNorm::new(&[4]).forward(&v(&[2, 3])))
         }),
         case("LSTM with the wrong input size", &["lstm", "[5, 2, 3]"], || {
-            let l = LSTM::new(4, 8, 1, false, &mut Generator::new(0));
+            let l = Lstm::new(4, 8, 1, false, &mut Generator::new(0));
             drop(l.forward(&v(&[5, 2, 3])))
         }),
         case("MultiheadAttention with the wrong width", &["attention", "[2, 5, 6]"], || {
