@@ -5,7 +5,9 @@
 
 use sinew_autograd::Var;
 use sinew_nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss};
-use sinew_nn::{Conv2d, Flatten, Forward, Linear, Lstm, MaxPool2d, Module, Relu, Sequential};
+use sinew_nn::{
+    Conv2d, Flatten, Forward, Linear, Lstm, MaxPool2d, Module, RecurrentOptions, Relu, Sequential,
+};
 use sinew_optim::{Adam, Optimizer, Sgd};
 use sinew_tensor::{Conv2dOptions, DType, Generator, Tensor};
 
@@ -108,7 +110,10 @@ pub fn training_workloads() -> Vec<Workload> {
     all.push(Workload { name: "lenet5_b64_sgd", iters: 10, step: classify_step(lenet, sgd, x, y) });
 
     // 4. LSTM: 32 steps, batch 32, input 32, hidden 128, classify the last step, Adam
-    let lstm = LstmClassifier { l: Lstm::new(32, 128, 1, true, &mut g), o: Linear::new(128, 10, &mut g) };
+    let lstm = LstmClassifier {
+        l: Lstm::new(32, 128, RecurrentOptions::default().batch_first(true), &mut g),
+        o: Linear::new(128, 10, &mut g),
+    };
     let x = Tensor::randn_with(&[32, 32, 32], DType::F32, &mut g);
     let y = Tensor::rand_int_with(&[32], 0, 10, &mut g);
     let adam = Adam::new(lstm.parameters(), 1e-3);

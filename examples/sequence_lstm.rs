@@ -5,7 +5,7 @@
 //!
 //! Run with `cargo run --release --example sequence_lstm`.
 
-use sinew::nn::Lstm;
+use sinew::nn::{Lstm, RecurrentOptions};
 use sinew::prelude::*;
 
 #[derive(Module)]
@@ -41,7 +41,10 @@ fn batch(n: usize, t: usize, g: &mut Generator) -> (Tensor, Tensor) {
 
 fn main() {
     let mut g = Generator::new(3);
-    let model = Recall { lstm: Lstm::new(2, 32, 1, true, &mut g), head: Linear::new(32, 1, &mut g) };
+    let model = Recall {
+        lstm: Lstm::new(2, 32, RecurrentOptions::default().batch_first(true), &mut g),
+        head: Linear::new(32, 1, &mut g),
+    };
     let mut opt = Adam::new(model.parameters(), 0.01);
     let (tx, ty) = batch(256, 20, &mut g);
     let baseline = ty.var(&[], false, false).item();

@@ -21,15 +21,61 @@ use crate::init;
 use crate::linear::Linear;
 use crate::module::{Forward, Module, Visitor};
 
+/// What an attention call masks: PyTorch's `attn_mask` and `is_causal` arguments, together.
+/// The default masks nothing.
+///
+/// ```
+/// use sinew_nn::AttentionMask;
+/// use sinew_tensor::Tensor;
+/// let keep = Tensor::from_vec(vec![1i64, 1, 0], &[1, 3])?; // attend to the first two keys
+/// let both = AttentionMask::from(&keep).and_causal();
+/// assert!(both.is_causal && both.attn_mask.is_some());
+/// assert!(AttentionMask::default().attn_mask.is_none() && !AttentionMask::default().is_causal);
+/// assert!(AttentionMask::causal().is_causal);
+/// # Ok::<(), sinew_tensor::TensorError>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AttentionMask<'a> {
+    /// A keep mask (`i64`, non-zero = attend) or an additive float mask, broadcastable to
+    /// the scores; see the [module documentation](self#masks).
+    pub attn_mask: Option<&'a Tensor>,
+    /// Query `i` attends to keys `0..=i` only (top-left aligned, also when `L != S`); it may
+    /// be combined with `attn_mask` (unlike in PyTorch), and both then apply.
+    pub is_causal: bool,
+}
+
+impl<'a> AttentionMask<'a> {
+    /// No mask: every query attends to every key.
+    pub fn none() -> Self {
+        AttentionMask::default()
+    }
+
+    /// The causal pattern alone (`is_causal=True`).
+    pub fn causal() -> Self {
+        AttentionMask { attn_mask: None, is_causal: true }
+    }
+
+    /// This mask and the causal pattern.
+    pub fn and_causal(mut self) -> Self {
+        self.is_causal = true;
+        self
+    }
+}
+
+impl<'a> From<&'a Tensor> for AttentionMask<'a> {
+    /// `attn_mask=mask`.
+    fn from(mask: &'a Tensor) -> Self {
+        AttentionMask { attn_mask: Some(mask), is_causal: false }
+    }
+}
+
 /// Attention of queries `q` `(..., L, E)` over keys `k` `(..., S, E)` and values `v`
 /// `(..., S, Ev)`: `softmax(q·kᵀ/√E + mask)·v`, of shape `(..., L, Ev)`, as
 /// `F.scaled_dot_product_attention` (without dropout). Leading dimensions broadcast as in
 /// `matmul`.
 ///
-/// `attn_mask` is a keep mask (`i64`, non-zero = attend) or an additive float mask, see
-/// the [module documentation](self). `is_causal` lets query `i` attend to keys `0..=i` only
-/// (PyTorch's top-left aligned `tril`, also when `L != S`); unlike PyTorch, it may be
-/// combined with `attn_mask`, and both then apply.
+/// `mask` holds PyTorch's `attn_mask` (a keep mask, `i64` non-zero = attend, or an additive
+/// float mask, see the [module documentation](self)) and `is_causal`: see [`AttentionMask`].
 ///
 /// # Panics
 /// If `q`, `k` or `v` has fewer than two dimensions, the feature sizes of `q` and `k`
@@ -37,33 +83,27 @@ use crate::module::{Forward, Module, Visitor};
 /// the scores; the message names the shapes.
 ///
 /// ```
-/// use sinew_nn::scaled_dot_product_attention;
+/// use sinew_nn::{AttentionMask, scaled_dot_product_attention};
 /// use sinew_autograd::Var;
 /// use sinew_tensor::{DType, Generator, Tensor};
 /// let mut g = Generator::new(0);
 /// let q = Var::leaf(Tensor::randn_with(&[2, 4, 5, 8], DType::F32, &mut g)); // (N, heads, L, E)
 /// let k = Var::leaf(Tensor::randn_with(&[2, 4, 5, 8], DType::F32, &mut g));
 /// let v = Var::leaf(Tensor::randn_with(&[2, 4, 5, 8], DType::F32, &mut g));
-/// let y = scaled_dot_product_attention(&q, &k, &v, None, true);
+/// let y = scaled_dot_product_attention(&q, &k, &v, AttentionMask::causal());
 /// assert_eq!(y.dims(), &[2, 4, 5, 8]);
 /// // causal: the first query sees only the first key, so it returns the first value
 /// let first = v.value().narrow(2, 0, 1);
 /// assert!(y.value().narrow(2, 0, 1).allclose(&first, 1e-6, 1e-6));
 /// // the same with an explicit keep mask (i64, 1 = attend)
 /// let keep = Tensor::from_vec((0..25).map(|i| (i % 5 <= i / 5) as i64).collect(), &[5, 5])?;
-/// let y2 = scaled_dot_product_attention(&q, &k, &v, Some(&keep), false);
+/// let y2 = scaled_dot_product_attention(&q, &k, &v, (&keep).into());
 /// assert!(y2.value().allclose(y.value(), 1e-6, 1e-6));
 /// # Ok::<(), sinew_tensor::TensorError>(())
 /// ```
 #[track_caller]
-pub fn scaled_dot_product_attention(
-    q: &Var,
-    k: &Var,
-    v: &Var,
-    attn_mask: Option<&Tensor>,
-    is_causal: bool,
-) -> Var {
-    attention("scaled_dot_product_attention", q, k, v, attn_mask, is_causal).0
+pub fn scaled_dot_product_attention(q: &Var, k: &Var, v: &Var, mask: AttentionMask<'_>) -> Var {
+    attention("scaled_dot_product_attention", q, k, v, mask.attn_mask, mask.is_causal).0
 }
 
 /// The attention output and the attention probabilities `(..., L, S)`.
@@ -158,16 +198,17 @@ fn mask_bias(
 /// not have those shapes or the mask does not fit.
 ///
 /// ```
-/// use sinew_nn::{Forward, Module, MultiheadAttention};
+/// use sinew_nn::{AttentionMask, Forward, Module, MultiheadAttention, MultiheadAttentionOptions};
 /// use sinew_autograd::Var;
 /// use sinew_tensor::{DType, Generator, Tensor};
 /// let mut g = Generator::new(0);
-/// let mha = MultiheadAttention::new(8, 2, true, &mut g);
+/// // nn.MultiheadAttention(8, 2, batch_first=True)
+/// let mha = MultiheadAttention::new(8, 2, MultiheadAttentionOptions::default().batch_first(true), &mut g);
 /// let x = Var::constant(Tensor::randn_with(&[3, 5, 8], DType::F32, &mut g)); // (N, L, E)
 /// assert_eq!(mha.forward(&x).dims(), &[3, 5, 8]); // self-attention
 /// let mem = Var::constant(Tensor::randn_with(&[3, 7, 8], DType::F32, &mut g)); // (N, S, E)
-/// let (y, w) = mha.forward_qkv(&x, &mem, &mem, None, false);
-/// assert_eq!((y.dims(), w.unwrap().dims()), (&[3, 5, 8][..], &[3, 5, 7][..]));
+/// let (y, w) = mha.forward_qkv_with_attention(&x, &mem, &mem, AttentionMask::none());
+/// assert_eq!((y.dims(), w.dims()), (&[3, 5, 8][..], &[3, 5, 7][..]));
 /// let names: Vec<String> = mha.named_parameters().into_iter().map(|(n, _)| n).collect();
 /// assert_eq!(names, ["in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"]);
 /// ```
@@ -179,20 +220,46 @@ pub struct MultiheadAttention {
     pub in_proj_bias: Param,
     /// The output projection `(E, E)`.
     pub out_proj: Linear,
-    /// Whether [`MultiheadAttention::forward_qkv`] also returns the attention weights
-    /// averaged over heads (PyTorch's `need_weights`, default `true`).
-    pub need_weights: bool,
     num_heads: usize,
     batch_first: bool,
 }
 
+/// How a [`MultiheadAttention`] lays out its inputs: PyTorch's `batch_first` keyword
+/// argument (default `false`).
+///
+/// ```
+/// use sinew_nn::MultiheadAttentionOptions;
+/// assert!(MultiheadAttentionOptions::default().batch_first(true).batch_first);
+/// assert!(!MultiheadAttentionOptions::default().batch_first);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct MultiheadAttentionOptions {
+    /// Inputs and outputs are `(N, L, E)` rather than `(L, N, E)`.
+    pub batch_first: bool,
+}
+
+impl MultiheadAttentionOptions {
+    /// Sets [`batch_first`](Self::batch_first).
+    pub fn batch_first(mut self, on: bool) -> Self {
+        self.batch_first = on;
+        self
+    }
+}
+
 impl MultiheadAttention {
-    /// Attention over `embed_dim` features split into `num_heads` heads.
+    /// Attention over `embed_dim` features split into `num_heads` heads
+    /// (`nn.MultiheadAttention(embed_dim, num_heads, **options)`).
     ///
     /// # Panics
     /// If `num_heads` is zero or does not divide `embed_dim`.
     #[track_caller]
-    pub fn new(embed_dim: usize, num_heads: usize, batch_first: bool, g: &mut Generator) -> Self {
+    pub fn new(
+        embed_dim: usize,
+        num_heads: usize,
+        options: MultiheadAttentionOptions,
+        g: &mut Generator,
+    ) -> Self {
+        let MultiheadAttentionOptions { batch_first } = options;
         assert!(
             num_heads > 0 && embed_dim.is_multiple_of(num_heads),
             "MultiheadAttention: embed_dim {embed_dim} must be divisible by num_heads {num_heads}"
@@ -204,14 +271,7 @@ impl MultiheadAttention {
         if let Some(b) = &out_proj.bias {
             b.set_value(init::zeros(&[embed_dim]));
         }
-        MultiheadAttention {
-            in_proj_weight,
-            in_proj_bias,
-            out_proj,
-            need_weights: true,
-            num_heads,
-            batch_first,
-        }
+        MultiheadAttention { in_proj_weight, in_proj_bias, out_proj, num_heads, batch_first }
     }
 
     /// The model width `E`.
@@ -235,48 +295,71 @@ impl MultiheadAttention {
     }
 
     /// Attention of `query` `(L, N, E)` over `key` and `value` `(S, N, E)` (`(N, L, E)`
-    /// and `(N, S, E)` with `batch_first`; unbatched `(L, E)`, `(S, E)`): the output, shaped
-    /// like `query`, and, if [`need_weights`](Self::need_weights), the attention weights
-    /// averaged over heads, `(N, L, S)` (unbatched `(L, S)`).
+    /// and `(N, S, E)` with `batch_first`; unbatched `(L, E)`, `(S, E)`): the output,
+    /// shaped like `query` (PyTorch's `mha(q, k, v, need_weights=False)[0]`).
     ///
-    /// `attn_mask` (see [the masks](crate::attention#masks): `i64` keeps non-zero entries,
-    /// floats are added) is `(L, S)`, `(N·num_heads, L, S)` as in PyTorch, or any shape
-    /// broadcastable to `(N, num_heads, L, S)`: a key padding mask `(N, S)` is passed as
-    /// `(N, 1, 1, S)`. `is_causal` lets query `i` attend to keys `0..=i` only.
+    /// `mask.attn_mask` (see [the masks](crate::attention#masks): `i64` keeps non-zero
+    /// entries, floats are added) is `(L, S)`, `(N·num_heads, L, S)` as in PyTorch, or any
+    /// shape broadcastable to `(N, num_heads, L, S)`: a key padding mask `(N, S)` is passed
+    /// as `(N, 1, 1, S)`. `mask.is_causal` lets query `i` attend to keys `0..=i` only.
     ///
     /// ```
-    /// use sinew_nn::MultiheadAttention;
+    /// use sinew_nn::{AttentionMask, MultiheadAttention, MultiheadAttentionOptions};
     /// use sinew_autograd::Var;
     /// use sinew_tensor::{DType, Generator, Tensor};
     /// let mut g = Generator::new(0);
-    /// let mha = MultiheadAttention::new(4, 2, false, &mut g);
+    /// let mha = MultiheadAttention::new(4, 2, MultiheadAttentionOptions::default(), &mut g);
     /// let x = Var::constant(Tensor::randn_with(&[6, 2, 4], DType::F32, &mut g)); // (L, N, E)
-    /// let (y, w) = mha.forward_qkv(&x, &x, &x, None, true);
-    /// let w = w.unwrap();
+    /// let y = mha.forward_qkv(&x, &x, &x, AttentionMask::causal());
+    /// assert_eq!(y.dims(), &[6, 2, 4]);
+    /// // causal: the first step sees only itself, whatever comes later
+    /// let later = Var::constant(Tensor::zeros(&[5, 2, 4]));
+    /// let changed = Var::cat(&[&x.narrow(0, 0, 1), &later], 0);
+    /// let y2 = mha.forward_qkv(&changed, &changed, &changed, AttentionMask::causal());
+    /// assert!(y2.value().narrow(0, 0, 1).allclose(&y.value().narrow(0, 0, 1), 1e-6, 1e-6));
+    /// ```
+    #[track_caller]
+    pub fn forward_qkv(&self, query: &Var, key: &Var, value: &Var, mask: AttentionMask<'_>) -> Var {
+        let weights: Vec<Var> = self.parameters().iter().map(|p| p.var()).collect();
+        self.run(&weights, query, key, value, mask, false).0
+    }
+
+    /// [`MultiheadAttention::forward_qkv`] that also returns the attention weights averaged
+    /// over heads, `(N, L, S)` (unbatched `(L, S)`): PyTorch's `mha(q, k, v)` with its
+    /// default `need_weights=True`.
+    ///
+    /// ```
+    /// use sinew_nn::{AttentionMask, MultiheadAttention, MultiheadAttentionOptions};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{DType, Generator, Tensor};
+    /// let mut g = Generator::new(0);
+    /// let mha = MultiheadAttention::new(4, 2, MultiheadAttentionOptions::default(), &mut g);
+    /// let x = Var::constant(Tensor::randn_with(&[6, 2, 4], DType::F32, &mut g)); // (L, N, E)
+    /// let (y, w) = mha.forward_qkv_with_attention(&x, &x, &x, AttentionMask::causal());
     /// assert_eq!((y.dims(), w.dims()), (&[6, 2, 4][..], &[2, 6, 6][..]));
     /// assert_eq!(w.value().select(1, 0).to_vec::<f32>()[..6], [1.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
     /// // key padding: the second sequence has only 3 valid keys
     /// let valid: Vec<i64> = (0..12).map(|i| (i < 6 || i % 6 < 3) as i64).collect();
     /// let pad = Tensor::from_vec(valid, &[2, 1, 1, 6])?;
-    /// let (_, w) = mha.forward_qkv(&x, &x, &x, Some(&pad), false);
-    /// assert_eq!(w.unwrap().value().select(0, 1).narrow(1, 3, 3).abs().sum_all().item(), 0.0);
+    /// let (_, w) = mha.forward_qkv_with_attention(&x, &x, &x, (&pad).into());
+    /// assert_eq!(w.value().select(0, 1).narrow(1, 3, 3).abs().sum_all().item(), 0.0);
     /// # Ok::<(), sinew_tensor::TensorError>(())
     /// ```
     #[track_caller]
-    pub fn forward_qkv(
+    pub fn forward_qkv_with_attention(
         &self,
         query: &Var,
         key: &Var,
         value: &Var,
-        attn_mask: Option<&Tensor>,
-        is_causal: bool,
-    ) -> (Var, Option<Var>) {
+        mask: AttentionMask<'_>,
+    ) -> (Var, Var) {
         let weights: Vec<Var> = self.parameters().iter().map(|p| p.var()).collect();
-        self.run(&weights, query, key, value, attn_mask, is_causal, self.need_weights)
+        let (out, attention) = self.run(&weights, query, key, value, mask, true);
+        (out, attention.expect("weights were asked for"))
     }
 
-    /// [`MultiheadAttention::forward_qkv`] with `weights` in place of the parameters
-    /// (PyTorch's `torch.func.functional_call`): one variable per parameter, in
+    /// [`MultiheadAttention::forward_qkv_with_attention`] with `weights` in place of the
+    /// parameters (PyTorch's `torch.func.functional_call`): one variable per parameter, in
     /// `named_parameters` order (`in_proj_weight`, `in_proj_bias`, `out_proj.weight`,
     /// `out_proj.bias`) and with the same shapes. Gradients flow to `weights`.
     ///
@@ -284,13 +367,14 @@ impl MultiheadAttention {
     /// If the number or shapes of `weights` differ from the parameters.
     ///
     /// ```
-    /// use sinew_nn::{Module, MultiheadAttention};
+    /// use sinew_nn::{AttentionMask, Module, MultiheadAttention, MultiheadAttentionOptions};
     /// use sinew_autograd::Var;
     /// use sinew_tensor::{Generator, Tensor};
-    /// let mha = MultiheadAttention::new(4, 2, true, &mut Generator::new(0));
+    /// let options = MultiheadAttentionOptions::default().batch_first(true);
+    /// let mha = MultiheadAttention::new(4, 2, options, &mut Generator::new(0));
     /// let w: Vec<Var> = mha.parameters().iter().map(|p| Var::leaf(p.value().clone())).collect();
     /// let x = Var::constant(Tensor::ones(&[1, 3, 4]));
-    /// let (y, _) = mha.forward_qkv_with_weights(&w, &x, &x, &x, None, false);
+    /// let (y, _) = mha.forward_qkv_with_weights(&w, &x, &x, &x, AttentionMask::none());
     /// assert_eq!(y.sum_all().backward().get(&w[2]).unwrap().dims(), &[4, 4]);
     /// ```
     #[track_caller]
@@ -300,9 +384,8 @@ impl MultiheadAttention {
         query: &Var,
         key: &Var,
         value: &Var,
-        attn_mask: Option<&Tensor>,
-        is_causal: bool,
-    ) -> (Var, Option<Var>) {
+        mask: AttentionMask<'_>,
+    ) -> (Var, Var) {
         let params = self.named_parameters();
         assert_eq!(
             weights.len(),
@@ -319,7 +402,8 @@ impl MultiheadAttention {
                 w.dims()
             );
         }
-        self.run(weights, query, key, value, attn_mask, is_causal, self.need_weights)
+        let (out, attention) = self.run(weights, query, key, value, mask, true);
+        (out, attention.expect("weights were asked for"))
     }
 
     #[track_caller]
@@ -329,10 +413,10 @@ impl MultiheadAttention {
         query: &Var,
         key: &Var,
         value: &Var,
-        mask: Option<&Tensor>,
-        causal: bool,
+        mask: AttentionMask<'_>,
         need_weights: bool,
     ) -> (Var, Option<Var>) {
+        let AttentionMask { attn_mask: mask, is_causal: causal } = mask;
         let (e, heads, d) = (self.embed_dim(), self.num_heads, self.head_dim());
         let (l_ax, n_ax) = if self.batch_first { (1, 0) } else { (0, 1) };
         let batched = query.ndim() == 3;
@@ -458,6 +542,6 @@ impl Forward for MultiheadAttention {
     #[track_caller]
     fn forward(&self, x: &Var) -> Var {
         let weights: Vec<Var> = self.parameters().iter().map(|p| p.var()).collect();
-        self.run(&weights, x, x, x, None, false, false).0
+        self.run(&weights, x, x, x, AttentionMask::none(), false).0
     }
 }

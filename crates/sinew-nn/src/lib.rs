@@ -44,10 +44,12 @@ mod recurrent;
 pub use activation::{
     Elu, Gelu, GeluTanh, Identity, LeakyRelu, LogSoftmax, Relu, Sigmoid, Silu, Softmax, Softplus, Tanh,
 };
-pub use attention::{MultiheadAttention, scaled_dot_product_attention};
+pub use attention::{
+    AttentionMask, MultiheadAttention, MultiheadAttentionOptions, scaled_dot_product_attention,
+};
 pub use conv::{AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d};
 pub use linear::{Embedding, Flatten, Linear, Sequential};
 pub use module::{Buffer, Forward, LoadReport, Module, Visitor};
 pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, Dropout, LayerNorm};
-pub use recurrent::{Gru, Lstm, RecurrentWeights, Rnn, RnnNonlinearity};
+pub use recurrent::{Gru, Lstm, RecurrentOptions, RecurrentWeights, Rnn, RnnNonlinearity};
 pub use sinew_nn_derive::Module;

@@ -33,6 +33,55 @@ pub enum RnnNonlinearity {
     Relu,
 }
 
+/// How a recurrent layer is stacked and laid out: PyTorch's `num_layers`, `batch_first`
+/// and `bidirectional` keyword arguments, with their defaults (1, `false`, `false`).
+///
+/// ```
+/// use sinew_nn::{Lstm, RecurrentOptions};
+/// use sinew_tensor::Generator;
+/// // nn.LSTM(3, 5, num_layers=2, batch_first=True, bidirectional=True)
+/// let options = RecurrentOptions::default().num_layers(2).batch_first(true).bidirectional(true);
+/// let lstm = Lstm::new(3, 5, options, &mut Generator::new(0));
+/// assert_eq!((lstm.num_layers(), lstm.batch_first(), lstm.bidirectional()), (2, true, true));
+/// assert_eq!(RecurrentOptions::default(), RecurrentOptions { num_layers: 1, batch_first: false, bidirectional: false });
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RecurrentOptions {
+    /// Number of stacked layers (at least 1).
+    pub num_layers: usize,
+    /// Inputs and outputs are `(N, T, features)` rather than `(T, N, features)`.
+    pub batch_first: bool,
+    /// Each layer also runs the sequence in reverse; outputs have `2·hidden_size` features,
+    /// states `2·num_layers` rows, and the reverse parameters are named `..._reverse`.
+    pub bidirectional: bool,
+}
+
+impl Default for RecurrentOptions {
+    fn default() -> Self {
+        RecurrentOptions { num_layers: 1, batch_first: false, bidirectional: false }
+    }
+}
+
+impl RecurrentOptions {
+    /// Sets [`num_layers`](Self::num_layers).
+    pub fn num_layers(mut self, n: usize) -> Self {
+        self.num_layers = n;
+        self
+    }
+
+    /// Sets [`batch_first`](Self::batch_first).
+    pub fn batch_first(mut self, on: bool) -> Self {
+        self.batch_first = on;
+        self
+    }
+
+    /// Sets [`bidirectional`](Self::bidirectional).
+    pub fn bidirectional(mut self, on: bool) -> Self {
+        self.bidirectional = on;
+        self
+    }
+}
+
 /// The four parameters of one layer `k` of a recurrent module, under PyTorch's names:
 /// `weight_ih_l{k}` `(gates·H, in)`, `weight_hh_l{k}` `(gates·H, H)`, `bias_ih_l{k}` and
 /// `bias_hh_l{k}` `(gates·H)`, where `in` is `input_size` for layer 0 and `hidden_size`
@@ -40,9 +89,9 @@ pub enum RnnNonlinearity {
 /// (r, z, n).
 ///
 /// ```
-/// use sinew_nn::Lstm;
+/// use sinew_nn::{Lstm, RecurrentOptions};
 /// use sinew_tensor::Generator;
-/// let lstm = Lstm::new(3, 5, 2, false, &mut Generator::new(0));
+/// let lstm = Lstm::new(3, 5, RecurrentOptions::default().num_layers(2), &mut Generator::new(0));
 /// let l1 = &lstm.weights()[1];
 /// assert_eq!(l1.weight_ih.name(), "weight_ih_l1");
 /// assert_eq!(l1.weight_ih.value().dims(), &[20, 5]);
@@ -108,16 +157,14 @@ type RunOutput = (Var, Var, Option<Var>);
 
 impl Recurrent {
     #[track_caller]
-    #[allow(clippy::too_many_arguments)]
     fn new(
         cell: Cell,
         input_size: usize,
         hidden_size: usize,
-        num_layers: usize,
-        bidirectional: bool,
-        batch_first: bool,
+        options: RecurrentOptions,
         g: &mut Generator,
     ) -> Self {
+        let RecurrentOptions { num_layers, batch_first, bidirectional } = options;
         let name = cell.name();
         assert!(hidden_size > 0, "{name}: hidden_size must be positive, got {hidden_size}");
         assert!(num_layers > 0, "{name}: num_layers must be positive, got {num_layers}");
@@ -408,11 +455,11 @@ macro_rules! common_methods {
 /// unbatched), has no time steps, or the initial state is not `[num_layers, N, H]`.
 ///
 /// ```
-/// use sinew_nn::{Forward, Module, Rnn, RnnNonlinearity};
+/// use sinew_nn::{Forward, Module, RecurrentOptions, Rnn, RnnNonlinearity};
 /// use sinew_autograd::Var;
 /// use sinew_tensor::{DType, Generator, Tensor};
 /// let mut g = Generator::new(0);
-/// let rnn = Rnn::new(3, 5, 2, RnnNonlinearity::Tanh, true, &mut g);
+/// let rnn = Rnn::new(3, 5, RnnNonlinearity::Tanh, RecurrentOptions::default().num_layers(2).batch_first(true), &mut g);
 /// let x = Var::constant(Tensor::randn_with(&[4, 7, 3], DType::F32, &mut g)); // (N, T, in)
 /// let (out, h_n) = rnn.forward_with_state(&x, None);
 /// assert_eq!(out.dims(), &[4, 7, 5]);
@@ -427,55 +474,20 @@ pub struct Rnn {
 }
 
 impl Rnn {
-    /// A stack of `num_layers` RNN layers from `input_size` to `hidden_size` features.
+    /// A stack of RNN layers from `input_size` to `hidden_size` features
+    /// (`nn.RNN(input_size, hidden_size, nonlinearity=..., **options)`).
     ///
     /// # Panics
-    /// If `hidden_size` or `num_layers` is zero.
+    /// If `hidden_size` or `options.num_layers` is zero.
     #[track_caller]
     pub fn new(
         input_size: usize,
         hidden_size: usize,
-        num_layers: usize,
         nonlinearity: RnnNonlinearity,
-        batch_first: bool,
+        options: RecurrentOptions,
         g: &mut Generator,
     ) -> Self {
-        let inner = Recurrent::new(
-            Cell::Rnn(nonlinearity),
-            input_size,
-            hidden_size,
-            num_layers,
-            false,
-            batch_first,
-            g,
-        );
-        Rnn { inner, nonlinearity }
-    }
-
-    /// [`Rnn::new`] with a second, reverse direction per layer (`bidirectional=True`): its
-    /// parameters are named `..._reverse`, the output has `2·hidden_size` features and the
-    /// states are `(2·num_layers, N, H)`.
-    ///
-    /// # Panics
-    /// If `hidden_size` or `num_layers` is zero.
-    #[track_caller]
-    pub fn new_bidirectional(
-        input_size: usize,
-        hidden_size: usize,
-        num_layers: usize,
-        nonlinearity: RnnNonlinearity,
-        batch_first: bool,
-        g: &mut Generator,
-    ) -> Self {
-        let inner = Recurrent::new(
-            Cell::Rnn(nonlinearity),
-            input_size,
-            hidden_size,
-            num_layers,
-            true,
-            batch_first,
-            g,
-        );
+        let inner = Recurrent::new(Cell::Rnn(nonlinearity), input_size, hidden_size, options, g);
         Rnn { inner, nonlinearity }
     }
 
@@ -489,10 +501,10 @@ impl Rnn {
     /// and the final state `h_n` `(D·num_layers, N, H)`.
     ///
     /// ```
-    /// use sinew_nn::{Rnn, RnnNonlinearity};
+    /// use sinew_nn::{RecurrentOptions, Rnn, RnnNonlinearity};
     /// use sinew_autograd::Var;
     /// use sinew_tensor::{Generator, Tensor};
-    /// let rnn = Rnn::new(2, 3, 1, RnnNonlinearity::Relu, false, &mut Generator::new(0));
+    /// let rnn = Rnn::new(2, 3, RnnNonlinearity::Relu, RecurrentOptions::default(), &mut Generator::new(0));
     /// let x = Var::constant(Tensor::ones(&[6, 1, 2])); // (T, N, in)
     /// let h0 = Var::constant(Tensor::zeros(&[1, 1, 3]));
     /// let (out, h_n) = rnn.forward_with_state(&x, Some(&h0));
@@ -513,10 +525,10 @@ impl Rnn {
     /// If the number or shapes of `weights` differ from the parameters.
     ///
     /// ```
-    /// use sinew_nn::{Module, Rnn, RnnNonlinearity};
+    /// use sinew_nn::{Module, RecurrentOptions, Rnn, RnnNonlinearity};
     /// use sinew_autograd::Var;
     /// use sinew_tensor::{Generator, Tensor};
-    /// let rnn = Rnn::new(2, 3, 1, RnnNonlinearity::Tanh, false, &mut Generator::new(0));
+    /// let rnn = Rnn::new(2, 3, RnnNonlinearity::Tanh, RecurrentOptions::default(), &mut Generator::new(0));
     /// let w: Vec<Var> = rnn.parameters().iter().map(|p| Var::leaf(p.value().clone())).collect();
     /// let (out, _) = rnn.forward_with_weights(&w, &Var::constant(Tensor::ones(&[4, 2, 2])), None);
     /// let grads = out.sum_all().backward();
@@ -549,11 +561,11 @@ common_methods!(Rnn);
 /// unbatched), has no time steps, or a state is not `[num_layers, N, H]`.
 ///
 /// ```
-/// use sinew_nn::{Forward, Lstm, Module};
+/// use sinew_nn::{Forward, Lstm, Module, RecurrentOptions};
 /// use sinew_autograd::Var;
 /// use sinew_tensor::{DType, Generator, Tensor};
 /// let mut g = Generator::new(0);
-/// let lstm = Lstm::new(3, 5, 2, true, &mut g);
+/// let lstm = Lstm::new(3, 5, RecurrentOptions::default().num_layers(2).batch_first(true), &mut g);
 /// let x = Var::constant(Tensor::randn_with(&[4, 7, 3], DType::F32, &mut g)); // (N, T, in)
 /// let (out, (h_n, c_n)) = lstm.forward_with_state(&x, None);
 /// assert_eq!(out.dims(), &[4, 7, 5]);
@@ -562,6 +574,13 @@ common_methods!(Rnn);
 /// let names: Vec<String> = lstm.named_parameters().into_iter().map(|(n, _)| n).collect();
 /// assert_eq!(names[..4], ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]);
 /// assert_eq!(lstm.num_parameters(), (20 * 3 + 20 * 5 + 40) + (20 * 5 + 20 * 5 + 40));
+///
+/// // bidirectional: a reverse direction per layer, named `..._reverse`
+/// let bi = Lstm::new(3, 5, RecurrentOptions::default().num_layers(2).batch_first(true).bidirectional(true), &mut g);
+/// let (out, (h_n, c_n)) = bi.forward_with_state(&x, None);
+/// assert_eq!((out.dims(), h_n.dims(), c_n.dims()), (&[4, 7, 10][..], &[4, 4, 5][..], &[4, 4, 5][..]));
+/// assert_eq!(bi.named_parameters()[4].0, "weight_ih_l0_reverse");
+/// assert_eq!(bi.to_string(), "LSTM(3, 5, num_layers=2, batch_first=True, bidirectional=True)");
 /// ```
 #[derive(Clone, Debug)]
 pub struct Lstm {
@@ -569,49 +588,14 @@ pub struct Lstm {
 }
 
 impl Lstm {
-    /// A stack of `num_layers` LSTM layers from `input_size` to `hidden_size` features.
+    /// A stack of LSTM layers from `input_size` to `hidden_size` features
+    /// (`nn.LSTM(input_size, hidden_size, **options)`).
     ///
     /// # Panics
-    /// If `hidden_size` or `num_layers` is zero.
+    /// If `hidden_size` or `options.num_layers` is zero.
     #[track_caller]
-    pub fn new(
-        input_size: usize,
-        hidden_size: usize,
-        num_layers: usize,
-        batch_first: bool,
-        g: &mut Generator,
-    ) -> Self {
-        Lstm { inner: Recurrent::new(Cell::Lstm, input_size, hidden_size, num_layers, false, batch_first, g) }
-    }
-
-    /// [`Lstm::new`] with a second, reverse direction per layer (`bidirectional=True`): its
-    /// parameters are named `..._reverse`, the output has `2·hidden_size` features and the
-    /// states are `(2·num_layers, N, H)`.
-    ///
-    /// # Panics
-    /// If `hidden_size` or `num_layers` is zero.
-    ///
-    /// ```
-    /// use sinew_nn::{Forward, Lstm, Module};
-    /// use sinew_autograd::Var;
-    /// use sinew_tensor::{DType, Generator, Tensor};
-    /// let mut g = Generator::new(0);
-    /// let lstm = Lstm::new_bidirectional(3, 5, 2, true, &mut g);
-    /// let x = Var::constant(Tensor::randn_with(&[4, 7, 3], DType::F32, &mut g)); // (N, T, in)
-    /// let (out, (h_n, c_n)) = lstm.forward_with_state(&x, None);
-    /// assert_eq!((out.dims(), h_n.dims(), c_n.dims()), (&[4, 7, 10][..], &[4, 4, 5][..], &[4, 4, 5][..]));
-    /// assert_eq!(lstm.named_parameters()[4].0, "weight_ih_l0_reverse");
-    /// assert_eq!(lstm.to_string(), "LSTM(3, 5, num_layers=2, batch_first=True, bidirectional=True)");
-    /// ```
-    #[track_caller]
-    pub fn new_bidirectional(
-        input_size: usize,
-        hidden_size: usize,
-        num_layers: usize,
-        batch_first: bool,
-        g: &mut Generator,
-    ) -> Self {
-        Lstm { inner: Recurrent::new(Cell::Lstm, input_size, hidden_size, num_layers, true, batch_first, g) }
+    pub fn new(input_size: usize, hidden_size: usize, options: RecurrentOptions, g: &mut Generator) -> Self {
+        Lstm { inner: Recurrent::new(Cell::Lstm, input_size, hidden_size, options, g) }
     }
 
     /// Runs the sequence from the initial state `(h_0, c_0)` (each `(D·num_layers, N, H)`,
@@ -619,10 +603,10 @@ impl Lstm {
     /// every step and the final state `(h_n, c_n)`, each `(D·num_layers, N, H)`.
     ///
     /// ```
-    /// use sinew_nn::Lstm;
+    /// use sinew_nn::{Lstm, RecurrentOptions};
     /// use sinew_autograd::Var;
     /// use sinew_tensor::{Generator, Tensor};
-    /// let lstm = Lstm::new(2, 3, 1, false, &mut Generator::new(0));
+    /// let lstm = Lstm::new(2, 3, RecurrentOptions::default(), &mut Generator::new(0));
     /// let x = Var::constant(Tensor::ones(&[8, 2, 2])); // (T, N, in)
     /// // running in two halves, carrying the state, is running it whole
     /// let (whole, _) = lstm.forward_with_state(&x, None);
@@ -643,10 +627,10 @@ impl Lstm {
     /// If the number or shapes of `weights` differ from the parameters.
     ///
     /// ```
-    /// use sinew_nn::{Lstm, Module};
+    /// use sinew_nn::{Lstm, Module, RecurrentOptions};
     /// use sinew_autograd::Var;
     /// use sinew_tensor::{Generator, Tensor};
-    /// let lstm = Lstm::new(2, 3, 2, false, &mut Generator::new(0));
+    /// let lstm = Lstm::new(2, 3, RecurrentOptions::default().num_layers(2), &mut Generator::new(0));
     /// let w: Vec<Var> = lstm.parameters().iter().map(|p| Var::leaf(p.value().clone())).collect();
     /// let (out, _) = lstm.forward_with_weights(&w, &Var::constant(Tensor::ones(&[4, 2, 2])), None);
     /// let grads = out.sum_all().backward();
@@ -690,11 +674,11 @@ common_methods!(Lstm);
 /// unbatched), has no time steps, or the initial state is not `[num_layers, N, H]`.
 ///
 /// ```
-/// use sinew_nn::{Forward, Gru};
+/// use sinew_nn::{Forward, Gru, RecurrentOptions};
 /// use sinew_autograd::Var;
 /// use sinew_tensor::{DType, Generator, Tensor};
 /// let mut g = Generator::new(0);
-/// let gru = Gru::new(3, 5, 2, false, &mut g);
+/// let gru = Gru::new(3, 5, RecurrentOptions::default().num_layers(2), &mut g);
 /// let x = Var::constant(Tensor::randn_with(&[7, 4, 3], DType::F32, &mut g)); // (T, N, in)
 /// let (out, h_n) = gru.forward_with_state(&x, None);
 /// assert_eq!(out.dims(), &[7, 4, 5]);
@@ -707,36 +691,14 @@ pub struct Gru {
 }
 
 impl Gru {
-    /// A stack of `num_layers` GRU layers from `input_size` to `hidden_size` features.
+    /// A stack of GRU layers from `input_size` to `hidden_size` features
+    /// (`nn.GRU(input_size, hidden_size, **options)`).
     ///
     /// # Panics
-    /// If `hidden_size` or `num_layers` is zero.
+    /// If `hidden_size` or `options.num_layers` is zero.
     #[track_caller]
-    pub fn new(
-        input_size: usize,
-        hidden_size: usize,
-        num_layers: usize,
-        batch_first: bool,
-        g: &mut Generator,
-    ) -> Self {
-        Gru { inner: Recurrent::new(Cell::Gru, input_size, hidden_size, num_layers, false, batch_first, g) }
-    }
-
-    /// [`Gru::new`] with a second, reverse direction per layer (`bidirectional=True`): its
-    /// parameters are named `..._reverse`, the output has `2·hidden_size` features and the
-    /// states are `(2·num_layers, N, H)`.
-    ///
-    /// # Panics
-    /// If `hidden_size` or `num_layers` is zero.
-    #[track_caller]
-    pub fn new_bidirectional(
-        input_size: usize,
-        hidden_size: usize,
-        num_layers: usize,
-        batch_first: bool,
-        g: &mut Generator,
-    ) -> Self {
-        Gru { inner: Recurrent::new(Cell::Gru, input_size, hidden_size, num_layers, true, batch_first, g) }
+    pub fn new(input_size: usize, hidden_size: usize, options: RecurrentOptions, g: &mut Generator) -> Self {
+        Gru { inner: Recurrent::new(Cell::Gru, input_size, hidden_size, options, g) }
     }
 
     /// Runs the sequence from initial state `h0` (`(D·num_layers, N, H)`, `D` = 2 when
@@ -744,10 +706,10 @@ impl Gru {
     /// and the final state `h_n` `(D·num_layers, N, H)`.
     ///
     /// ```
-    /// use sinew_nn::Gru;
+    /// use sinew_nn::{Gru, RecurrentOptions};
     /// use sinew_autograd::Var;
     /// use sinew_tensor::{Generator, Tensor};
-    /// let gru = Gru::new(2, 3, 1, false, &mut Generator::new(0));
+    /// let gru = Gru::new(2, 3, RecurrentOptions::default(), &mut Generator::new(0));
     /// let x = Var::constant(Tensor::ones(&[5, 2])); // unbatched (T, in)
     /// let (out, h_n) = gru.forward_with_state(&x, Some(&Var::constant(Tensor::zeros(&[1, 3]))));
     /// assert_eq!((out.dims(), h_n.dims()), (&[5, 3][..], &[1, 3][..]));
@@ -766,10 +728,10 @@ impl Gru {
     /// If the number or shapes of `weights` differ from the parameters.
     ///
     /// ```
-    /// use sinew_nn::{Gru, Module};
+    /// use sinew_nn::{Gru, Module, RecurrentOptions};
     /// use sinew_autograd::Var;
     /// use sinew_tensor::{Generator, Tensor};
-    /// let gru = Gru::new(2, 3, 1, false, &mut Generator::new(0));
+    /// let gru = Gru::new(2, 3, RecurrentOptions::default(), &mut Generator::new(0));
     /// let w: Vec<Var> = gru.parameters().iter().map(|p| Var::leaf(p.value().clone())).collect();
     /// let (_, h_n) = gru.forward_with_weights(&w, &Var::constant(Tensor::ones(&[4, 2, 2])), None);
     /// assert!(h_n.sum_all().backward().get(&w[3]).is_some()); // bias_hh_l0

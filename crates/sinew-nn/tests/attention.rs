@@ -11,7 +11,10 @@
 use proptest::prelude::*;
 use serde_json::Value;
 use sinew_autograd::{GradcheckOptions, Var, gradcheck};
-use sinew_nn::{Forward, Module, MultiheadAttention, scaled_dot_product_attention};
+use sinew_nn::{
+    AttentionMask, Forward, Module, MultiheadAttention, MultiheadAttentionOptions,
+    scaled_dot_product_attention,
+};
 use sinew_tensor::{DType, Generator, Tensor};
 use sinew_testing::golden::{shape_of, tensor_of};
 
@@ -41,7 +44,12 @@ fn parity_with_pytorch() {
                 Var::leaf(tensor_of(spec, dtype))
             };
             let (q, k, v) = (input("q"), input("k"), input("v"));
-            let y = scaled_dot_product_attention(&q, &k, &v, None, causal);
+            let y = scaled_dot_product_attention(
+                &q,
+                &k,
+                &v,
+                AttentionMask { attn_mask: None, is_causal: causal },
+            );
             assert_eq!(y.dtype(), dtype);
             assert_close(&format!("{name}: output"), y.value(), &case["output"], rtol);
             let grads = y.backward_with(&tensor_of(&case["cotangent"], dtype));
@@ -84,7 +92,7 @@ proptest! {
         let mut g = Generator::new(seed);
         let inputs = [randn(&[b, heads, l, e], &mut g), randn(&[b, heads, s, e], &mut g), randn(&[b, heads, s, ev], &mut g)];
         let m = random_mask(mask, &[heads, l, s], &mut g);
-        let f = |v: &[Var]| scaled_dot_product_attention(&v[0], &v[1], &v[2], m.as_ref(), mask == "causal");
+        let f = |v: &[Var]| scaled_dot_product_attention(&v[0], &v[1], &v[2], AttentionMask { attn_mask: m.as_ref(), is_causal: mask == "causal" });
         let checked = gradcheck(f, &inputs, GradcheckOptions { seed, ..GradcheckOptions::default() });
         prop_assert!(checked.is_ok(), "{mask} {b}x{heads} l={l} s={s} e={e}: {}", checked.unwrap_err());
     }
@@ -100,7 +108,7 @@ proptest! {
         let mut g = Generator::new(seed);
         let e = heads * head_dim;
         let s = if self_attention { l } else { s };
-        let mha = MultiheadAttention::new(e, heads, batch_first, &mut g);
+        let mha = MultiheadAttention::new(e, heads, MultiheadAttentionOptions::default().batch_first(batch_first), &mut g);
         mha.cast(DType::F64);
         let shape = |len: usize| if batch_first { vec![n, len, e] } else { vec![len, n, e] };
         let mut inputs = vec![randn(&shape(l), &mut g), randn(&shape(s), &mut g), randn(&shape(s), &mut g)];
@@ -109,8 +117,7 @@ proptest! {
         let m = random_mask(mask, &[n * heads, l, s], &mut g);
         let f = |v: &[Var]| {
             let (q, k, val) = if self_attention { (&v[0], &v[0], &v[0]) } else { (&v[0], &v[1], &v[2]) };
-            let (y, w) = mha.forward_qkv_with_weights(&v[3..], q, k, val, m.as_ref(), mask == "causal");
-            let w = w.expect("need_weights is on");
+            let (y, w) = mha.forward_qkv_with_weights(&v[3..], q, k, val, AttentionMask { attn_mask: m.as_ref(), is_causal: mask == "causal" });
             Var::cat(&[&y.reshape(&[y.numel()]), &w.reshape(&[w.numel()])], 0)
         };
         let checked = gradcheck(f, &inputs, GradcheckOptions { seed, ..GradcheckOptions::default() });
@@ -126,8 +133,8 @@ fn keep_and_additive_masks_agree() {
     let keep = random_mask("keep", &[3, 5], &mut g).unwrap();
     let full = |x: f64| Tensor::full_dtype(&[], x, DType::F64);
     let additive = keep.eq_scalar(0.0).where_(&full(f64::NEG_INFINITY), &full(0.0));
-    let a = scaled_dot_product_attention(&q, &k, &v, Some(&keep), false);
-    let b = scaled_dot_product_attention(&q, &k, &v, Some(&additive), false);
+    let a = scaled_dot_product_attention(&q, &k, &v, AttentionMask::from(&keep));
+    let b = scaled_dot_product_attention(&q, &k, &v, AttentionMask::from(&additive));
     assert!(a.value().allclose(b.value(), 1e-12, 1e-12));
     // blocked keys have no influence: changing their values changes nothing
     let blocked_cols: Vec<usize> =
@@ -139,8 +146,8 @@ fn keep_and_additive_masks_agree() {
     }
     // causal and an explicit lower-triangular keep mask agree
     let tril = Tensor::from_vec((0..15).map(|i| (i % 5 <= i / 5) as i64).collect(), &[3, 5]).unwrap();
-    let c1 = scaled_dot_product_attention(&q, &k, &v, None, true);
-    let c2 = scaled_dot_product_attention(&q, &k, &v, Some(&tril), false);
+    let c1 = scaled_dot_product_attention(&q, &k, &v, AttentionMask::causal());
+    let c2 = scaled_dot_product_attention(&q, &k, &v, AttentionMask::from(&tril));
     assert!(c1.value().allclose(c2.value(), 1e-12, 1e-12));
 }
 
@@ -152,7 +159,7 @@ fn fully_blocked_queries_give_zeros() {
     let v = Var::leaf(randn(&[2, 4], &mut g));
     // query 1 may attend to nothing
     let keep = Tensor::from_vec(vec![1i64, 0, 0, 0, 1, 1], &[3, 2]).unwrap();
-    let y = scaled_dot_product_attention(&q, &k, &v, Some(&keep), false);
+    let y = scaled_dot_product_attention(&q, &k, &v, AttentionMask::from(&keep));
     assert_eq!(y.value().select(0, 1).to_vec::<f64>(), vec![0.0; 4]);
     assert!(y.value().select(0, 0).allclose(&v.value().select(0, 0), 1e-12, 1e-12));
     let grads = y.square().sum_all().backward();
@@ -167,7 +174,7 @@ fn fully_blocked_queries_give_zeros() {
 fn multihead_attention_matches_head_by_head() {
     let mut g = Generator::new(3);
     let (e, heads, n, l, s) = (6, 3, 2, 4, 5);
-    let mha = MultiheadAttention::new(e, heads, false, &mut g);
+    let mha = MultiheadAttention::new(e, heads, MultiheadAttentionOptions::default(), &mut g);
     mha.cast(DType::F64);
     // non-zero biases
     mha.in_proj_bias.set_value(randn(&[3 * e], &mut g));
@@ -175,7 +182,7 @@ fn multihead_attention_matches_head_by_head() {
     let q = Var::constant(randn(&[l, n, e], &mut g));
     let kv = Var::constant(randn(&[s, n, e], &mut g));
     let keep = random_mask("keep", &[l, s], &mut g).unwrap();
-    let (y, w) = mha.forward_qkv(&q, &kv, &kv, Some(&keep), false);
+    let (y, w) = mha.forward_qkv_with_attention(&q, &kv, &kv, AttentionMask::from(&keep));
 
     let wi = mha.in_proj_weight.value().to_dtype(DType::F64);
     let bi = mha.in_proj_bias.value().clone();
@@ -205,29 +212,39 @@ fn multihead_attention_matches_head_by_head() {
     let avg = Tensor::stack(&avgs.iter().collect::<Vec<_>>(), 0); // (N, L, S)
     let want = Tensor::stack(&outs.iter().collect::<Vec<_>>(), 1); // (L, N, E)
     assert!(y.value().allclose(&want, 1e-12, 1e-12));
-    assert!(w.unwrap().value().allclose(&avg, 1e-12, 1e-12));
+    assert!(w.value().allclose(&avg, 1e-12, 1e-12));
 
     // batch_first, the separate-projection path and self-attention agree with it
-    let bf = MultiheadAttention::new(e, heads, true, &mut g);
+    let bf =
+        MultiheadAttention::new(e, heads, MultiheadAttentionOptions::default().batch_first(true), &mut g);
     bf.cast(DType::F64);
     bf.load_state_dict(&mha.state_dict(), true).unwrap();
-    let (yb, _) =
-        bf.forward_qkv(&q.transpose(0, 1), &kv.transpose(0, 1), &kv.transpose(0, 1), Some(&keep), false);
+    let yb = bf.forward_qkv(
+        &q.transpose(0, 1),
+        &kv.transpose(0, 1),
+        &kv.transpose(0, 1),
+        AttentionMask::from(&keep),
+    );
     assert!(yb.value().allclose(&y.value().transpose(0, 1), 1e-12, 1e-12));
     let x = Var::constant(randn(&[l, n, e], &mut g));
     let x2 = Var::constant(x.value().clone()); // same values, another variable
-    let (ys, _) = mha.forward_qkv(&x, &x2, &x2, None, false);
+    let ys = mha.forward_qkv(&x, &x2, &x2, AttentionMask::none());
     assert!(mha.forward(&x).value().allclose(ys.value(), 1e-12, 1e-12));
     // unbatched (L, E) is a batch of one
-    let (yu, wu) = mha.forward_qkv(&q.select(1, 0), &kv.select(1, 0), &kv.select(1, 0), Some(&keep), false);
+    let (yu, wu) = mha.forward_qkv_with_attention(
+        &q.select(1, 0),
+        &kv.select(1, 0),
+        &kv.select(1, 0),
+        AttentionMask::from(&keep),
+    );
     assert!(yu.value().allclose(&y.value().select(1, 0), 1e-12, 1e-12));
-    assert_eq!(wu.unwrap().dims(), &[l, s]);
+    assert_eq!(wu.dims(), &[l, s]);
 }
 
 #[test]
 fn multihead_attention_parameters_follow_pytorch() {
     let mut g = Generator::new(4);
-    let mut mha = MultiheadAttention::new(16, 4, false, &mut g);
+    let mha = MultiheadAttention::new(16, 4, MultiheadAttentionOptions::default(), &mut g);
     let named: Vec<(String, Vec<usize>)> =
         mha.named_parameters().into_iter().map(|(n, p)| (n, p.value().dims().to_vec())).collect();
     assert_eq!(
@@ -246,9 +263,11 @@ fn multihead_attention_parameters_follow_pytorch() {
     assert_eq!(mha.in_proj_bias.value().abs().sum_all().item(), 0.0);
     assert_eq!(mha.out_proj.bias.as_ref().unwrap().value().abs().sum_all().item(), 0.0);
     assert_eq!((mha.embed_dim(), mha.num_heads(), mha.head_dim()), (16, 4, 4));
-    mha.need_weights = false;
+    // need_weights=False: the same output, no weights
     let x = Var::constant(Tensor::ones(&[3, 2, 16]));
-    assert!(mha.forward_qkv(&x, &x, &x, None, false).1.is_none());
+    let (with, weights) = mha.forward_qkv_with_attention(&x, &x, &x, AttentionMask::none());
+    assert!(mha.forward_qkv(&x, &x, &x, AttentionMask::none()).value().allclose(with.value(), 0.0, 0.0));
+    assert_eq!(weights.dims(), &[2, 3, 3]);
 }
 
 #[test]
@@ -256,7 +275,7 @@ fn multihead_attention_parameters_follow_pytorch() {
     expected = "MultiheadAttention(embed_dim=8, num_heads=2): expected query of shape [L, N, 8] (or unbatched [L, 8]), got [5, 2, 6]"
 )]
 fn wrong_query_shape_panics() {
-    let mha = MultiheadAttention::new(8, 2, false, &mut Generator::new(0));
+    let mha = MultiheadAttention::new(8, 2, MultiheadAttentionOptions::default(), &mut Generator::new(0));
     mha.forward(&Var::constant(Tensor::zeros(&[5, 2, 6])));
 }
 
@@ -265,9 +284,14 @@ fn wrong_query_shape_panics() {
     expected = "MultiheadAttention(embed_dim=8, num_heads=2, batch_first=True): expected key and value of shape [N, S, 8] for query of shape [2, 5, 8], got [3, 4, 8] and [3, 4, 8]"
 )]
 fn wrong_key_batch_panics() {
-    let mha = MultiheadAttention::new(8, 2, true, &mut Generator::new(0));
+    let mha = MultiheadAttention::new(
+        8,
+        2,
+        MultiheadAttentionOptions::default().batch_first(true),
+        &mut Generator::new(0),
+    );
     let (q, kv) = (Var::constant(Tensor::zeros(&[2, 5, 8])), Var::constant(Tensor::zeros(&[3, 4, 8])));
-    mha.forward_qkv(&q, &kv, &kv, None, false);
+    mha.forward_qkv(&q, &kv, &kv, AttentionMask::none());
 }
 
 #[test]
@@ -275,9 +299,14 @@ fn wrong_key_batch_panics() {
     expected = "expected attn_mask of shape [5, 4], [4, 5, 4] or broadcastable to [2, 2, 5, 4], got [5, 5]"
 )]
 fn wrong_mask_shape_panics() {
-    let mha = MultiheadAttention::new(8, 2, true, &mut Generator::new(0));
+    let mha = MultiheadAttention::new(
+        8,
+        2,
+        MultiheadAttentionOptions::default().batch_first(true),
+        &mut Generator::new(0),
+    );
     let (q, kv) = (Var::constant(Tensor::zeros(&[2, 5, 8])), Var::constant(Tensor::zeros(&[2, 4, 8])));
-    mha.forward_qkv(&q, &kv, &kv, Some(&Tensor::ones(&[5, 5])), false);
+    mha.forward_qkv(&q, &kv, &kv, AttentionMask::from(&Tensor::ones(&[5, 5])));
 }
 
 #[test]
@@ -286,7 +315,7 @@ fn wrong_mask_shape_panics() {
 )]
 fn sdpa_wrong_shapes_panic() {
     let z = |s: &[usize]| Var::constant(Tensor::zeros(s));
-    scaled_dot_product_attention(&z(&[2, 3, 4]), &z(&[2, 5, 3]), &z(&[2, 5, 4]), None, false);
+    scaled_dot_product_attention(&z(&[2, 3, 4]), &z(&[2, 5, 3]), &z(&[2, 5, 4]), AttentionMask::none());
 }
 
 #[test]
@@ -299,13 +328,12 @@ fn sdpa_wrong_mask_panics() {
         &z(&[2, 3, 4]),
         &z(&[2, 5, 4]),
         &z(&[2, 5, 4]),
-        Some(&Tensor::ones(&[4, 4])),
-        false,
+        AttentionMask::from(&Tensor::ones(&[4, 4])),
     );
 }
 
 #[test]
 #[should_panic(expected = "MultiheadAttention: embed_dim 10 must be divisible by num_heads 3")]
 fn indivisible_heads_panic() {
-    MultiheadAttention::new(10, 3, false, &mut Generator::new(0));
+    MultiheadAttention::new(10, 3, MultiheadAttentionOptions::default(), &mut Generator::new(0));
 }

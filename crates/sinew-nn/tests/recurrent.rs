@@ -11,7 +11,7 @@
 use proptest::prelude::*;
 use serde_json::Value;
 use sinew_autograd::{GradcheckOptions, Var, gradcheck};
-use sinew_nn::{Forward, Gru, Linear, Lstm, Module, Rnn, RnnNonlinearity};
+use sinew_nn::{Forward, Gru, Linear, Lstm, Module, RecurrentOptions, Rnn, RnnNonlinearity};
 use sinew_tensor::{DType, Generator, Tensor};
 use sinew_testing::golden::{shape_of, tensor_of};
 
@@ -92,10 +92,32 @@ fn build(
     g: &mut Generator,
 ) -> Layer {
     match kind {
-        "rnn_tanh" => Layer::Rnn(Rnn::new(input, hidden, layers, RnnNonlinearity::Tanh, batch_first, g)),
-        "rnn_relu" => Layer::Rnn(Rnn::new(input, hidden, layers, RnnNonlinearity::Relu, batch_first, g)),
-        "lstm" => Layer::Lstm(Lstm::new(input, hidden, layers, batch_first, g)),
-        "gru" => Layer::Gru(Gru::new(input, hidden, layers, batch_first, g)),
+        "rnn_tanh" => Layer::Rnn(Rnn::new(
+            input,
+            hidden,
+            RnnNonlinearity::Tanh,
+            RecurrentOptions::default().num_layers(layers).batch_first(batch_first),
+            g,
+        )),
+        "rnn_relu" => Layer::Rnn(Rnn::new(
+            input,
+            hidden,
+            RnnNonlinearity::Relu,
+            RecurrentOptions::default().num_layers(layers).batch_first(batch_first),
+            g,
+        )),
+        "lstm" => Layer::Lstm(Lstm::new(
+            input,
+            hidden,
+            RecurrentOptions::default().num_layers(layers).batch_first(batch_first),
+            g,
+        )),
+        "gru" => Layer::Gru(Gru::new(
+            input,
+            hidden,
+            RecurrentOptions::default().num_layers(layers).batch_first(batch_first),
+            g,
+        )),
         other => panic!("unknown layer {other}"),
     }
 }
@@ -196,8 +218,11 @@ proptest! {
 #[test]
 fn stacked_layers_chain() {
     let mut g = Generator::new(1);
-    let two = Lstm::new(3, 4, 2, false, &mut g);
-    let (a, b) = (Lstm::new(3, 4, 1, false, &mut g), Lstm::new(4, 4, 1, false, &mut g));
+    let two = Lstm::new(3, 4, RecurrentOptions::default().num_layers(2), &mut g);
+    let (a, b) = (
+        Lstm::new(3, 4, RecurrentOptions::default(), &mut g),
+        Lstm::new(4, 4, RecurrentOptions::default(), &mut g),
+    );
     let sd = two.state_dict();
     let rename = |k: usize| -> Vec<(String, Tensor)> {
         sd.iter()
@@ -261,7 +286,7 @@ fn layouts_and_state_carrying_agree() {
 #[test]
 fn parameters_have_pytorch_names_shapes_and_init() {
     let mut g = Generator::new(3);
-    let gru = Gru::new(3, 16, 2, false, &mut g);
+    let gru = Gru::new(3, 16, RecurrentOptions::default().num_layers(2), &mut g);
     let named: Vec<(String, Vec<usize>)> =
         gru.named_parameters().into_iter().map(|(n, p)| (n, p.value().dims().to_vec())).collect();
     let want = [
@@ -284,9 +309,12 @@ fn parameters_have_pytorch_names_shapes_and_init() {
         assert!(v.abs().max_all().item() <= 0.25);
         assert!(v.abs().max_all().item() > 0.2, "{p:?} spans the range");
     }
-    assert_eq!(Lstm::new(3, 16, 1, false, &mut g).weights()[0].weight_hh.value().dims(), &[64, 16]);
     assert_eq!(
-        Rnn::new(3, 16, 1, RnnNonlinearity::Relu, false, &mut g).to_string(),
+        Lstm::new(3, 16, RecurrentOptions::default(), &mut g).weights()[0].weight_hh.value().dims(),
+        &[64, 16]
+    );
+    assert_eq!(
+        Rnn::new(3, 16, RnnNonlinearity::Relu, RecurrentOptions::default(), &mut g).to_string(),
         "RNN(3, 16, nonlinearity='relu')"
     );
 }
@@ -296,7 +324,7 @@ fn parameters_have_pytorch_names_shapes_and_init() {
     expected = "LSTM(3, 5, batch_first=True): expected input of shape [N, T, 3] (or unbatched [T, 3]), got [2, 4, 7]"
 )]
 fn lstm_wrong_input_size_panics() {
-    let lstm = Lstm::new(3, 5, 1, true, &mut Generator::new(0));
+    let lstm = Lstm::new(3, 5, RecurrentOptions::default().batch_first(true), &mut Generator::new(0));
     lstm.forward(&Var::constant(Tensor::zeros(&[2, 4, 7])));
 }
 
@@ -305,14 +333,20 @@ fn lstm_wrong_input_size_panics() {
     expected = "GRU(3, 5, num_layers=2): expected input of shape [T, N, 3] (or unbatched [T, 3]), got [2, 4, 3, 1]"
 )]
 fn gru_wrong_rank_panics() {
-    let gru = Gru::new(3, 5, 2, false, &mut Generator::new(0));
+    let gru = Gru::new(3, 5, RecurrentOptions::default().num_layers(2), &mut Generator::new(0));
     gru.forward(&Var::constant(Tensor::zeros(&[2, 4, 3, 1])));
 }
 
 #[test]
 #[should_panic(expected = "RNN(3, 5, num_layers=2): expected h_0 of shape [2, 4, 5], got [1, 4, 5]")]
 fn rnn_wrong_state_panics() {
-    let rnn = Rnn::new(3, 5, 2, RnnNonlinearity::Tanh, false, &mut Generator::new(0));
+    let rnn = Rnn::new(
+        3,
+        5,
+        RnnNonlinearity::Tanh,
+        RecurrentOptions::default().num_layers(2),
+        &mut Generator::new(0),
+    );
     let h0 = Var::constant(Tensor::zeros(&[1, 4, 5]));
     rnn.forward_with_state(&Var::constant(Tensor::zeros(&[6, 4, 3])), Some(&h0));
 }
@@ -320,7 +354,7 @@ fn rnn_wrong_state_panics() {
 #[test]
 #[should_panic(expected = "LSTM(3, 5): expected c_0 of shape [1, 4, 5], got [1, 4, 6]")]
 fn lstm_wrong_cell_state_panics() {
-    let lstm = Lstm::new(3, 5, 1, false, &mut Generator::new(0));
+    let lstm = Lstm::new(3, 5, RecurrentOptions::default(), &mut Generator::new(0));
     let (h0, c0) = (Var::constant(Tensor::zeros(&[1, 4, 5])), Var::constant(Tensor::zeros(&[1, 4, 6])));
     lstm.forward_with_state(&Var::constant(Tensor::zeros(&[6, 4, 3])), Some((&h0, &c0)));
 }
@@ -328,7 +362,7 @@ fn lstm_wrong_cell_state_panics() {
 #[test]
 #[should_panic(expected = "LSTM(3, 5): expected weight_hh_l0 of shape [20, 5], got [20, 4]")]
 fn wrong_weights_panic() {
-    let lstm = Lstm::new(3, 5, 1, false, &mut Generator::new(0));
+    let lstm = Lstm::new(3, 5, RecurrentOptions::default(), &mut Generator::new(0));
     let mut w: Vec<Var> = lstm.parameters().iter().map(|p| p.var()).collect();
     w[1] = Var::constant(Tensor::zeros(&[20, 4]));
     lstm.forward_with_weights(&w, &Var::constant(Tensor::zeros(&[6, 4, 3])), None);
@@ -342,7 +376,7 @@ fn wrong_weights_panic() {
 fn lstm_learns_to_remember_the_first_element() {
     let (steps, batch, hidden) = (12, 32, 16);
     let mut g = Generator::new(7);
-    let lstm = Lstm::new(2, hidden, 1, true, &mut g);
+    let lstm = Lstm::new(2, hidden, RecurrentOptions::default().batch_first(true), &mut g);
     let head = Linear::new(hidden, 1, &mut g);
     // the usual forget-gate bias of 1 (rows H..2H: gates i, f, g, o), so that memory is
     // kept by default; without it, training stalls on some seeds
@@ -409,7 +443,7 @@ fn gradcheck_long_sequence() {
 #[test]
 fn lstm_results_do_not_depend_on_the_thread_count() {
     let mut g = Generator::new(11);
-    let lstm = Lstm::new(16, 128, 2, true, &mut g);
+    let lstm = Lstm::new(16, 128, RecurrentOptions::default().num_layers(2).batch_first(true), &mut g);
     let x = Tensor::randn_with(&[32, 12, 16], DType::F32, &mut g);
     let run = |threads: usize| {
         sinew_tensor::set_num_threads(threads);
@@ -472,20 +506,44 @@ fn bidirectional_layers_match_pytorch() {
         let c0 = (kind == "lstm").then(|| Var::leaf(get("c0")));
         let (out, h_n, c_n, named) = match kind {
             "rnn_tanh" => {
-                let rnn =
-                    Rnn::new_bidirectional(inp, hid, layers, RnnNonlinearity::Tanh, batch_first, &mut g);
+                let rnn = Rnn::new(
+                    inp,
+                    hid,
+                    RnnNonlinearity::Tanh,
+                    RecurrentOptions::default()
+                        .num_layers(layers)
+                        .batch_first(batch_first)
+                        .bidirectional(true),
+                    &mut g,
+                );
                 let named = prepare(&rnn);
                 let (o, h) = rnn.forward_with_state(&x, Some(&h0));
                 (o, h, None, named)
             }
             "lstm" => {
-                let lstm = Lstm::new_bidirectional(inp, hid, layers, batch_first, &mut g);
+                let lstm = Lstm::new(
+                    inp,
+                    hid,
+                    RecurrentOptions::default()
+                        .num_layers(layers)
+                        .batch_first(batch_first)
+                        .bidirectional(true),
+                    &mut g,
+                );
                 let named = prepare(&lstm);
                 let (o, (h, c)) = lstm.forward_with_state(&x, Some((&h0, c0.as_ref().unwrap())));
                 (o, h, Some(c), named)
             }
             _ => {
-                let gru = Gru::new_bidirectional(inp, hid, layers, batch_first, &mut g);
+                let gru = Gru::new(
+                    inp,
+                    hid,
+                    RecurrentOptions::default()
+                        .num_layers(layers)
+                        .batch_first(batch_first)
+                        .bidirectional(true),
+                    &mut g,
+                );
                 let named = prepare(&gru);
                 let (o, h) = gru.forward_with_state(&x, Some(&h0));
                 (o, h, None, named)

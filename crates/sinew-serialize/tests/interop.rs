@@ -121,8 +121,15 @@ impl Forward for LstmModel {
 #[test]
 fn lstm_from_a_derived_module_loads_and_reproduces_pytorch() {
     let mut g = Generator::new(0);
-    let model =
-        LstmModel { lstm: sinew_nn::Lstm::new(3, 5, 2, true, &mut g), head: Linear::new(5, 2, &mut g) };
+    let model = LstmModel {
+        lstm: sinew_nn::Lstm::new(
+            3,
+            5,
+            sinew_nn::RecurrentOptions::default().num_layers(2).batch_first(true),
+            &mut g,
+        ),
+        head: Linear::new(5, 2, &mut g),
+    };
     let bytes = include_bytes!("../../../tests/fixtures/interop/lstm.safetensors");
     let state = read_safetensors(bytes).unwrap();
     assert_names_match("lstm", &state);

@@ -6,7 +6,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use sinew::autograd::Var;
 use sinew::nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss};
-use sinew::nn::{BatchNorm, Conv2d, Embedding, Forward, LayerNorm, Linear, Lstm, MultiheadAttention};
+use sinew::nn::{
+    BatchNorm, Conv2d, Embedding, Forward, LayerNorm, Linear, Lstm, MultiheadAttention,
+    MultiheadAttentionOptions, RecurrentOptions,
+};
 use sinew::optim::{Optimizer, Sgd};
 use sinew::tensor::{Conv2dOptions, DType, Generator, Pool2dOptions, Tensor};
 
@@ -133,15 +136,25 @@ fn cases() -> Vec<Case> {
             drop(LayerNorm::new(&[4]).forward(&v(&[2, 3])))
         }),
         case("LSTM with the wrong input size", &["lstm", "[5, 2, 3]"], || {
-            let l = Lstm::new(4, 8, 1, false, &mut Generator::new(0));
+            let l = Lstm::new(4, 8, RecurrentOptions::default(), &mut Generator::new(0));
             drop(l.forward(&v(&[5, 2, 3])))
         }),
         case("MultiheadAttention with the wrong width", &["attention", "[2, 5, 6]"], || {
-            let m = MultiheadAttention::new(8, 2, true, &mut Generator::new(0));
+            let m = MultiheadAttention::new(
+                8,
+                2,
+                MultiheadAttentionOptions::default().batch_first(true),
+                &mut Generator::new(0),
+            );
             drop(m.forward(&v(&[2, 5, 6])))
         }),
         case("MultiheadAttention heads not dividing the width", &["multiheadattention", "3"], || {
-            drop(MultiheadAttention::new(8, 3, true, &mut Generator::new(0)))
+            drop(MultiheadAttention::new(
+                8,
+                3,
+                MultiheadAttentionOptions::default().batch_first(true),
+                &mut Generator::new(0),
+            ))
         }),
         case("cross_entropy class out of range", &["cross_entropy", "7"], || {
             drop(cross_entropy(&v(&[2, 3]), &ids(vec![0, 7]), &CrossEntropyOptions::default()))
