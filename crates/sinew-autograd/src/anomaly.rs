@@ -30,6 +30,19 @@ impl Drop for BackwardScope {
 
 /// Turns anomaly detection on or off for this thread (where forward and backward run).
 /// It costs one pass over every op's output, so leave it off outside debugging.
+///
+/// ```
+/// use std::panic::{AssertUnwindSafe, catch_unwind};
+/// use sinew_autograd::{Var, set_anomaly_detection};
+/// use sinew_tensor::Tensor;
+/// let x = Var::leaf(Tensor::from_vec(vec![-1.0f64], &[1])?);
+/// set_anomaly_detection(true);   // torch.autograd.set_detect_anomaly(True)
+/// let err = catch_unwind(AssertUnwindSafe(|| x.log())).unwrap_err();
+/// assert!(err.downcast_ref::<String>().unwrap().contains("`log`"));   // names the op
+/// set_anomaly_detection(false);
+/// assert!(x.log().item().is_nan());   // off: the NaN passes silently
+/// # Ok::<(), sinew_tensor::TensorError>(())
+/// ```
 pub fn set_anomaly_detection(on: bool) {
     ENABLED.with(|e| e.set(on));
 }

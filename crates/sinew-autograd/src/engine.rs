@@ -20,37 +20,99 @@ pub struct Gradients {
 
 impl Gradients {
     /// No gradients.
+    ///
+    /// ```
+    /// use sinew_autograd::Gradients;
+    /// let g = Gradients::new();
+    /// assert!(g.is_empty());
+    /// ```
     pub fn new() -> Self {
         Gradients::default()
     }
 
     /// The gradient for `v`, if it received one.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::full(&[2], 3.0));
+    /// let c = Var::constant(Tensor::ones(&[2]));
+    /// let g = x.mul(&c).square().sum_all().backward();   // x.grad after backward()
+    /// assert_eq!(g.get(&x).unwrap().to_vec::<f32>(), vec![6.0, 6.0]);
+    /// assert!(g.get(&c).is_none());   // constants get none
+    /// ```
     pub fn get(&self, v: &Var) -> Option<&Tensor> {
         self.grads.get(&v.id()).map(Var::value)
     }
 
     /// The gradient for an id (a parameter's, say).
+    ///
+    /// ```
+    /// use sinew_autograd::{Param, Var};
+    /// use sinew_tensor::Tensor;
+    /// let w = Param::new("w", Tensor::ones(&[2]));
+    /// let g = w.var().mul_scalar(2.0).sum_all().backward();
+    /// assert_eq!(g.get_id(w.id()).unwrap().to_vec::<f32>(), vec![2.0, 2.0]);   // by the parameter's id
+    /// ```
     pub fn get_id(&self, id: VarId) -> Option<&Tensor> {
         self.grads.get(&id).map(Var::value)
     }
 
     /// The gradient as a `Var`: with `create_graph` it is part of a graph and can be
     /// differentiated again.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::scalar(3.0f64));
+    /// let g = x.powf(2.0).backward_pass().create_graph(true).run();
+    /// let dx = g.get_var(&x).unwrap();   // 2x, itself differentiable
+    /// assert_eq!(dx.item(), 6.0);
+    /// assert_eq!(dx.backward().get(&x).unwrap().item(), 2.0);   // d²/dx² x² = 2
+    /// ```
     pub fn get_var(&self, v: &Var) -> Option<&Var> {
         self.grads.get(&v.id())
     }
 
     /// The gradient `Var` for an id.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_tensor::Tensor;
+    /// let w = Param::new("w", Tensor::scalar(2.0f64));
+    /// let g = w.var().powf(3.0).backward_pass().create_graph(true).run();
+    /// let dw = g.get_var_id(w.id()).unwrap();   // 3w² = 12
+    /// assert_eq!(dw.item(), 12.0);
+    /// assert!(dw.requires_grad());
+    /// ```
     pub fn get_var_id(&self, id: VarId) -> Option<&Var> {
         self.grads.get(&id)
     }
 
     /// Sets the gradient for an id (replacing any).
+    ///
+    /// ```
+    /// use sinew_autograd::{Gradients, Var};
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::zeros(&[2]));
+    /// let mut g = Gradients::new();
+    /// g.insert(x.id(), Tensor::ones(&[2]));   // a hand-made gradient (a test, a custom update)
+    /// assert_eq!(g.get(&x).unwrap().to_vec::<f32>(), vec![1.0, 1.0]);
+    /// ```
     pub fn insert(&mut self, id: VarId, grad: Tensor) {
         self.grads.insert(id, Var::constant(grad));
     }
 
     /// Removes and returns the gradient for an id.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let (a, b) = (Var::leaf(Tensor::ones(&[1])), Var::leaf(Tensor::ones(&[1])));
+    /// let mut g = a.add(&b).sum_all().backward();
+    /// assert_eq!(g.remove(b.id()).unwrap().to_vec::<f32>(), vec![1.0]);   // freeze b for this step
+    /// assert_eq!((g.len(), g.get(&b).is_none()), (1, true));
+    /// ```
     pub fn remove(&mut self, id: VarId) -> Option<Tensor> {
         self.grads.remove(&id).map(|v| v.value().clone())
     }
@@ -84,6 +146,18 @@ impl Gradients {
     }
 
     /// Multiplies every gradient by `factor` (averaging accumulated micro-batches).
+    ///
+    /// ```
+    /// use sinew_autograd::{Gradients, Var};
+    /// use sinew_tensor::Tensor;
+    /// let w = Var::leaf(Tensor::ones(&[2]));
+    /// let mut total = Gradients::new();
+    /// for k in 1..=4 {
+    ///     total.accumulate(&w.mul_scalar(k as f64).sum_all().backward());   // 4 micro-batches
+    /// }
+    /// total.scale(0.25);   // their mean
+    /// assert_eq!(total.get(&w).unwrap().to_vec::<f32>(), vec![2.5, 2.5]);
+    /// ```
     pub fn scale(&mut self, factor: f64) {
         for g in self.grads.values_mut() {
             *g = Var::constant(g.value() * factor);
@@ -91,21 +165,57 @@ impl Gradients {
     }
 
     /// Number of variables with a gradient.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let (a, b) = (Var::leaf(Tensor::ones(&[1])), Var::leaf(Tensor::ones(&[1])));
+    /// let c = Var::constant(Tensor::ones(&[1]));
+    /// assert_eq!(a.mul(&b).add(&c).sum_all().backward().len(), 2);   // a and b, not c
+    /// ```
     pub fn len(&self) -> usize {
         self.grads.len()
     }
 
     /// Whether there are none.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let c = Var::constant(Tensor::ones(&[1]));
+    /// assert!(c.exp().sum_all().backward().is_empty());   // nothing requires a gradient
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.grads.is_empty()
     }
 
     /// The ids and gradients, in no particular order.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let (a, b) = (Var::leaf(Tensor::ones(&[2])), Var::leaf(Tensor::ones(&[3])));
+    /// let g = a.sum_all().add(&b.sum_all()).backward();
+    /// let mut sizes: Vec<usize> = g.iter().map(|(_, t)| t.numel()).collect();
+    /// sizes.sort();
+    /// assert_eq!(sizes, vec![2, 3]);
+    /// assert!(g.iter().any(|(id, _)| id == a.id()));
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (VarId, &Tensor)> {
         self.grads.iter().map(|(id, v)| (*id, v.value()))
     }
 
     /// Replaces every gradient through `f` (gradient clipping and the like).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::from_vec(vec![-3.0f32, 0.5], &[2])?);
+    /// let mut g = x.mul_scalar(4.0).sum_all().backward();
+    /// g.map_in_place(|_, t| t.clamp(Some(-1.0), Some(1.0)));   // clip_grad_value_(…, 1.0)
+    /// assert_eq!(g.get(&x).unwrap().to_vec::<f32>(), vec![1.0, 1.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn map_in_place(&mut self, mut f: impl FnMut(VarId, &Tensor) -> Tensor) {
         for (id, g) in self.grads.iter_mut() {
             *g = Var::constant(f(*id, g.value()));
@@ -133,6 +243,17 @@ pub struct BackwardPass<'a> {
 
 impl<'a> BackwardPass<'a> {
     /// The upstream gradient of the root (required when the root is not a scalar).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::from_vec(vec![1.0f32, 2.0], &[2])?);
+    /// let y = x.square();   // not a scalar: y.backward(gradient=v)
+    /// let v = Tensor::from_vec(vec![1.0f32, 10.0], &[2])?;
+    /// let g = y.backward_pass().grad_output(v).run();
+    /// assert_eq!(g.get(&x).unwrap().to_vec::<f32>(), vec![2.0, 40.0]);   // v · 2x
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn grad_output(mut self, g: impl Into<Var>) -> Self {
         self.grad_output = Some(g.into());
         self
@@ -140,12 +261,38 @@ impl<'a> BackwardPass<'a> {
 
     /// Build a graph while computing gradients, so they can be differentiated again
     /// (Hessian-vector products, gradient penalties).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// // a gradient penalty: differentiate ‖∂y/∂x‖² with respect to x
+    /// let x = Var::leaf(Tensor::from_vec(vec![1.0f64, 2.0], &[2])?);
+    /// let y = x.powf(3.0).sum_all();
+    /// let g = y.backward_pass().create_graph(true).run();
+    /// let penalty = g.get_var(&x).unwrap().square().sum_all();   // Σ (3x²)² = 9 + 144
+    /// assert_eq!(penalty.item(), 153.0);
+    /// // d/dx (9x⁴) = 36x³
+    /// assert_eq!(penalty.backward().get(&x).unwrap().to_vec::<f64>(), vec![36.0, 288.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn create_graph(mut self, on: bool) -> Self {
         self.create_graph = on;
         self
     }
 
     /// Also keep the gradients of these intermediate (non-leaf) variables.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::full(&[2], 3.0));
+    /// let h = x.mul_scalar(2.0);   // an intermediate: h.retain_grad()
+    /// let y = h.square().sum_all();
+    /// let g = y.backward_pass().retain(&[&h]).run();
+    /// assert_eq!(g.get(&h).unwrap().to_vec::<f32>(), vec![12.0, 12.0]);   // 2h
+    /// assert_eq!(g.get(&x).unwrap().to_vec::<f32>(), vec![24.0, 24.0]);
+    /// assert!(y.backward().get(&h).is_none());   // not kept by default
+    /// ```
     pub fn retain(mut self, vars: &[&Var]) -> Self {
         self.retain.extend(vars.iter().map(|v| v.id()));
         self
@@ -156,6 +303,14 @@ impl<'a> BackwardPass<'a> {
     /// # Panics
     /// If the root is not a scalar and no `grad_output` was given, or its shape differs
     /// from the root's.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::full(&[2], 2.0));
+    /// let g = x.square().sum_all().backward_pass().run();   // the same as .backward()
+    /// assert_eq!(g.get(&x).unwrap().to_vec::<f32>(), vec![4.0, 4.0]);
+    /// ```
     #[track_caller]
     pub fn run(self) -> Gradients {
         let root = self.root;
@@ -189,12 +344,33 @@ impl Var {
     ///
     /// # Panics
     /// If the variable is not a scalar (use [`Var::backward_with`]).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let w = Var::leaf(Tensor::from_vec(vec![1.0f64, -1.0], &[2])?);
+    /// let x = Var::constant(Tensor::from_vec(vec![2.0f64, 3.0], &[2])?);
+    /// let loss = w.mul(&x).sum_all().square();   // (w·x)² = 1
+    /// let grads = loss.backward();   // loss.backward()
+    /// assert_eq!(grads.get(&w).unwrap().to_vec::<f64>(), vec![-4.0, -6.0]);   // 2(w·x)·x
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn backward(&self) -> Gradients {
         self.backward_pass().run()
     }
 
     /// Gradients given the upstream gradient `grad` of this (non-scalar) variable.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::from_vec(vec![1.0f32, 2.0, 3.0], &[3])?);
+    /// let y = x.mul_scalar(2.0);
+    /// let g = y.backward_with(&Tensor::from_vec(vec![1.0f32, 0.0, -1.0], &[3])?);   // y.backward(v)
+    /// assert_eq!(g.get(&x).unwrap().to_vec::<f32>(), vec![2.0, 0.0, -2.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn backward_with(&self, grad: &Tensor) -> Gradients {
         self.backward_pass().grad_output(grad.clone()).run()

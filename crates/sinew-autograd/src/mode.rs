@@ -7,6 +7,12 @@ thread_local! {
 }
 
 /// Whether ops on this thread record a graph.
+///
+/// ```
+/// use sinew_autograd::{is_grad_enabled, no_grad};
+/// assert!(is_grad_enabled());   // torch.is_grad_enabled()
+/// assert!(!no_grad(is_grad_enabled));
+/// ```
 pub fn is_grad_enabled() -> bool {
     GRAD_ENABLED.with(|g| g.get())
 }
@@ -23,6 +29,18 @@ impl Drop for GradModeGuard {
 }
 
 /// Sets grad mode until the returned guard is dropped.
+///
+/// ```
+/// use sinew_autograd::{Var, is_grad_enabled, set_grad_enabled};
+/// use sinew_tensor::Tensor;
+/// let x = Var::leaf(Tensor::ones(&[2]));
+/// {
+///     let _guard = set_grad_enabled(false);   // with torch.set_grad_enabled(False):
+///     assert!(!x.exp().requires_grad());
+/// }
+/// assert!(is_grad_enabled());   // restored when the guard dropped
+/// assert!(x.exp().requires_grad());
+/// ```
 pub fn set_grad_enabled(enabled: bool) -> GradModeGuard {
     let previous = GRAD_ENABLED.with(|g| g.replace(enabled));
     GradModeGuard { previous }
@@ -43,6 +61,15 @@ pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Runs `f` with recording on, even inside [`no_grad`].
+///
+/// ```
+/// use sinew_autograd::{Var, enable_grad, no_grad};
+/// use sinew_tensor::Tensor;
+/// let x = Var::leaf(Tensor::ones(&[2]));
+/// let y = no_grad(|| enable_grad(|| x.exp()));   // torch.enable_grad() inside no_grad
+/// assert!(y.requires_grad());
+/// assert_eq!(y.sum_all().backward().get(&x).unwrap().to_vec::<f32>(), vec![std::f32::consts::E; 2]);
+/// ```
 pub fn enable_grad<R>(f: impl FnOnce() -> R) -> R {
     let _guard = set_grad_enabled(true);
     f()

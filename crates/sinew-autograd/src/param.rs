@@ -86,6 +86,13 @@ pub struct Param {
 
 impl Param {
     /// A parameter with a name (PyTorch-style, e.g. `weight`; modules prefix it) and value.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_tensor::Tensor;
+    /// let w = Param::new("weight", Tensor::zeros(&[3, 2]));   // nn.Parameter(torch.zeros(3, 2))
+    /// assert_eq!((w.name(), w.numel()), ("weight".to_string(), 6));
+    /// ```
     pub fn new(name: impl Into<String>, value: Tensor) -> Param {
         Param {
             inner: Arc::new(ParamInner {
@@ -98,21 +105,54 @@ impl Param {
     }
 
     /// The stable id its gradients are keyed by.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_tensor::Tensor;
+    /// let w = Param::new("w", Tensor::ones(&[2]));
+    /// assert_eq!(w.id(), w.clone().id());   // stable: the key of w's gradient in every step
+    /// assert_ne!(w.id(), Param::new("w", Tensor::ones(&[2])).id());
+    /// ```
     pub fn id(&self) -> VarId {
         self.inner.id
     }
 
     /// The name.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_tensor::Tensor;
+    /// assert_eq!(Param::new("bias", Tensor::zeros(&[2])).name(), "bias");
+    /// ```
     pub fn name(&self) -> String {
         self.inner.name.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Renames (modules set qualified names such as `0.weight`).
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_tensor::Tensor;
+    /// let p = Param::new("weight", Tensor::zeros(&[2]));
+    /// let alias = p.clone();   // the same parameter
+    /// p.set_name("0.weight");
+    /// assert_eq!(alias.name(), "0.weight");
+    /// ```
     pub fn set_name(&self, name: impl Into<String>) {
         *self.inner.name.write().unwrap_or_else(|e| e.into_inner()) = name.into();
     }
 
     /// The current value, as a leaf of a new graph with this parameter's id.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_tensor::Tensor;
+    /// let w = Param::new("w", Tensor::full(&[2], 3.0));
+    /// let (v1, v2) = (w.var(), w.var());   // each forward takes a fresh leaf, with the same id
+    /// assert_eq!((v1.id(), v2.id()), (w.id(), w.id()));
+    /// let g = v1.square().sum_all().backward();
+    /// assert_eq!(g.get_id(w.id()).unwrap().to_vec::<f32>(), vec![6.0, 6.0]);
+    /// ```
     pub fn var(&self) -> Var {
         Var::leaf_with_id(self.value(), self.inner.id)
     }
@@ -161,6 +201,17 @@ impl Param {
     ///
     /// # Panics
     /// If this thread already holds the guard.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_tensor::Tensor;
+    /// let w = Param::new("w", Tensor::ones(&[2]));
+    /// {
+    ///     let mut v = w.value_mut();   // with torch.no_grad(): w.sub_(0.5)
+    ///     *v = v.sub_scalar(0.5);
+    /// }
+    /// assert_eq!(w.value().to_vec::<f32>(), vec![0.5, 0.5]);
+    /// ```
     #[track_caller]
     pub fn value_mut(&self) -> ParamValueMut<'_> {
         self.not_held_here("value_mut");
@@ -197,18 +248,43 @@ impl Param {
     }
 
     /// Converts the value to another element type (`model.double()` in PyTorch).
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_tensor::{DType, Tensor};
+    /// let w = Param::new("w", Tensor::full(&[2], 0.5));
+    /// w.cast(DType::F64);   // model.double()
+    /// assert_eq!(w.value().dtype(), DType::F64);
+    /// assert_eq!(w.value().to_vec::<f64>(), vec![0.5, 0.5]);
+    /// ```
     pub fn cast(&self, dtype: sinew_tensor::DType) {
         let mut v = self.value_mut();
         *v = v.to_dtype(dtype);
     }
 
     /// Number of elements.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_tensor::Tensor;
+    /// let w = Param::new("w", Tensor::zeros(&[128, 784]));
+    /// assert_eq!(w.numel(), 100_352);   // w.numel()
+    /// ```
     #[track_caller]
     pub fn numel(&self) -> usize {
         self.read("numel").numel()
     }
 
     /// Whether two handles are the same parameter.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_tensor::Tensor;
+    /// let a = Param::new("w", Tensor::zeros(&[2]));
+    /// let b = Param::new("w", Tensor::zeros(&[2]));
+    /// assert!(a.same(&a.clone()));
+    /// assert!(!a.same(&b));   // same name and value, another parameter
+    /// ```
     pub fn same(&self, other: &Param) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
     }

@@ -16,12 +16,25 @@ pub struct VarId(u64);
 
 impl VarId {
     /// A fresh id, never handed out before in this process.
+    ///
+    /// ```
+    /// use sinew_autograd::VarId;
+    /// let (a, b) = (VarId::fresh(), VarId::fresh());
+    /// assert_ne!(a, b);
+    /// ```
     pub fn fresh() -> VarId {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         VarId(NEXT.fetch_add(1, Ordering::Relaxed))
     }
 
     /// The raw number (stable for the life of the process).
+    ///
+    /// ```
+    /// use sinew_autograd::VarId;
+    /// let id = VarId::fresh();
+    /// assert!(id.as_u64() > 0);
+    /// assert_eq!(id.as_u64(), id.as_u64());
+    /// ```
     pub fn as_u64(self) -> u64 {
         self.0
     }
@@ -105,17 +118,42 @@ pub struct Var {
 
 impl Var {
     /// A leaf that requires a gradient (an input to differentiate with respect to).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::ones(&[2]));   // torch.ones(2, requires_grad=True)
+    /// assert!(x.requires_grad() && x.is_leaf());
+    /// assert_eq!(x.exp().sum_all().backward().get(&x).unwrap().dims(), &[2]);
+    /// ```
     pub fn leaf(value: Tensor) -> Var {
         Var::leaf_with_id(value, VarId::fresh())
     }
 
     /// A leaf with a given id: how a [`Param`](crate::Param) enters a graph under its own,
     /// stable id.
+    ///
+    /// ```
+    /// use sinew_autograd::{Var, VarId};
+    /// use sinew_tensor::Tensor;
+    /// let id = VarId::fresh();
+    /// let x = Var::leaf_with_id(Tensor::ones(&[2]), id);
+    /// assert_eq!(x.id(), id);
+    /// assert_eq!(x.sum_all().backward().get_id(id).unwrap().to_vec::<f32>(), vec![1.0, 1.0]);
+    /// ```
     pub fn leaf_with_id(value: Tensor, id: VarId) -> Var {
         Var { node: Arc::new(Node { id, value, requires_grad: true, op: None }) }
     }
 
     /// A value that takes no gradient.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::constant(Tensor::ones(&[2]));   // torch.ones(2): no gradient
+    /// assert!(!x.requires_grad());
+    /// assert!(!x.exp().requires_grad());   // nothing is recorded
+    /// ```
     pub fn constant(value: Tensor) -> Var {
         Var { node: Arc::new(Node { id: VarId::fresh(), value, requires_grad: false, op: None }) }
     }
@@ -197,69 +235,160 @@ impl Var {
     }
 
     /// The value.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let y = Var::leaf(Tensor::full(&[2], 2.0)).square();
+    /// assert_eq!(y.value().to_vec::<f32>(), vec![4.0, 4.0]);   // y.detach() as a tensor
+    /// ```
     #[inline]
     pub fn value(&self) -> &Tensor {
         &self.node.value
     }
 
     /// This variable's id (the key of its gradient).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::ones(&[1]));
+    /// assert_eq!(x.id(), x.clone().id());   // clones are the same variable
+    /// assert_ne!(x.id(), x.exp().id());
+    /// ```
     #[inline]
     pub fn id(&self) -> VarId {
         self.node.id
     }
 
     /// Whether gradients flow to or through this variable.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::ones(&[1]));
+    /// let c = Var::constant(Tensor::ones(&[1]));
+    /// assert!(x.requires_grad() && x.add(&c).requires_grad());
+    /// assert!(!c.requires_grad() && !c.exp().requires_grad());
+    /// ```
     #[inline]
     pub fn requires_grad(&self) -> bool {
         self.node.requires_grad
     }
 
     /// Whether this is a leaf (not the result of a recorded op).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::ones(&[1]));
+    /// assert!(x.is_leaf());
+    /// assert!(!x.exp().is_leaf());   // x.exp().is_leaf is False in PyTorch too
+    /// ```
     pub fn is_leaf(&self) -> bool {
         self.node.op.is_none()
     }
 
     /// The name of the op that produced this variable (`None` for leaves and constants).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::ones(&[2]));
+    /// assert_eq!(x.op_name(), None);
+    /// assert_eq!(x.exp().op_name(), Some("exp"));   // y.grad_fn
+    /// ```
     pub fn op_name(&self) -> Option<&'static str> {
         self.node.op.as_ref().map(|o| o.name)
     }
 
     /// The same value cut from the graph: a constant.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::full(&[1], 3.0));
+    /// let y = x.square().add(&x.square().detach());   // the detached term is a constant
+    /// assert_eq!(y.item(), 18.0);
+    /// assert_eq!(y.sum_all().backward().get(&x).unwrap().item(), 6.0);   // only the first 2x
+    /// ```
     pub fn detach(&self) -> Var {
         Var::constant(self.value().clone())
     }
 
     /// The shape.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// assert_eq!(Var::leaf(Tensor::zeros(&[2, 3])).dims(), &[2, 3]);
+    /// ```
     #[inline]
     pub fn dims(&self) -> &[usize] {
         self.value().dims()
     }
 
     /// The element type.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{DType, Tensor};
+    /// assert_eq!(Var::leaf(Tensor::zeros_dtype(&[2], DType::F64)).dtype(), DType::F64);
+    /// ```
     #[inline]
     pub fn dtype(&self) -> sinew_tensor::DType {
         self.value().dtype()
     }
 
     /// Number of elements.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// assert_eq!(Var::leaf(Tensor::zeros(&[2, 3])).numel(), 6);
+    /// ```
     #[inline]
     pub fn numel(&self) -> usize {
         self.value().numel()
     }
 
     /// Number of dimensions.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// assert_eq!(Var::leaf(Tensor::zeros(&[2, 3])).ndim(), 2);
+    /// ```
     #[inline]
     pub fn ndim(&self) -> usize {
         self.value().ndim()
     }
 
     /// The single value of a one-element variable.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let loss = Var::leaf(Tensor::arange(1.0, 4.0, 1.0)).mean_all();
+    /// assert_eq!(loss.item(), 2.0);   // loss.item()
+    /// ```
     #[track_caller]
     pub fn item(&self) -> f64 {
         self.value().item()
     }
 
     /// A weak handle that does not keep the node alive (for tests of graph freeing).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::ones(&[2]));
+    /// let y = x.exp();
+    /// let weak = y.downgrade();
+    /// assert!(weak.is_alive());
+    /// drop(y);   // the graph is owned by its results: gone with the last one
+    /// assert!(!weak.is_alive());
+    /// ```
     pub fn downgrade(&self) -> WeakVar {
         WeakVar(Arc::downgrade(&self.node))
     }
@@ -270,6 +399,19 @@ pub struct WeakVar(std::sync::Weak<Node>);
 
 impl WeakVar {
     /// Whether the node is still alive.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::ones(&[2]));
+    /// let h = x.exp();
+    /// let weak = h.downgrade();
+    /// let y = h.sum_all();
+    /// drop(h);
+    /// assert!(weak.is_alive());   // y's graph still holds h
+    /// drop(y);
+    /// assert!(!weak.is_alive());
+    /// ```
     pub fn is_alive(&self) -> bool {
         self.0.strong_count() > 0
     }

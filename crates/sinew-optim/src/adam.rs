@@ -66,6 +66,17 @@ pub struct AdamW;
 
 impl AdamW {
     /// AdamW with learning rate `lr` and weight decay 0.01 (PyTorch's defaults).
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{AdamW, Optimizer};
+    /// use sinew_tensor::Tensor;
+    /// let w = Param::new("w", Tensor::ones(&[2]));
+    /// let mut opt = AdamW::new(vec![w.clone()], 0.1);   // torch.optim.AdamW([w], lr=0.1)
+    /// opt.step(&w.var().square().sum_all().backward());
+    /// // decay first, w·(1 - 0.1·0.01), then Adam's first step of about lr
+    /// assert!(w.value().allclose(&Tensor::full(&[2], 0.999 - 0.1), 1e-6, 1e-6));
+    /// ```
     #[allow(clippy::new_ret_no_self)]
     pub fn new(params: Vec<Param>, lr: f64) -> Adam {
         Adam::adamw(params, lr, 0.01)
@@ -74,16 +85,53 @@ impl AdamW {
 
 impl Adam {
     /// Adam with learning rate `lr` and PyTorch's defaults.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{Adam, Optimizer};
+    /// use sinew_tensor::Tensor;
+    /// let w = Param::new("w", Tensor::from_vec(vec![1.0f32, -2.0], &[2])?);
+    /// let mut opt = Adam::new(vec![w.clone()], 0.1);   // torch.optim.Adam([w], lr=0.1)
+    /// opt.step(&w.var().square().sum_all().backward());
+    /// // the first step moves each entry by about lr against its gradient's sign
+    /// assert!(w.value().allclose(&Tensor::from_vec(vec![0.9f32, -1.9], &[2])?, 1e-6, 1e-6));
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn new(params: Vec<Param>, lr: f64) -> Self {
         Adam::with_groups(vec![ParamGroup::new(params, lr)], AdamConfig::default(), false)
     }
 
     /// AdamW with learning rate `lr` and weight decay `wd` (PyTorch's default is 0.01).
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{Adam, Optimizer};
+    /// use sinew_tensor::Tensor;
+    /// let w = Param::new("w", Tensor::ones(&[1]));
+    /// let mut opt = Adam::adamw(vec![w.clone()], 0.1, 0.1);   // AdamW([w], lr=0.1, weight_decay=0.1)
+    /// opt.step(&w.var().sum_all().backward());
+    /// assert!((w.value().item() - (0.99 - 0.1)).abs() < 1e-6);   // w·(1 - lr·wd) - lr
+    /// assert_eq!(opt.param_groups()[0].weight_decay, 0.1);
+    /// ```
     pub fn adamw(params: Vec<Param>, lr: f64, wd: f64) -> Self {
         Adam::with_groups(vec![ParamGroup::new(params, lr).weight_decay(wd)], AdamConfig::default(), true)
     }
 
     /// Adam (or AdamW when `decoupled`) over parameter groups.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{Adam, AdamConfig, Optimizer, ParamGroup};
+    /// use sinew_tensor::Tensor;
+    /// let (body, head) = (Param::new("body", Tensor::ones(&[1])), Param::new("head", Tensor::ones(&[1])));
+    /// // Adam([{"params": [body], "lr": 0.01}, {"params": [head]}], lr=0.1, amsgrad=True)
+    /// let groups = vec![ParamGroup::new(vec![body.clone()], 0.01), ParamGroup::new(vec![head.clone()], 0.1)];
+    /// let mut opt = Adam::with_groups(groups, AdamConfig { amsgrad: true, ..AdamConfig::default() }, false);
+    /// opt.step(&body.var().add(&head.var()).sum_all().backward());
+    /// assert!((body.value().item() - 0.99).abs() < 1e-6);
+    /// assert!((head.value().item() - 0.9).abs() < 1e-6);
+    /// assert_eq!(opt.state().buffers[0].len(), 3);   // exp_avg, exp_avg_sq, max_exp_avg_sq
+    /// ```
     pub fn with_groups(groups: Vec<ParamGroup>, config: AdamConfig, decoupled: bool) -> Self {
         let slots = Slots::new(&groups);
         Adam { groups, config, decoupled, slots }

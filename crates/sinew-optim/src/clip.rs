@@ -39,6 +39,17 @@ pub fn clip_grad_norm(grads: &mut Gradients, max_norm: f64, norm_type: f64) -> f
 }
 
 /// Clamps every gradient element into `[-clip, clip]`.
+///
+/// ```
+/// use sinew_autograd::Var;
+/// use sinew_optim::clip_grad_value;
+/// use sinew_tensor::Tensor;
+/// let x = Var::leaf(Tensor::from_vec(vec![-2.0f32, 0.25, 5.0], &[3])?);
+/// let mut grads = x.square().sum_all().backward();   // 2x
+/// clip_grad_value(&mut grads, 1.0);   // torch.nn.utils.clip_grad_value_(params, 1.0)
+/// assert_eq!(grads.get(&x).unwrap().to_vec::<f32>(), vec![-1.0, 0.5, 1.0]);
+/// # Ok::<(), sinew_tensor::TensorError>(())
+/// ```
 pub fn clip_grad_value(grads: &mut Gradients, clip: f64) {
     grads.map_in_place(|_, g| g.clamp(Some(-clip), Some(clip)));
 }

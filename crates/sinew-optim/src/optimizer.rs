@@ -30,11 +30,33 @@ pub struct ParamGroup {
 
 impl ParamGroup {
     /// A group with learning rate `lr` and no weight decay.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{Optimizer, ParamGroup, Sgd, SgdConfig};
+    /// use sinew_tensor::Tensor;
+    /// let (a, b) = (Param::new("a", Tensor::ones(&[1])), Param::new("b", Tensor::ones(&[1])));
+    /// let groups = vec![ParamGroup::new(vec![a.clone()], 0.1), ParamGroup::new(vec![b.clone()], 0.01)];
+    /// let mut opt = Sgd::with_groups(groups, SgdConfig::default());
+    /// opt.step(&a.var().add(&b.var()).sum_all().backward());
+    /// assert_eq!((a.value().item(), b.value().item()), (0.9f32 as f64, 0.99f32 as f64));
+    /// ```
     pub fn new(params: Vec<Param>, lr: f64) -> Self {
         ParamGroup { params, lr, weight_decay: 0.0 }
     }
 
     /// Sets the weight decay.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{Optimizer, ParamGroup, Sgd, SgdConfig};
+    /// use sinew_tensor::Tensor;
+    /// let w = Param::new("w", Tensor::scalar(1.0f64));
+    /// let group = ParamGroup::new(vec![w.clone()], 0.1).weight_decay(0.1);   // weight_decay=0.1
+    /// let mut opt = Sgd::with_groups(vec![group], SgdConfig::default());
+    /// opt.step(&w.var().sum_all().backward());
+    /// assert!((w.value().item() - (1.0 - 0.1 * (1.0 + 0.1))).abs() < 1e-12);   // g + wd·w
+    /// ```
     pub fn weight_decay(mut self, wd: f64) -> Self {
         self.weight_decay = wd;
         self
@@ -47,25 +69,102 @@ impl ParamGroup {
 /// advanced), as in PyTorch.
 pub trait Optimizer: Send {
     /// One update of every parameter that has a gradient.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{Optimizer, Sgd};
+    /// use sinew_tensor::Tensor;
+    /// let (a, b) = (Param::new("a", Tensor::ones(&[1])), Param::new("b", Tensor::ones(&[1])));
+    /// let mut opt = Sgd::new(vec![a.clone(), b.clone()], 0.5);
+    /// opt.step(&a.var().sum_all().backward());   // optimizer.step(): b has no gradient
+    /// assert_eq!((a.value().item(), b.value().item()), (0.5, 1.0));
+    /// ```
     fn step(&mut self, grads: &Gradients);
     /// The parameter groups.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{Adam, Optimizer};
+    /// use sinew_tensor::Tensor;
+    /// let opt = Adam::new(vec![Param::new("w", Tensor::zeros(&[2]))], 1e-3);
+    /// let g = &opt.param_groups()[0];   // optimizer.param_groups[0]
+    /// assert_eq!((g.params.len(), g.lr, g.weight_decay), (1, 1e-3, 0.0));
+    /// ```
     fn param_groups(&self) -> &[ParamGroup];
     /// The parameter groups, mutable (to change a group's learning rate or decay).
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{Optimizer, Sgd};
+    /// use sinew_tensor::Tensor;
+    /// let w = Param::new("w", Tensor::ones(&[1]));
+    /// let mut opt = Sgd::new(vec![w.clone()], 0.1);
+    /// opt.param_groups_mut()[0].lr = 1.0;   // for g in optimizer.param_groups: g["lr"] = 1.0
+    /// opt.step(&w.var().sum_all().backward());
+    /// assert_eq!(w.value().item(), 0.0);
+    /// ```
     fn param_groups_mut(&mut self) -> &mut [ParamGroup];
     /// The state to save: steps, group settings and per-parameter buffers.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{Optimizer, Sgd};
+    /// use sinew_tensor::Tensor;
+    /// let w = Param::new("w", Tensor::ones(&[2]));
+    /// let mut opt = Sgd::momentum(vec![w.clone()], 0.1, 0.9);
+    /// opt.step(&w.var().sum_all().backward());
+    /// let s = opt.state();   // optimizer.state_dict()
+    /// assert_eq!((s.kind.as_str(), s.step, s.param_steps.clone()), ("sgd", 1, vec![1]));
+    /// assert_eq!(s.buffers[0][0].0, "momentum_buffer");
+    /// assert_eq!(s.buffers[0][0].1.to_tensor()?.to_vec::<f32>(), vec![1.0, 1.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     fn state(&self) -> OptimizerState;
     /// Restores a saved state (from an optimizer of the same kind over the same parameters).
     ///
     /// # Errors
     /// If the state is for another kind of optimizer or other parameters.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{Adam, Optimizer, Sgd};
+    /// use sinew_tensor::Tensor;
+    /// let w = Param::new("w", Tensor::ones(&[1]));
+    /// let mut opt = Adam::new(vec![w.clone()], 0.1);
+    /// opt.step(&w.var().sum_all().backward());
+    /// let saved = opt.state();
+    /// let mut resumed = Adam::new(vec![w.clone()], 0.1);   // optimizer.load_state_dict(saved)
+    /// resumed.load_state(&saved).unwrap();
+    /// assert_eq!(resumed.state(), saved);
+    /// assert!(Sgd::new(vec![w.clone()], 0.1).load_state(&saved).is_err());   // another kind
+    /// ```
     fn load_state(&mut self, state: &OptimizerState) -> Result<(), StateError>;
 
     /// The learning rate of the first group.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{Optimizer, Sgd};
+    /// use sinew_tensor::Tensor;
+    /// let opt = Sgd::new(vec![Param::new("w", Tensor::zeros(&[1]))], 0.05);
+    /// assert_eq!(opt.lr(), 0.05);   // optimizer.param_groups[0]["lr"]
+    /// ```
     fn lr(&self) -> f64 {
         self.param_groups().first().map_or(0.0, |g| g.lr)
     }
 
     /// Sets the learning rate of every group.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{Optimizer, ParamGroup, Sgd, SgdConfig};
+    /// use sinew_tensor::Tensor;
+    /// let p = || Param::new("w", Tensor::zeros(&[1]));
+    /// let groups = vec![ParamGroup::new(vec![p()], 0.1), ParamGroup::new(vec![p()], 0.01)];
+    /// let mut opt = Sgd::with_groups(groups, SgdConfig::default());
+    /// opt.set_lr(0.5);
+    /// assert!(opt.param_groups().iter().all(|g| g.lr == 0.5));
+    /// ```
     fn set_lr(&mut self, lr: f64) {
         for g in self.param_groups_mut() {
             g.lr = lr;

@@ -40,11 +40,32 @@ pub struct RmsProp {
 
 impl RmsProp {
     /// RMSprop with learning rate `lr` (PyTorch's default is 0.01) and defaults.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{Optimizer, RmsProp};
+    /// use sinew_tensor::Tensor;
+    /// let w = Param::new("w", Tensor::scalar(1.0f64));
+    /// let mut opt = RmsProp::new(vec![w.clone()], 0.01);   // torch.optim.RMSprop([w], lr=0.01)
+    /// opt.step(&w.var().square().backward());   // g = 2, s = 0.01·g²: the step is lr·g/(0.1·g)
+    /// assert!((w.value().item() - (1.0 - 0.01 * 2.0 / (0.2 + 1e-8))).abs() < 1e-12);   // eps = 1e-8
+    /// ```
     pub fn new(params: Vec<Param>, lr: f64) -> Self {
         RmsProp::with_groups(vec![ParamGroup::new(params, lr)], RmsPropConfig::default())
     }
 
     /// RMSprop over parameter groups.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{Optimizer, ParamGroup, RmsProp, RmsPropConfig};
+    /// use sinew_tensor::Tensor;
+    /// let w = Param::new("w", Tensor::scalar(1.0f64));
+    /// let config = RmsPropConfig { centered: true, ..RmsPropConfig::default() };   // centered=True
+    /// let mut opt = RmsProp::with_groups(vec![ParamGroup::new(vec![w.clone()], 0.001)], config);
+    /// opt.step(&w.var().backward());   // g = 1: s = 0.01, ḡ = 0.01, step = lr / √(s - ḡ²)
+    /// assert!((w.value().item() - (1.0 - 0.001 / (0.0099f64.sqrt() + 1e-8))).abs() < 1e-12);
+    /// ```
     pub fn with_groups(groups: Vec<ParamGroup>, config: RmsPropConfig) -> Self {
         let slots = Slots::new(&groups);
         RmsProp { groups, config, slots }
@@ -157,11 +178,32 @@ pub struct Adagrad {
 
 impl Adagrad {
     /// Adagrad with learning rate `lr` (PyTorch's default is 0.01) and defaults.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{Adagrad, Optimizer};
+    /// use sinew_tensor::Tensor;
+    /// let w = Param::new("w", Tensor::scalar(1.0f64));
+    /// let mut opt = Adagrad::new(vec![w.clone()], 0.1);   // torch.optim.Adagrad([w], lr=0.1)
+    /// opt.step(&w.var().mul_scalar(3.0).backward());   // s = g²: the first step is lr
+    /// assert!((w.value().item() - (1.0 - 0.1 * 3.0 / (3.0 + 1e-10))).abs() < 1e-12);   // eps = 1e-10
+    /// ```
     pub fn new(params: Vec<Param>, lr: f64) -> Self {
         Adagrad::with_groups(vec![ParamGroup::new(params, lr)], AdagradConfig::default())
     }
 
     /// Adagrad over parameter groups.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{Adagrad, AdagradConfig, Optimizer, ParamGroup};
+    /// use sinew_tensor::Tensor;
+    /// let w = Param::new("w", Tensor::scalar(1.0f64));
+    /// let config = AdagradConfig { initial_accumulator_value: 3.0, ..AdagradConfig::default() };
+    /// let mut opt = Adagrad::with_groups(vec![ParamGroup::new(vec![w.clone()], 0.1)], config);
+    /// opt.step(&w.var().backward());   // g = 1, s = 3 + 1: the step is 0.1 / 2
+    /// assert!((w.value().item() - 0.95).abs() < 1e-9);
+    /// ```
     pub fn with_groups(groups: Vec<ParamGroup>, config: AdagradConfig) -> Self {
         let slots = Slots::new(&groups);
         Adagrad { groups, config, slots }

@@ -15,6 +15,21 @@ use crate::state::StateError;
 /// A learning rate as a function of the step count and the group's initial rate.
 pub trait LrSchedule: Send + Sync {
     /// The rate in force after `step` scheduler steps, for a group that started at `base_lr`.
+    ///
+    /// ```
+    /// use sinew_optim::{LrSchedule, MultiStepLr};
+    /// // a custom schedule: inverse square root decay after 4 warm-up steps
+    /// struct InvSqrt;
+    /// impl LrSchedule for InvSqrt {
+    ///     fn lr(&self, step: usize, base: f64) -> f64 {
+    ///         base * (4.0 / (step.max(4) as f64)).sqrt()
+    ///     }
+    /// }
+    /// assert_eq!((InvSqrt.lr(0, 0.1), InvSqrt.lr(16, 0.1)), (0.1, 0.05));
+    /// let m = MultiStepLr { milestones: vec![2, 4], gamma: 0.1 };
+    /// assert_eq!((m.lr(1, 1.0), m.lr(2, 1.0)), (1.0, 0.1));
+    /// assert!((m.lr(4, 1.0) - 0.01).abs() < 1e-15);
+    /// ```
     fn lr(&self, step: usize, base_lr: f64) -> f64;
 }
 
@@ -117,6 +132,14 @@ pub struct OneCycleLr {
 
 impl OneCycleLr {
     /// PyTorch's defaults for a peak rate and a cycle length.
+    ///
+    /// ```
+    /// use sinew_optim::{LrSchedule, OneCycleLr};
+    /// let s = OneCycleLr::new(1.0, 100);   // OneCycleLR(opt, max_lr=1.0, total_steps=100)
+    /// assert!((s.lr(0, 0.0) - 1.0 / 25.0).abs() < 1e-12);   // max_lr / div_factor
+    /// assert!((s.lr(29, 0.0) - 1.0).abs() < 1e-12);         // the peak, after 30%
+    /// assert!((s.lr(99, 0.0) - 0.04 / 1e4).abs() < 1e-12);  // / final_div_factor
+    /// ```
     pub fn new(max_lr: f64, total_steps: usize) -> Self {
         OneCycleLr { max_lr, total_steps, pct_start: 0.3, div_factor: 25.0, final_div_factor: 1e4 }
     }
@@ -202,6 +225,16 @@ pub struct Scheduler<S> {
 
 impl<S: LrSchedule> Scheduler<S> {
     /// Records the groups' current rates as base rates and applies step 0.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{LinearLr, Optimizer, Scheduler, Sgd};
+    /// use sinew_tensor::Tensor;
+    /// let mut opt = Sgd::new(vec![Param::new("w", Tensor::zeros(&[1]))], 0.1);
+    /// // LinearLR(opt, start_factor=0.1, total_iters=4): the warm-up rate applies at once
+    /// let _sched = Scheduler::new(LinearLr { start_factor: 0.1, end_factor: 1.0, total_iters: 4 }, &mut opt);
+    /// assert!((opt.lr() - 0.01).abs() < 1e-15);
+    /// ```
     pub fn new(schedule: S, opt: &mut dyn Optimizer) -> Self {
         let base_lrs = opt.param_groups().iter().map(|g| g.lr).collect();
         let s = Scheduler { schedule, state: SchedulerState { step: 0, base_lrs } };
@@ -216,17 +249,49 @@ impl<S: LrSchedule> Scheduler<S> {
     }
 
     /// Advances one step and sets the new rates.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{ExponentialLr, Optimizer, Scheduler, Sgd};
+    /// use sinew_tensor::Tensor;
+    /// let mut opt = Sgd::new(vec![Param::new("w", Tensor::zeros(&[1]))], 0.1);
+    /// let mut sched = Scheduler::new(ExponentialLr { gamma: 0.5 }, &mut opt);
+    /// sched.step(&mut opt);   // scheduler.step()
+    /// sched.step(&mut opt);
+    /// assert!((opt.lr() - 0.025).abs() < 1e-15);
+    /// ```
     pub fn step(&mut self, opt: &mut dyn Optimizer) {
         self.state.step += 1;
         self.apply(opt);
     }
 
     /// The rate of the first group at the current step.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{Optimizer, Scheduler, Sgd, StepLr};
+    /// use sinew_tensor::Tensor;
+    /// let mut opt = Sgd::new(vec![Param::new("w", Tensor::zeros(&[1]))], 1.0);
+    /// let mut sched = Scheduler::new(StepLr { step_size: 1, gamma: 0.5 }, &mut opt);
+    /// sched.step(&mut opt);
+    /// assert_eq!(sched.last_lr(), 0.5);   // scheduler.get_last_lr()[0]
+    /// assert_eq!(sched.last_lr(), opt.lr());
+    /// ```
     pub fn last_lr(&self) -> f64 {
         self.state.base_lrs.first().map_or(0.0, |&b| self.schedule.lr(self.state.step, b))
     }
 
     /// The state to save.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{Scheduler, SchedulerState, Sgd, StepLr};
+    /// use sinew_tensor::Tensor;
+    /// let mut opt = Sgd::new(vec![Param::new("w", Tensor::zeros(&[1]))], 0.1);
+    /// let mut sched = Scheduler::new(StepLr { step_size: 2, gamma: 0.5 }, &mut opt);
+    /// sched.step(&mut opt);
+    /// assert_eq!(sched.state(), SchedulerState { step: 1, base_lrs: vec![0.1] });   // scheduler.state_dict()
+    /// ```
     pub fn state(&self) -> SchedulerState {
         self.state.clone()
     }
@@ -311,6 +376,12 @@ pub struct ReduceLrOnPlateau {
 
 impl ReduceLrOnPlateau {
     /// PyTorch's defaults in the given mode.
+    ///
+    /// ```
+    /// use sinew_optim::{PlateauMode, ReduceLrOnPlateau};
+    /// let p = ReduceLrOnPlateau::new(PlateauMode::Max);   // ReduceLROnPlateau(opt, mode="max")
+    /// assert_eq!((p.factor, p.patience, p.threshold, p.cooldown), (0.1, 10, 1e-4, 0));
+    /// ```
     pub fn new(mode: PlateauMode) -> Self {
         ReduceLrOnPlateau {
             mode,
@@ -374,6 +445,19 @@ impl ReduceLrOnPlateau {
 
     /// Records this step's metric, reducing the rates of `opt` if it has plateaued.
     /// Returns whether it reduced any (a reduction of at most `eps` is not applied).
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{Optimizer, PlateauMode, ReduceLrOnPlateau, Sgd};
+    /// use sinew_tensor::Tensor;
+    /// let mut opt = Sgd::new(vec![Param::new("w", Tensor::zeros(&[1]))], 0.1);
+    /// let mut plateau = ReduceLrOnPlateau::new(PlateauMode::Min);
+    /// plateau.patience = 1;
+    /// let reduced: Vec<bool> = [1.0, 0.5, 0.5, 0.5].iter().map(|&loss| plateau.step(loss, &mut opt)).collect();
+    /// // two steps without improvement exceed a patience of 1
+    /// assert_eq!(reduced, vec![false, false, false, true]);
+    /// assert!((opt.lr() - 0.01).abs() < 1e-15);
+    /// ```
     pub fn step(&mut self, metric: f64, opt: &mut dyn Optimizer) -> bool {
         if self.improves(metric) {
             self.best = Some(metric);

@@ -41,11 +41,34 @@ pub struct Sgd {
 
 impl Sgd {
     /// Plain SGD over `params` with learning rate `lr`.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{Optimizer, Sgd};
+    /// use sinew_tensor::Tensor;
+    /// let w = Param::new("w", Tensor::full(&[2], 3.0));
+    /// let mut opt = Sgd::new(vec![w.clone()], 0.5);   // torch.optim.SGD([w], lr=0.5)
+    /// opt.step(&w.var().sum_all().backward());   // gradient 1
+    /// assert_eq!(w.value().to_vec::<f32>(), vec![2.5, 2.5]);
+    /// ```
     pub fn new(params: Vec<Param>, lr: f64) -> Self {
         Sgd::with_groups(vec![ParamGroup::new(params, lr)], SgdConfig::default())
     }
 
     /// SGD with momentum `μ` (dampening 0, not Nesterov).
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{Optimizer, Sgd};
+    /// use sinew_tensor::Tensor;
+    /// let w = Param::new("w", Tensor::scalar(1.0f64));
+    /// let mut opt = Sgd::momentum(vec![w.clone()], 0.1, 0.9);   // SGD([w], lr=0.1, momentum=0.9)
+    /// for _ in 0..2 {
+    ///     opt.step(&w.var().sum_all().backward());   // gradient 1 each time
+    /// }
+    /// // the buffer is 1, then 0.9·1 + 1 = 1.9: w = 1 - 0.1 - 0.19
+    /// assert!((w.value().item() - 0.71).abs() < 1e-12);
+    /// ```
     pub fn momentum(params: Vec<Param>, lr: f64, momentum: f64) -> Self {
         Sgd::with_groups(vec![ParamGroup::new(params, lr)], SgdConfig { momentum, ..SgdConfig::default() })
     }
@@ -54,6 +77,17 @@ impl Sgd {
     ///
     /// # Panics
     /// If Nesterov is asked for without momentum or with dampening (as PyTorch refuses).
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_optim::{Optimizer, ParamGroup, Sgd, SgdConfig};
+    /// use sinew_tensor::Tensor;
+    /// let w = Param::new("w", Tensor::scalar(1.0f64));
+    /// let config = SgdConfig { momentum: 0.9, nesterov: true, ..SgdConfig::default() };
+    /// let mut opt = Sgd::with_groups(vec![ParamGroup::new(vec![w.clone()], 0.1)], config);
+    /// opt.step(&w.var().sum_all().backward());
+    /// assert!((w.value().item() - (1.0 - 0.1 * 1.9)).abs() < 1e-12);   // Nesterov: g + μ·b
+    /// ```
     #[track_caller]
     pub fn with_groups(groups: Vec<ParamGroup>, config: SgdConfig) -> Self {
         assert!(

@@ -28,6 +28,13 @@ impl StateTensor {
     ///
     /// # Panics
     /// For `i64` tensors (optimizer state is always float).
+    ///
+    /// ```
+    /// use sinew_optim::StateTensor;
+    /// use sinew_tensor::Tensor;
+    /// let s = StateTensor::from_tensor(&Tensor::arange(0.0, 4.0, 1.0).reshape(&[2, 2]));
+    /// assert_eq!(s, StateTensor::F32 { shape: vec![2, 2], data: vec![0.0, 1.0, 2.0, 3.0] });
+    /// ```
     pub fn from_tensor(t: &Tensor) -> Self {
         match t.dtype() {
             DType::F32 => StateTensor::F32 { shape: t.dims().to_vec(), data: t.to_vec() },
@@ -40,6 +47,15 @@ impl StateTensor {
     ///
     /// # Errors
     /// If the shape does not match the data.
+    ///
+    /// ```
+    /// use sinew_optim::StateTensor;
+    /// let s = StateTensor::F64 { shape: vec![2], data: vec![0.5, 1.5] };
+    /// assert_eq!(s.to_tensor()?.to_vec::<f64>(), vec![0.5, 1.5]);
+    /// let bad = StateTensor::F64 { shape: vec![3], data: vec![0.5, 1.5] };   // read from a corrupt file
+    /// assert!(bad.to_tensor().is_err());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn to_tensor(&self) -> Result<Tensor, sinew_tensor::TensorError> {
         match self {
             StateTensor::F32 { shape, data } => Tensor::from_vec(data.clone(), shape),

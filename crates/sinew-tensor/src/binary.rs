@@ -25,6 +25,16 @@ impl Tensor {
     ///
     /// # Panics
     /// If either dtype is not `T`.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let a = Tensor::from_vec(vec![3.0f64, -1.0], &[2])?;
+    /// let b = Tensor::from_vec(vec![4.0f64], &[1])?;   // broadcasts
+    /// let h = a.try_zip_map::<f64, f64>(&b, "hypot", |x, y| x.hypot(y))?;
+    /// assert_eq!(h.to_vec::<f64>(), vec![5.0, 17f64.sqrt()]);
+    /// assert!(a.try_zip_map::<f64, f64>(&Tensor::zeros_dtype(&[3], a.dtype()), "hypot", f64::hypot).is_err());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn try_zip_map<T: StorageElement, U: StorageElement>(
         &self,
@@ -108,13 +118,14 @@ impl Tensor {
 
 /// Defines `try_name` / `name` / `name_scalar` for ops valid on every dtype.
 macro_rules! binary_any {
-    ($($(#[$m:meta])* $name:ident, $try_name:ident, $scalar:ident => |$a:ident, $b:ident| $body:expr;)*) => {
+    ($($(#[$m:meta])* $name:ident, $(#[$tm:meta])* $try_name:ident, $(#[$sm:meta])* $scalar:ident => |$a:ident, $b:ident| $body:expr;)*) => {
         impl Tensor {
             $(
                 #[doc = concat!("[`Tensor::", stringify!($name), "`] that returns an error instead of panicking.")]
                 ///
                 /// # Errors
                 /// If the shapes do not broadcast.
+                $(#[$tm])*
                 pub fn $try_name(&self, other: &Tensor) -> Result<Tensor> {
                     let (x, y) = self.promoted(other, stringify!($name))?;
                     with_elem!(x.dtype(), |T| x.try_zip_map::<T, T>(&y, stringify!($name), |$a: T, $b: T| $body))
@@ -131,6 +142,7 @@ macro_rules! binary_any {
 
                 #[doc = concat!("[`Tensor::", stringify!($name), "`] with a scalar right operand.")]
                 /// An `i64` tensor with a non-integral scalar computes in `f32`.
+                $(#[$sm])*
                 pub fn $scalar(&self, scalar: f64) -> Tensor {
                     let x = if self.dtype() == DType::I64 && scalar.fract() != 0.0 {
                         self.to_dtype(DType::F32)
@@ -149,13 +161,14 @@ macro_rules! binary_any {
 
 /// Defines `try_name` / `name` / `name_scalar` for float ops (integers compute in `f32`).
 macro_rules! binary_float {
-    ($($(#[$m:meta])* $name:ident, $try_name:ident, $scalar:ident => |$a:ident, $b:ident| $body:expr;)*) => {
+    ($($(#[$m:meta])* $name:ident, $(#[$tm:meta])* $try_name:ident, $(#[$sm:meta])* $scalar:ident => |$a:ident, $b:ident| $body:expr;)*) => {
         impl Tensor {
             $(
                 #[doc = concat!("[`Tensor::", stringify!($name), "`] that returns an error instead of panicking.")]
                 ///
                 /// # Errors
                 /// If the shapes do not broadcast.
+                $(#[$tm])*
                 pub fn $try_name(&self, other: &Tensor) -> Result<Tensor> {
                     let (x, y) = self.promoted_float(other, stringify!($name))?;
                     with_float!(x.dtype(), stringify!($name), |T| x.try_zip_map::<T, T>(&y, stringify!($name), |$a: T, $b: T| $body))
@@ -171,6 +184,7 @@ macro_rules! binary_float {
                 }
 
                 #[doc = concat!("[`Tensor::", stringify!($name), "`] with a scalar right operand.")]
+                $(#[$sm])*
                 pub fn $scalar(&self, scalar: f64) -> Tensor {
                     let x = if self.dtype() == DType::I64 { self.to_dtype(DType::F32) } else { self.clone() };
                     with_float!(x.dtype(), stringify!($name), |T| {
@@ -192,49 +206,368 @@ binary_any! {
     /// let b = Tensor::arange(0.0, 3.0, 1.0);     // broadcasts over rows
     /// assert_eq!(a.add(&b).to_vec::<f32>(), vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
     /// ```
-    add, try_add, add_scalar => |a, b| a + b;
+    add,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let a = Tensor::ones(&[2, 3]);
+    /// assert_eq!(a.try_add(&Tensor::ones(&[3]))?.dims(), &[2, 3]);
+    /// assert!(a.try_add(&Tensor::ones(&[2])).is_err());   // [2, 3] and [2] do not broadcast
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    try_add,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::arange(0.0, 3.0, 1.0);
+    /// assert_eq!(t.add_scalar(0.5).to_vec::<f32>(), vec![0.5, 1.5, 2.5]);   // also &t + 0.5
+    /// ```
+    add_scalar => |a, b| a + b;
     /// Elementwise difference with broadcasting (also `&a - &b`).
-    sub, try_sub, sub_scalar => |a, b| a - b;
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let a = Tensor::arange(0.0, 4.0, 1.0).reshape(&[2, 2]);
+    /// let col = Tensor::arange(0.0, 2.0, 1.0).reshape(&[2, 1]);   // one value per row
+    /// assert_eq!(a.sub(&col).to_vec::<f32>(), vec![0.0, 1.0, 1.0, 2.0]);
+    /// ```
+    sub,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let d = Tensor::ones(&[2]).try_sub(&Tensor::ones(&[2]))?;
+    /// assert_eq!(d.to_vec::<f32>(), vec![0.0, 0.0]);
+    /// assert!(Tensor::ones(&[2]).try_sub(&Tensor::ones(&[3])).is_err());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    try_sub,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![5i64, 7], &[2])?;
+    /// assert_eq!(t.sub_scalar(2.0).to_vec::<i64>(), vec![3, 5]);   // stays i64
+    /// assert_eq!(t.sub_scalar(0.5).to_vec::<f32>(), vec![4.5, 6.5]); // computes in f32
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    sub_scalar => |a, b| a - b;
     /// Elementwise product with broadcasting (also `&a * &b`).
-    mul, try_mul, mul_scalar => |a, b| a * b;
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let a = Tensor::arange(1.0, 4.0, 1.0);
+    /// assert_eq!(a.mul(&a).to_vec::<f32>(), vec![1.0, 4.0, 9.0]);
+    /// let outer = a.reshape(&[3, 1]).mul(&a);   // [3, 1] * [3] -> [3, 3]
+    /// assert_eq!(outer.dims(), &[3, 3]);
+    /// assert_eq!(outer.to_vec::<f32>()[5], 6.0);
+    /// ```
+    mul,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let p = Tensor::full(&[2], 3.0).try_mul(&Tensor::full(&[], 2.0))?;   // a 0-d operand broadcasts
+    /// assert_eq!(p.to_vec::<f32>(), vec![6.0, 6.0]);
+    /// assert!(Tensor::ones(&[2, 2]).try_mul(&Tensor::ones(&[3])).is_err());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    try_mul,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::arange(0.0, 3.0, 1.0);
+    /// assert_eq!(t.mul_scalar(-2.0).to_vec::<f32>(), vec![0.0, -2.0, -4.0]);   // also &t * -2.0
+    /// ```
+    mul_scalar => |a, b| a * b;
     /// Elementwise maximum; NaN if either is NaN (`torch.maximum`).
-    maximum, try_maximum, maximum_scalar => |a, b| if a.is_nan() || b.is_nan() { a + b } else if a >= b { a } else { b };
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let a = Tensor::from_vec(vec![1.0f32, 5.0, f32::NAN], &[3])?;
+    /// let b = Tensor::from_vec(vec![3.0f32, 2.0, 0.0], &[3])?;
+    /// let m = a.maximum(&b).to_vec::<f32>();
+    /// assert_eq!(&m[..2], &[3.0, 5.0]);
+    /// assert!(m[2].is_nan());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    maximum,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let m = Tensor::ones(&[2]).try_maximum(&Tensor::zeros(&[2, 1]))?;
+    /// assert_eq!(m.dims(), &[2, 2]);
+    /// assert!(Tensor::ones(&[2]).try_maximum(&Tensor::ones(&[3])).is_err());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    try_maximum,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![-1.0f32, 2.0], &[2])?;
+    /// assert_eq!(t.maximum_scalar(0.0).to_vec::<f32>(), vec![0.0, 2.0]);   // torch.clamp_min
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    maximum_scalar => |a, b| if a.is_nan() || b.is_nan() { a + b } else if a >= b { a } else { b };
     /// Elementwise minimum; NaN if either is NaN (`torch.minimum`).
-    minimum, try_minimum, minimum_scalar => |a, b| if a.is_nan() || b.is_nan() { a + b } else if a <= b { a } else { b };
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let a = Tensor::from_vec(vec![1i64, 5], &[2])?;
+    /// let b = Tensor::from_vec(vec![3i64, 2], &[2])?;
+    /// assert_eq!(a.minimum(&b).to_vec::<i64>(), vec![1, 2]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    minimum,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let m = Tensor::full(&[2], 4.0).try_minimum(&Tensor::full(&[1], 3.0))?;
+    /// assert_eq!(m.to_vec::<f32>(), vec![3.0, 3.0]);
+    /// assert!(Tensor::ones(&[2]).try_minimum(&Tensor::ones(&[3])).is_err());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    try_minimum,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![-1.0f32, 2.0], &[2])?;
+    /// assert_eq!(t.minimum_scalar(1.0).to_vec::<f32>(), vec![-1.0, 1.0]);   // torch.clamp_max
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    minimum_scalar => |a, b| if a.is_nan() || b.is_nan() { a + b } else if a <= b { a } else { b };
     /// `a == b` as a 0/1 mask.
-    eq, try_eq, eq_scalar => |a, b| if a == b { T::ONE } else { T::ZERO };
-    /// `a != b` as a 0/1 mask.
-    ne, try_ne, ne_scalar => |a, b| if a != b { T::ONE } else { T::ZERO };
-    /// `a < b` as a 0/1 mask.
-    lt, try_lt, lt_scalar => |a, b| if a < b { T::ONE } else { T::ZERO };
-    /// `a <= b` as a 0/1 mask.
-    le, try_le, le_scalar => |a, b| if a <= b { T::ONE } else { T::ZERO };
-    /// `a > b` as a 0/1 mask.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let a = Tensor::from_vec(vec![1.0f32, 3.0, 2.0], &[3])?;
+    /// let b = Tensor::from_vec(vec![1.0f32, 2.0, 4.0], &[3])?;
+    /// assert_eq!(a.eq(&b).to_vec::<f32>(), vec![1.0, 0.0, 0.0]);   // torch.eq(a, b), as 0/1
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    eq,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let m = Tensor::zeros(&[2, 1]).try_eq(&Tensor::zeros(&[3]))?;
+    /// assert_eq!(m.dims(), &[2, 3]);
+    /// assert!(Tensor::zeros(&[2]).try_eq(&Tensor::zeros(&[3])).is_err());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    try_eq,
     ///
     /// ```
     /// use sinew_tensor::Tensor;
     /// let x = Tensor::arange(-1.0, 2.0, 1.0);
-    /// assert_eq!(x.gt_scalar(0.0).to_vec::<f32>(), vec![0.0, 0.0, 1.0]);
+    /// assert_eq!(x.eq_scalar(0.0).to_vec::<f32>(), vec![0.0, 1.0, 0.0]);   // x == 0
     /// ```
-    gt, try_gt, gt_scalar => |a, b| if a > b { T::ONE } else { T::ZERO };
+    eq_scalar => |a, b| if a == b { T::ONE } else { T::ZERO };
+    /// `a != b` as a 0/1 mask.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let a = Tensor::from_vec(vec![1.0f32, 3.0, 2.0], &[3])?;
+    /// let b = Tensor::from_vec(vec![1.0f32, 2.0, 4.0], &[3])?;
+    /// assert_eq!(a.ne(&b).to_vec::<f32>(), vec![0.0, 1.0, 1.0]);   // torch.ne(a, b), as 0/1
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    ne,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let m = Tensor::zeros(&[2, 1]).try_ne(&Tensor::zeros(&[3]))?;
+    /// assert_eq!(m.dims(), &[2, 3]);
+    /// assert!(Tensor::zeros(&[2]).try_ne(&Tensor::zeros(&[3])).is_err());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    try_ne,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let x = Tensor::arange(-1.0, 2.0, 1.0);
+    /// assert_eq!(x.ne_scalar(0.0).to_vec::<f32>(), vec![1.0, 0.0, 1.0]);   // x != 0
+    /// ```
+    ne_scalar => |a, b| if a != b { T::ONE } else { T::ZERO };
+    /// `a < b` as a 0/1 mask.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let a = Tensor::from_vec(vec![1.0f32, 3.0, 2.0], &[3])?;
+    /// let b = Tensor::from_vec(vec![1.0f32, 2.0, 4.0], &[3])?;
+    /// assert_eq!(a.lt(&b).to_vec::<f32>(), vec![0.0, 0.0, 1.0]);   // torch.lt(a, b), as 0/1
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    lt,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let m = Tensor::zeros(&[2, 1]).try_lt(&Tensor::zeros(&[3]))?;
+    /// assert_eq!(m.dims(), &[2, 3]);
+    /// assert!(Tensor::zeros(&[2]).try_lt(&Tensor::zeros(&[3])).is_err());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    try_lt,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let x = Tensor::arange(-1.0, 2.0, 1.0);
+    /// assert_eq!(x.lt_scalar(0.0).to_vec::<f32>(), vec![1.0, 0.0, 0.0]);   // x < 0
+    /// ```
+    lt_scalar => |a, b| if a < b { T::ONE } else { T::ZERO };
+    /// `a <= b` as a 0/1 mask.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let a = Tensor::from_vec(vec![1.0f32, 3.0, 2.0], &[3])?;
+    /// let b = Tensor::from_vec(vec![1.0f32, 2.0, 4.0], &[3])?;
+    /// assert_eq!(a.le(&b).to_vec::<f32>(), vec![1.0, 0.0, 1.0]);   // torch.le(a, b), as 0/1
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    le,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let m = Tensor::zeros(&[2, 1]).try_le(&Tensor::zeros(&[3]))?;
+    /// assert_eq!(m.dims(), &[2, 3]);
+    /// assert!(Tensor::zeros(&[2]).try_le(&Tensor::zeros(&[3])).is_err());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    try_le,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let x = Tensor::arange(-1.0, 2.0, 1.0);
+    /// assert_eq!(x.le_scalar(0.0).to_vec::<f32>(), vec![1.0, 1.0, 0.0]);   // x <= 0
+    /// ```
+    le_scalar => |a, b| if a <= b { T::ONE } else { T::ZERO };
+    /// `a > b` as a 0/1 mask.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let a = Tensor::from_vec(vec![1.0f32, 3.0, 2.0], &[3])?;
+    /// let b = Tensor::from_vec(vec![1.0f32, 2.0, 4.0], &[3])?;
+    /// assert_eq!(a.gt(&b).to_vec::<f32>(), vec![0.0, 1.0, 0.0]);   // torch.gt(a, b), as 0/1
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    gt,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let m = Tensor::zeros(&[2, 1]).try_gt(&Tensor::zeros(&[3]))?;
+    /// assert_eq!(m.dims(), &[2, 3]);
+    /// assert!(Tensor::zeros(&[2]).try_gt(&Tensor::zeros(&[3])).is_err());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    try_gt,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let x = Tensor::arange(-1.0, 2.0, 1.0);
+    /// assert_eq!(x.gt_scalar(0.0).to_vec::<f32>(), vec![0.0, 0.0, 1.0]);   // x > 0
+    /// ```
+    gt_scalar => |a, b| if a > b { T::ONE } else { T::ZERO };
     /// `a >= b` as a 0/1 mask.
-    ge, try_ge, ge_scalar => |a, b| if a >= b { T::ONE } else { T::ZERO };
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let a = Tensor::from_vec(vec![1.0f32, 3.0, 2.0], &[3])?;
+    /// let b = Tensor::from_vec(vec![1.0f32, 2.0, 4.0], &[3])?;
+    /// assert_eq!(a.ge(&b).to_vec::<f32>(), vec![1.0, 1.0, 0.0]);   // torch.ge(a, b), as 0/1
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    ge,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let m = Tensor::zeros(&[2, 1]).try_ge(&Tensor::zeros(&[3]))?;
+    /// assert_eq!(m.dims(), &[2, 3]);
+    /// assert!(Tensor::zeros(&[2]).try_ge(&Tensor::zeros(&[3])).is_err());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    try_ge,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let x = Tensor::arange(-1.0, 2.0, 1.0);
+    /// assert_eq!(x.ge_scalar(0.0).to_vec::<f32>(), vec![0.0, 1.0, 1.0]);   // x >= 0
+    /// ```
+    ge_scalar => |a, b| if a >= b { T::ONE } else { T::ZERO };
 }
 
 binary_float! {
     /// Elementwise true division with broadcasting (also `&a / &b`); integers divide in `f32`.
-    div, try_div, div_scalar => |a, b| a / b;
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let a = Tensor::from_vec(vec![1i64, 7], &[2])?;
+    /// let b = Tensor::from_vec(vec![2i64, 2], &[2])?;
+    /// assert_eq!(a.div(&b).to_vec::<f32>(), vec![0.5, 3.5]);   // true division, as torch.div
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    div,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let q = Tensor::ones(&[2]).try_div(&Tensor::full(&[], 4.0))?;
+    /// assert_eq!(q.to_vec::<f32>(), vec![0.25, 0.25]);
+    /// assert!(Tensor::ones(&[2]).try_div(&Tensor::ones(&[3])).is_err());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    try_div,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::arange(1.0, 4.0, 1.0);
+    /// assert_eq!(t.div_scalar(2.0).to_vec::<f32>(), vec![0.5, 1.0, 1.5]);   // also &t / 2.0
+    /// ```
+    div_scalar => |a, b| a / b;
     /// Elementwise power `a^b` with broadcasting (`torch.pow` of two tensors).
-    pow, try_pow, pow_scalar => |a, b| Float::powf(a, b);
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let base = Tensor::from_vec(vec![2.0f32, 3.0], &[2])?;
+    /// let exp = Tensor::from_vec(vec![3.0f32, 0.5], &[2])?;
+    /// let p = base.pow(&exp).to_vec::<f32>();
+    /// assert_eq!(p[0], 8.0);
+    /// assert!((p[1] - 3f32.sqrt()).abs() < 1e-6);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    pow,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let p = Tensor::full(&[2], 2.0).try_pow(&Tensor::arange(0.0, 2.0, 1.0))?;
+    /// assert_eq!(p.to_vec::<f32>(), vec![1.0, 2.0]);
+    /// assert!(Tensor::ones(&[2]).try_pow(&Tensor::ones(&[3])).is_err());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    try_pow,
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::arange(1.0, 4.0, 1.0);
+    /// assert_eq!(t.pow_scalar(2.0).to_vec::<f32>(), vec![1.0, 4.0, 9.0]);
+    /// ```
+    pow_scalar => |a, b| Float::powf(a, b);
 }
 
 impl Tensor {
     /// `scalar - x` (`torch.rsub`).
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::arange(0.0, 3.0, 1.0);
+    /// assert_eq!(t.rsub_scalar(1.0).to_vec::<f32>(), vec![1.0, 0.0, -1.0]);   // 1 - t
+    /// ```
     pub fn rsub_scalar(&self, scalar: f64) -> Tensor {
         self.neg().add_scalar(scalar)
     }
 
     /// `scalar / x`.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![1.0f32, 2.0, 4.0], &[3])?;
+    /// assert_eq!(t.rdiv_scalar(2.0).to_vec::<f32>(), vec![2.0, 1.0, 0.5]);   // 2 / t
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn rdiv_scalar(&self, scalar: f64) -> Tensor {
         self.recip().mul_scalar(scalar)
     }
@@ -275,6 +608,16 @@ impl Tensor {
     }
 
     /// Sets elements to `value` where `mask` (broadcast to this shape) is non-zero.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// // an attention-style mask: -inf above the diagonal, scores.masked_fill(mask, -inf)
+    /// let scores = Tensor::zeros(&[2, 2]);
+    /// let mask = Tensor::from_vec(vec![0.0f32, 1.0, 0.0, 0.0], &[2, 2])?;
+    /// let m = scores.masked_fill(&mask, f64::NEG_INFINITY);
+    /// assert_eq!(m.to_vec::<f32>(), vec![0.0, f32::NEG_INFINITY, 0.0, 0.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn masked_fill(&self, mask: &Tensor, value: f64) -> Tensor {
         let fill = Tensor::full_dtype(&[], value, self.dtype());
@@ -283,6 +626,13 @@ impl Tensor {
 
     /// The elements where `mask` (broadcast to this shape) is non-zero, as a 1-D tensor
     /// (`torch.masked_select`).
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let x = Tensor::arange(-2.0, 3.0, 1.0);
+    /// let positive = x.masked_select(&x.gt_scalar(0.0));   // x[x > 0]
+    /// assert_eq!(positive.to_vec::<f32>(), vec![1.0, 2.0]);
+    /// ```
     #[track_caller]
     pub fn masked_select(&self, mask: &Tensor) -> Tensor {
         let shape = or_panic(shape::broadcast_shapes("masked_select", self.dims(), mask.dims()));

@@ -119,11 +119,29 @@ pub fn set_buffer_cache_limit(bytes: usize) {
 }
 
 /// Bytes currently held by the buffer cache.
+///
+/// ```
+/// use sinew_tensor::{Tensor, buffer_cache_bytes, clear_buffer_cache};
+/// clear_buffer_cache();
+/// assert_eq!(buffer_cache_bytes(), 0);
+/// drop(Tensor::zeros(&[1024]));   // 4 KiB: too small to cache, freed
+/// assert_eq!(buffer_cache_bytes(), 0);
+/// drop(Tensor::zeros(&[64 * 1024]));   // 256 KiB: kept for reuse
+/// assert_eq!(buffer_cache_bytes(), 256 * 1024);
+/// ```
 pub fn buffer_cache_bytes() -> usize {
     lock().bytes
 }
 
 /// Frees every cached buffer (the cache stays on).
+///
+/// ```
+/// use sinew_tensor::{Tensor, buffer_cache_bytes, clear_buffer_cache};
+/// drop(Tensor::zeros(&[256, 256]));
+/// assert!(buffer_cache_bytes() >= 256 * 256 * 4);
+/// clear_buffer_cache();
+/// assert_eq!(buffer_cache_bytes(), 0);
+/// ```
 pub fn clear_buffer_cache() {
     lock().clear();
 }

@@ -39,26 +39,69 @@ impl Default for Conv2dOptions {
 
 impl Conv2dOptions {
     /// The same stride on both axes.
+    ///
+    /// ```
+    /// use sinew_tensor::Conv2dOptions;
+    /// let o = Conv2dOptions::default().stride(2);   // nn.Conv2d(..., stride=2)
+    /// assert_eq!(o.stride, [2, 2]);
+    /// let rect = Conv2dOptions { stride: [1, 2], ..Conv2dOptions::default() };   // stride=(1, 2)
+    /// assert_eq!(rect.stride, [1, 2]);
+    /// ```
     pub fn stride(mut self, s: usize) -> Self {
         self.stride = [s, s];
         self
     }
     /// The same padding on both axes.
+    ///
+    /// ```
+    /// use sinew_tensor::{Conv2dOptions, Tensor};
+    /// let o = Conv2dOptions::default().padding(1);   // padding=1 keeps a 3×3 conv's size
+    /// assert_eq!(o.padding, [1, 1]);
+    /// let y = Tensor::ones(&[1, 1, 5, 5]).conv2d(&Tensor::ones(&[1, 1, 3, 3]), None, o);
+    /// assert_eq!(y.dims(), &[1, 1, 5, 5]);
+    /// assert_eq!(y.to_vec::<f32>()[0], 4.0);   // a corner sees 2×2 of the image
+    /// ```
     pub fn padding(mut self, p: usize) -> Self {
         self.padding = [p, p];
         self
     }
     /// The same dilation on both axes.
+    ///
+    /// ```
+    /// use sinew_tensor::{Conv2dOptions, Tensor};
+    /// let o = Conv2dOptions::default().dilation(2);   // a 3×3 kernel spanning 5×5
+    /// let y = Tensor::ones(&[1, 1, 5, 5]).conv2d(&Tensor::ones(&[1, 1, 3, 3]), None, o);
+    /// assert_eq!(y.dims(), &[1, 1, 1, 1]);
+    /// assert_eq!(y.item(), 9.0);
+    /// ```
     pub fn dilation(mut self, d: usize) -> Self {
         self.dilation = [d, d];
         self
     }
     /// Channel groups.
+    ///
+    /// ```
+    /// use sinew_tensor::{Conv2dOptions, Tensor};
+    /// // depthwise: 2 channels, 2 groups, one 1×1 filter per channel
+    /// let x = Tensor::arange(1.0, 3.0, 1.0).reshape(&[1, 2, 1, 1]);
+    /// let w = Tensor::from_vec(vec![10.0f32, 100.0], &[2, 1, 1, 1])?;
+    /// let y = x.conv2d(&w, None, Conv2dOptions::default().groups(2));
+    /// assert_eq!(y.to_vec::<f32>(), vec![10.0, 200.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn groups(mut self, g: usize) -> Self {
         self.groups = g;
         self
     }
     /// The same output padding on both axes (transposed convolution).
+    ///
+    /// ```
+    /// use sinew_tensor::{Conv2dOptions, Tensor};
+    /// let (x, w) = (Tensor::ones(&[1, 1, 3, 3]), Tensor::ones(&[1, 1, 3, 3]));
+    /// let o = Conv2dOptions::default().stride(2).padding(1);
+    /// assert_eq!(x.conv_transpose2d(&w, None, o).dims(), &[1, 1, 5, 5]);
+    /// assert_eq!(x.conv_transpose2d(&w, None, o.output_padding(1)).dims(), &[1, 1, 6, 6]);
+    /// ```
     pub fn output_padding(mut self, p: usize) -> Self {
         self.output_padding = [p, p];
         self
@@ -177,6 +220,18 @@ impl Tensor {
     ///
     /// # Errors
     /// If shapes, dtypes or options are inconsistent; the message names them.
+    ///
+    /// ```
+    /// use sinew_tensor::{Conv2dOptions, Tensor};
+    /// let x = Tensor::ones(&[1, 3, 8, 8]);
+    /// let w = Tensor::ones(&[4, 3, 3, 3]);
+    /// let b = Tensor::full(&[4], 0.5);
+    /// let y = x.try_conv2d(&w, Some(&b), Conv2dOptions::default())?;
+    /// assert_eq!(y.dims(), &[1, 4, 6, 6]);
+    /// assert_eq!(y.to_vec::<f32>()[0], 27.5);   // 3 channels × 9 taps + bias
+    /// assert!(x.try_conv2d(&Tensor::ones(&[4, 2, 3, 3]), None, Conv2dOptions::default()).is_err());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn try_conv2d(&self, weight: &Tensor, bias: Option<&Tensor>, opts: Conv2dOptions) -> Result<Tensor> {
         let dt = float_pair("conv2d", self, weight)?;
         let g = conv_geometry("conv2d", self.dims(), weight.dims(), &opts)?;
@@ -235,6 +290,20 @@ impl Tensor {
     ///
     /// # Panics
     /// If shapes are inconsistent.
+    ///
+    /// ```
+    /// use sinew_tensor::{Conv2dOptions, DType, Generator, Tensor};
+    /// let mut g = Generator::new(0);
+    /// let x = Tensor::randn_with(&[2, 3, 6, 5], DType::F64, &mut g);
+    /// let w = Tensor::randn_with(&[4, 3, 3, 3], DType::F64, &mut g);
+    /// let o = Conv2dOptions::default().stride(2).padding(1);
+    /// let dy = Tensor::randn_with(x.conv2d(&w, None, o).dims(), DType::F64, &mut g);
+    /// let dx = Tensor::conv2d_input_grad(&dy, &w, [6, 5], o);
+    /// // the adjoint identity <conv2d(x), dy> = <x, dx>
+    /// let lhs = x.conv2d(&w, None, o).mul(&dy).sum_all().item();
+    /// assert_eq!(dx.dims(), x.dims());
+    /// assert!((lhs - x.mul(&dx).sum_all().item()).abs() < 1e-9);
+    /// ```
     #[track_caller]
     pub fn conv2d_input_grad(
         dy: &Tensor,
@@ -270,6 +339,20 @@ impl Tensor {
     ///
     /// # Panics
     /// If shapes are inconsistent.
+    ///
+    /// ```
+    /// use sinew_tensor::{Conv2dOptions, DType, Generator, Tensor};
+    /// let mut g = Generator::new(0);
+    /// let x = Tensor::randn_with(&[2, 3, 6, 5], DType::F64, &mut g);
+    /// let w = Tensor::randn_with(&[4, 3, 3, 3], DType::F64, &mut g);
+    /// let o = Conv2dOptions::default().padding(1);
+    /// let dy = Tensor::randn_with(x.conv2d(&w, None, o).dims(), DType::F64, &mut g);
+    /// let dw = Tensor::conv2d_weight_grad(&x, &dy, [3, 3], o);
+    /// // the adjoint identity <conv2d(x, w), dy> = <w, dw>
+    /// let lhs = x.conv2d(&w, None, o).mul(&dy).sum_all().item();
+    /// assert_eq!(dw.dims(), w.dims());
+    /// assert!((lhs - w.mul(&dw).sum_all().item()).abs() < 1e-9);
+    /// ```
     #[track_caller]
     pub fn conv2d_weight_grad(
         input: &Tensor,
@@ -305,6 +388,17 @@ impl Tensor {
     ///
     /// # Errors
     /// If shapes, dtypes or options are inconsistent.
+    ///
+    /// ```
+    /// use sinew_tensor::{Conv2dOptions, Tensor};
+    /// let x = Tensor::ones(&[1, 2, 3, 3]);
+    /// let w = Tensor::ones(&[2, 1, 2, 2]);
+    /// let y = x.try_conv_transpose2d(&w, None, Conv2dOptions::default().stride(2))?;
+    /// assert_eq!(y.dims(), &[1, 1, 6, 6]);
+    /// assert_eq!(y.sum_all().item(), 72.0);   // each of 18 inputs spreads over 4 outputs
+    /// assert!(x.try_conv_transpose2d(&Tensor::ones(&[3, 1, 2, 2]), None, Conv2dOptions::default()).is_err());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn try_conv_transpose2d(
         &self,
         weight: &Tensor,
@@ -344,6 +438,19 @@ impl Tensor {
     }
 
     /// Gradient of [`Tensor::conv_transpose2d`] with respect to its input (a convolution of `dy`).
+    ///
+    /// ```
+    /// use sinew_tensor::{Conv2dOptions, DType, Generator, Tensor};
+    /// let mut g = Generator::new(0);
+    /// let x = Tensor::randn_with(&[1, 3, 4, 4], DType::F64, &mut g);
+    /// let w = Tensor::randn_with(&[3, 2, 3, 3], DType::F64, &mut g);
+    /// let o = Conv2dOptions::default().stride(2).padding(1).output_padding(1);
+    /// let y = x.conv_transpose2d(&w, None, o);
+    /// let dy = Tensor::randn_with(y.dims(), DType::F64, &mut g);
+    /// let dx = Tensor::conv_transpose2d_input_grad(&dy, &w, [4, 4], o);
+    /// assert_eq!(dx.dims(), x.dims());
+    /// assert!((y.mul(&dy).sum_all().item() - x.mul(&dx).sum_all().item()).abs() < 1e-9);
+    /// ```
     #[track_caller]
     pub fn conv_transpose2d_input_grad(
         dy: &Tensor,
@@ -372,6 +479,19 @@ impl Tensor {
 
     /// Gradient of [`Tensor::conv_transpose2d`] with respect to its weight
     /// `(C_in, C_out/groups, kH, kW)`; `kernel` is `[kH, kW]`.
+    ///
+    /// ```
+    /// use sinew_tensor::{Conv2dOptions, DType, Generator, Tensor};
+    /// let mut g = Generator::new(0);
+    /// let x = Tensor::randn_with(&[2, 3, 4, 4], DType::F64, &mut g);
+    /// let w = Tensor::randn_with(&[3, 2, 3, 3], DType::F64, &mut g);
+    /// let o = Conv2dOptions::default().stride(2);
+    /// let y = x.conv_transpose2d(&w, None, o);
+    /// let dy = Tensor::randn_with(y.dims(), DType::F64, &mut g);
+    /// let dw = Tensor::conv_transpose2d_weight_grad(&x, &dy, [3, 3], o);
+    /// assert_eq!(dw.dims(), w.dims());
+    /// assert!((y.mul(&dy).sum_all().item() - w.mul(&dw).sum_all().item()).abs() < 1e-9);
+    /// ```
     #[track_caller]
     pub fn conv_transpose2d_weight_grad(
         input: &Tensor,

@@ -27,6 +27,12 @@ pub enum DType {
 
 impl DType {
     /// Size of one element in bytes.
+    ///
+    /// ```
+    /// use sinew_tensor::DType;
+    /// assert_eq!(DType::F32.size_in_bytes(), 4);   // torch.float32.itemsize
+    /// assert_eq!(DType::I64.size_in_bytes(), 8);
+    /// ```
     pub const fn size_in_bytes(self) -> usize {
         match self {
             DType::F32 => 4,
@@ -35,12 +41,25 @@ impl DType {
     }
 
     /// Whether this is a floating-point type.
+    ///
+    /// ```
+    /// use sinew_tensor::DType;
+    /// assert!(DType::F64.is_float());
+    /// assert!(!DType::I64.is_float());
+    /// ```
     pub const fn is_float(self) -> bool {
         matches!(self, DType::F32 | DType::F64)
     }
 
     /// The type both operands of a binary op are converted to, as in PyTorch:
     /// `F64` beats `F32` beats `I64`.
+    ///
+    /// ```
+    /// use sinew_tensor::DType;
+    /// assert_eq!(DType::I64.promote(DType::F32), DType::F32);
+    /// assert_eq!(DType::F32.promote(DType::F64), DType::F64);
+    /// assert_eq!(DType::I64.promote(DType::I64), DType::I64);
+    /// ```
     pub fn promote(self, other: DType) -> DType {
         use DType::*;
         match (self, other) {
@@ -51,6 +70,12 @@ impl DType {
     }
 
     /// PyTorch's spelling (`float32`, `float64`, `int64`).
+    ///
+    /// ```
+    /// use sinew_tensor::DType;
+    /// assert_eq!(DType::F32.name(), "float32");
+    /// assert_eq!(DType::I64.to_string(), "int64");
+    /// ```
     pub const fn name(self) -> &'static str {
         match self {
             DType::F32 => "float32",

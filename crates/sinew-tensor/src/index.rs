@@ -33,6 +33,16 @@ impl Tensor {
     ///
     /// # Errors
     /// If `index` is not a 1-D `i64` tensor or holds an out-of-range index.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::arange(0.0, 4.0, 1.0);
+    /// let idx = Tensor::from_vec(vec![3i64, 0], &[2])?;
+    /// assert_eq!(t.try_index_select(0, &idx)?.to_vec::<f32>(), vec![3.0, 0.0]);
+    /// let bad = Tensor::from_vec(vec![4i64], &[1])?;
+    /// assert!(t.try_index_select(0, &bad).is_err());   // out of range
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn try_index_select(&self, dim: isize, index: &Tensor) -> Result<Tensor> {
         let d = normalize_dim("index_select", dim, self.ndim())?;
         if index.ndim() > 1 {
@@ -102,6 +112,16 @@ impl Tensor {
     ///
     /// # Errors
     /// If the index shape is incompatible or an index is out of range.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], &[2, 2])?;
+    /// let idx = Tensor::from_vec(vec![1i64, 0], &[2, 1])?;
+    /// assert_eq!(t.try_gather(1, &idx)?.to_vec::<f32>(), vec![2.0, 3.0]);
+    /// let bad = Tensor::from_vec(vec![2i64, 0], &[2, 1])?;
+    /// assert!(t.try_gather(1, &bad).is_err());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn try_gather(&self, dim: isize, index: &Tensor) -> Result<Tensor> {
         let d = normalize_dim("gather", dim, self.ndim())?;
         self.check_gather_shape("gather", d, index, self.dims())?;
@@ -148,6 +168,17 @@ impl Tensor {
     ///
     /// # Errors
     /// If shapes are incompatible, dtypes differ or an index is out of range.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let z = Tensor::zeros(&[2]);
+    /// let i = Tensor::from_vec(vec![1i64, 1, 0], &[3])?;
+    /// let s = Tensor::ones(&[3]);
+    /// assert_eq!(z.try_scatter_add(0, &i, &s)?.to_vec::<f32>(), vec![1.0, 2.0]);
+    /// let bad = Tensor::from_vec(vec![2i64, 0, 0], &[3])?;
+    /// assert!(z.try_scatter_add(0, &bad, &s).is_err());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn try_scatter_add(&self, dim: isize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
         let d = normalize_dim("scatter_add", dim, self.ndim())?;
         src.check_gather_shape("scatter_add", d, index, src.dims())?;
@@ -204,6 +235,16 @@ impl Tensor {
     ///
     /// # Errors
     /// If `index` is not 1-D `i64`, shapes disagree or an index is out of range.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let z = Tensor::zeros(&[3]);
+    /// let i = Tensor::from_vec(vec![0i64, 2], &[2])?;
+    /// let s = Tensor::ones(&[2]);
+    /// assert_eq!(z.try_index_add(0, &i, &s)?.to_vec::<f32>(), vec![1.0, 0.0, 1.0]);
+    /// assert!(z.try_index_add(0, &i, &Tensor::ones(&[3])).is_err());   // src must be [2]
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn try_index_add(&self, dim: isize, index: &Tensor, src: &Tensor) -> Result<Tensor> {
         let d = normalize_dim("index_add", dim, self.ndim())?;
         let idx = indices("index_add", index)?;
@@ -242,6 +283,17 @@ impl Tensor {
     ///
     /// # Panics
     /// If `index` is not 1-D `i64`, shapes disagree or an index is out of range.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// // embedding-style accumulation: rows 0 and 2 receive, row 0 twice
+    /// let acc = Tensor::zeros(&[3, 2]);
+    /// let idx = Tensor::from_vec(vec![0i64, 2, 0], &[3])?;
+    /// let src = Tensor::arange(1.0, 7.0, 1.0).reshape(&[3, 2]);
+    /// let out = acc.index_add(0, &idx, &src);   // acc.index_add(0, idx, src)
+    /// assert_eq!(out.to_vec::<f32>(), vec![6.0, 8.0, 0.0, 0.0, 3.0, 4.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn index_add(&self, dim: isize, index: &Tensor, src: &Tensor) -> Tensor {
         or_panic(self.try_index_add(dim, index, src))

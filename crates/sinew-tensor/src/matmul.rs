@@ -23,6 +23,15 @@ impl Tensor {
     /// 0-d operands; [`TensorError::InvalidArgument`] for an `f32` operand with an `f64`
     /// one; [`TensorError::TooLarge`] if the product's shape would exceed
     /// [`shape::MAX_EXTENT`].
+    ///
+    /// ```
+    /// use sinew_tensor::{DType, Tensor};
+    /// let a = Tensor::ones(&[2, 3]);
+    /// assert_eq!(a.try_matmul(&Tensor::ones(&[3, 4]))?.dims(), &[2, 4]);
+    /// assert!(a.try_matmul(&Tensor::ones(&[2, 4])).is_err());   // inner sizes 3 and 2
+    /// assert!(a.try_matmul(&Tensor::ones_dtype(&[3, 4], DType::F64)).is_err());   // f32 with f64
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn try_matmul(&self, other: &Tensor) -> Result<Tensor> {
         let (a, b) = (self, other);
         if a.ndim() == 0 || b.ndim() == 0 {

@@ -37,6 +37,14 @@ pub fn set_num_threads(n: usize) {
 }
 
 /// The number of threads kernels use (the available cores unless [`set_num_threads`] said otherwise).
+///
+/// ```
+/// use sinew_tensor::{num_threads, set_num_threads};
+/// assert!(num_threads() >= 1);   // torch.get_num_threads()
+/// set_num_threads(3);
+/// assert_eq!(num_threads(), 3);
+/// set_num_threads(0);   // back to the number of cores
+/// ```
 pub fn num_threads() -> usize {
     static CORES: OnceLock<usize> = OnceLock::new();
     match NUM_THREADS.load(Ordering::Relaxed) {
@@ -69,6 +77,17 @@ fn pool() -> Arc<rayon::ThreadPool> {
 /// Runs `f` inside sinew's pool, so that rayon iterators and faer's `Par::rayon(0)` in it
 /// use [`num_threads`] threads. Runs `f` directly when only one thread is allowed or when
 /// already on one of the pool's threads.
+///
+/// ```
+/// use sinew_tensor::parallel::install;
+/// use sinew_tensor::set_num_threads;
+/// set_num_threads(2);
+/// let on_pool = install(|| rayon::current_thread_index().is_some());
+/// assert!(on_pool);   // ran on one of sinew's two threads
+/// set_num_threads(1);
+/// assert!(!install(|| rayon::current_thread_index().is_some()));   // one thread: run directly
+/// set_num_threads(0);
+/// ```
 pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     if num_threads() <= 1 || rayon::current_thread_index().is_some() {
         return f();
@@ -77,6 +96,17 @@ pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 }
 
 /// Whether work of `n` elements should be spread over threads.
+///
+/// ```
+/// use sinew_tensor::parallel::{PARALLEL_ELEMENT_THRESHOLD, worth_parallel};
+/// use sinew_tensor::set_num_threads;
+/// set_num_threads(4);
+/// assert!(!worth_parallel(1000));
+/// assert!(worth_parallel(PARALLEL_ELEMENT_THRESHOLD));
+/// set_num_threads(1);
+/// assert!(!worth_parallel(PARALLEL_ELEMENT_THRESHOLD));   // one thread: never
+/// set_num_threads(0);
+/// ```
 #[inline]
 pub fn worth_parallel(n: usize) -> bool {
     n >= PARALLEL_ELEMENT_THRESHOLD && num_threads() > 1

@@ -30,29 +30,73 @@ pub struct Pool2dOptions {
 
 impl Pool2dOptions {
     /// A square window of `k` with stride `k`.
+    ///
+    /// ```
+    /// use sinew_tensor::Pool2dOptions;
+    /// let o = Pool2dOptions::new(2);   // nn.MaxPool2d(2)
+    /// assert_eq!((o.kernel, o.stride, o.padding, o.ceil_mode), ([2, 2], [2, 2], [0, 0], false));
+    /// ```
     pub fn new(k: usize) -> Self {
         Pool2dOptions::rect([k, k])
     }
     /// A `[kH, kW]` window with the same stride.
+    ///
+    /// ```
+    /// use sinew_tensor::{Pool2dOptions, Tensor};
+    /// let o = Pool2dOptions::rect([1, 2]);   // nn.MaxPool2d((1, 2))
+    /// assert_eq!(o.stride, [1, 2]);
+    /// let (y, _) = Tensor::zeros(&[1, 1, 4, 4]).max_pool2d(o);
+    /// assert_eq!(y.dims(), &[1, 1, 4, 2]);
+    /// ```
     pub fn rect(kernel: [usize; 2]) -> Self {
         Pool2dOptions { kernel, stride: kernel, padding: [0, 0], dilation: [1, 1], ceil_mode: false }
     }
     /// The same stride on both axes.
+    ///
+    /// ```
+    /// use sinew_tensor::{Pool2dOptions, Tensor};
+    /// let o = Pool2dOptions::new(3).stride(1);   // overlapping windows
+    /// let (y, _) = Tensor::arange(0.0, 16.0, 1.0).reshape(&[1, 1, 4, 4]).max_pool2d(o);
+    /// assert_eq!(y.to_vec::<f32>(), vec![10.0, 11.0, 14.0, 15.0]);
+    /// ```
     pub fn stride(mut self, s: usize) -> Self {
         self.stride = [s, s];
         self
     }
     /// The same padding on both axes.
+    ///
+    /// ```
+    /// use sinew_tensor::{Pool2dOptions, Tensor};
+    /// let o = Pool2dOptions::new(3).stride(2).padding(1);   // ResNet's stem pooling
+    /// assert_eq!(o.padding, [1, 1]);
+    /// let (y, _) = Tensor::zeros(&[1, 1, 8, 8]).max_pool2d(o);
+    /// assert_eq!(y.dims(), &[1, 1, 4, 4]);
+    /// ```
     pub fn padding(mut self, p: usize) -> Self {
         self.padding = [p, p];
         self
     }
     /// The same dilation on both axes.
+    ///
+    /// ```
+    /// use sinew_tensor::{Pool2dOptions, Tensor};
+    /// let o = Pool2dOptions::new(2).stride(1).dilation(2);   // taps 2 apart: a 3×3 span
+    /// let (y, idx) = Tensor::arange(0.0, 9.0, 1.0).reshape(&[1, 1, 3, 3]).max_pool2d(o);
+    /// assert_eq!(y.to_vec::<f32>(), vec![8.0]);
+    /// assert_eq!(idx.to_vec::<i64>(), vec![8]);
+    /// ```
     pub fn dilation(mut self, d: usize) -> Self {
         self.dilation = [d, d];
         self
     }
     /// Round output sizes up.
+    ///
+    /// ```
+    /// use sinew_tensor::{Pool2dOptions, Tensor};
+    /// let x = Tensor::zeros(&[1, 1, 5, 5]);
+    /// assert_eq!(x.max_pool2d(Pool2dOptions::new(2)).0.dims(), &[1, 1, 2, 2]);
+    /// assert_eq!(x.max_pool2d(Pool2dOptions::new(2).ceil_mode(true)).0.dims(), &[1, 1, 3, 3]);
+    /// ```
     pub fn ceil_mode(mut self, on: bool) -> Self {
         self.ceil_mode = on;
         self
@@ -93,6 +137,15 @@ impl Tensor {
     ///
     /// # Errors
     /// If the input is not a 4-D float tensor or the options do not fit it.
+    ///
+    /// ```
+    /// use sinew_tensor::{DType, Pool2dOptions, Tensor};
+    /// let (y, _) = Tensor::ones(&[1, 2, 4, 4]).try_max_pool2d(Pool2dOptions::new(2))?;
+    /// assert_eq!(y.dims(), &[1, 2, 2, 2]);
+    /// assert!(Tensor::ones(&[2, 4, 4]).try_max_pool2d(Pool2dOptions::new(2)).is_err());   // not 4-D
+    /// assert!(Tensor::ones_dtype(&[1, 1, 4, 4], DType::I64).try_max_pool2d(Pool2dOptions::new(2)).is_err());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn try_max_pool2d(&self, opts: Pool2dOptions) -> Result<(Tensor, Tensor)> {
         let g = geometry("max_pool2d", self.dims(), self.dtype(), &opts)?;
         let shape = [g.batch, g.channels, g.out_h(), g.out_w()];
@@ -126,6 +179,18 @@ impl Tensor {
     ///
     /// # Panics
     /// If shapes disagree.
+    ///
+    /// ```
+    /// use sinew_tensor::{Pool2dOptions, Tensor};
+    /// let x = Tensor::arange(0.0, 16.0, 1.0).reshape(&[1, 1, 4, 4]);
+    /// let o = Pool2dOptions::new(2);
+    /// let (y, idx) = x.max_pool2d(o);
+    /// let dx = Tensor::max_pool2d_backward(&y.ones_like(), &idx, x.dims(), o);
+    /// // each window's gradient lands on its maximum (positions 5, 7, 13, 15)
+    /// let hot: Vec<usize> = dx.to_vec::<f32>().iter().enumerate().filter(|(_, v)| **v == 1.0).map(|(i, _)| i).collect();
+    /// assert_eq!(hot, vec![5, 7, 13, 15]);
+    /// assert_eq!(dx.sum_all().item(), 4.0);
+    /// ```
     #[track_caller]
     pub fn max_pool2d_backward(
         dy: &Tensor,
@@ -152,6 +217,18 @@ impl Tensor {
     ///
     /// # Errors
     /// If the input is not a 4-D float tensor or the options do not fit it.
+    ///
+    /// ```
+    /// use sinew_tensor::{Pool2dOptions, Tensor};
+    /// let x = Tensor::ones(&[1, 1, 2, 2]);
+    /// let o = Pool2dOptions::new(2).stride(1).padding(1);
+    /// let with_pad = x.try_avg_pool2d(o, true)?;   // corners: 1 of 4 taps is real
+    /// let without = x.try_avg_pool2d(o, false)?;   // the padding does not count
+    /// assert_eq!(with_pad.to_vec::<f32>()[0], 0.25);
+    /// assert_eq!(without.to_vec::<f32>()[0], 1.0);
+    /// assert!(x.try_avg_pool2d(Pool2dOptions::new(3), true).is_err());   // window larger than the input
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn try_avg_pool2d(&self, opts: Pool2dOptions, count_include_pad: bool) -> Result<Tensor> {
         let g = geometry("avg_pool2d", self.dims(), self.dtype(), &opts)?;
         let shape = [g.batch, g.channels, g.out_h(), g.out_w()];
@@ -182,6 +259,15 @@ impl Tensor {
     ///
     /// # Panics
     /// If shapes disagree.
+    ///
+    /// ```
+    /// use sinew_tensor::{Pool2dOptions, Tensor};
+    /// let o = Pool2dOptions::new(2);
+    /// let dy = Tensor::from_vec(vec![4.0f32], &[1, 1, 1, 1])?;
+    /// let dx = Tensor::avg_pool2d_backward(&dy, &[1, 1, 2, 2], o, true);
+    /// assert_eq!(dx.to_vec::<f32>(), vec![1.0; 4]);   // spread evenly over the window
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn avg_pool2d_backward(
         dy: &Tensor,
@@ -223,6 +309,13 @@ impl Tensor {
     }
 
     /// Gradient of [`Tensor::adaptive_avg_pool2d`]; `input_dims` is the pooled input's shape.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let dy = Tensor::full(&[1, 1, 1, 1], 6.0);
+    /// let dx = Tensor::adaptive_avg_pool2d_backward(&dy, &[1, 1, 2, 3]);
+    /// assert_eq!(dx.to_vec::<f32>(), vec![1.0; 6]);   // global pooling: every pixel gets 6 / 6
+    /// ```
     #[track_caller]
     pub fn adaptive_avg_pool2d_backward(dy: &Tensor, input_dims: &[usize]) -> Tensor {
         let out = [dy.dims().get(2).copied().unwrap_or(0), dy.dims().get(3).copied().unwrap_or(0)];

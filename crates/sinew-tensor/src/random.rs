@@ -47,11 +47,27 @@ pub struct GeneratorState {
 
 impl Generator {
     /// A generator seeded from a `u64`.
+    ///
+    /// ```
+    /// use sinew_tensor::Generator;
+    /// let (mut a, mut b) = (Generator::new(3), Generator::new(3));   // torch.Generator().manual_seed(3)
+    /// assert_eq!(a.uniform_f64(), b.uniform_f64());
+    /// assert_ne!(Generator::new(4).uniform_f64(), Generator::new(3).uniform_f64());
+    /// ```
     pub fn new(seed: u64) -> Self {
         Generator { rng: ChaCha12Rng::seed_from_u64(seed) }
     }
 
     /// The state, for checkpoints.
+    ///
+    /// ```
+    /// use sinew_tensor::{DType, Generator, Tensor};
+    /// let mut g = Generator::new(0);
+    /// let before = g.state();
+    /// let _ = Tensor::rand_with(&[3], DType::F64, &mut g);   // draws 3 × 64 bits
+    /// assert_eq!(g.state().seed, before.seed);
+    /// assert_eq!(g.state().word_pos, before.word_pos + 6);   // counted in 32-bit words
+    /// ```
     pub fn state(&self) -> GeneratorState {
         GeneratorState {
             seed: self.rng.get_seed(),
@@ -78,16 +94,39 @@ impl Generator {
     }
 
     /// A uniform `f64` in `[0, 1)`.
+    ///
+    /// ```
+    /// use sinew_tensor::Generator;
+    /// let mut g = Generator::new(0);
+    /// let xs: Vec<f64> = (0..100).map(|_| g.uniform_f64()).collect();
+    /// assert!(xs.iter().all(|x| (0.0..1.0).contains(x)));
+    /// ```
     pub fn uniform_f64(&mut self) -> f64 {
         self.rng.random::<f64>()
     }
 
     /// A uniform `f32` in `[0, 1)`.
+    ///
+    /// ```
+    /// use sinew_tensor::Generator;
+    /// let mut g = Generator::new(0);
+    /// let xs: Vec<f32> = (0..100).map(|_| g.uniform_f32()).collect();
+    /// assert!(xs.iter().all(|x| (0.0..1.0).contains(x)));
+    /// ```
     pub fn uniform_f32(&mut self) -> f32 {
         self.rng.random::<f32>()
     }
 
     /// A standard normal sample (Box–Muller).
+    ///
+    /// ```
+    /// use sinew_tensor::Generator;
+    /// let mut g = Generator::new(0);
+    /// let xs: Vec<f64> = (0..10_000).map(|_| g.normal_f64()).collect();
+    /// let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+    /// assert!(mean.abs() < 0.05);
+    /// assert!(xs.iter().all(|x| x.is_finite()));
+    /// ```
     pub fn normal_f64(&mut self) -> f64 {
         let u1 = 1.0 - self.uniform_f64(); // (0, 1]: ln is finite
         let u2 = self.uniform_f64();
@@ -98,6 +137,14 @@ impl Generator {
     ///
     /// # Panics
     /// If the range is empty.
+    ///
+    /// ```
+    /// use sinew_tensor::Generator;
+    /// let mut g = Generator::new(0);
+    /// let rolls: Vec<i64> = (0..600).map(|_| g.int_in(1, 7)).collect();   // a die
+    /// assert!(rolls.iter().all(|r| (1..7).contains(r)));
+    /// assert!(rolls.contains(&1) && rolls.contains(&6));
+    /// ```
     #[track_caller]
     pub fn int_in(&mut self, low: i64, high: i64) -> i64 {
         assert!(low < high, "rand_int: empty range {low}..{high}");
@@ -105,11 +152,29 @@ impl Generator {
     }
 
     /// A uniform index in `0..n` (for shuffling).
+    ///
+    /// ```
+    /// use sinew_tensor::Generator;
+    /// let mut g = Generator::new(0);
+    /// assert!((0..100).all(|_| g.index(3) < 3));
+    /// ```
     pub fn index(&mut self, n: usize) -> usize {
         self.rng.random_range(0..n)
     }
 
     /// Shuffles a slice in place (Fisher–Yates).
+    ///
+    /// ```
+    /// use sinew_tensor::Generator;
+    /// let mut v: Vec<usize> = (0..10).collect();
+    /// Generator::new(0).shuffle(&mut v);
+    /// let mut sorted = v.clone();
+    /// sorted.sort();
+    /// assert_eq!(sorted, (0..10).collect::<Vec<_>>());   // a permutation
+    /// let mut w: Vec<usize> = (0..10).collect();
+    /// Generator::new(0).shuffle(&mut w);
+    /// assert_eq!(v, w);   // the same seed, the same order
+    /// ```
     pub fn shuffle<T>(&mut self, v: &mut [T]) {
         for i in (1..v.len()).rev() {
             let j = self.index(i + 1);
@@ -122,11 +187,25 @@ static GLOBAL: Mutex<Option<Generator>> = Mutex::new(None);
 
 /// Seeds the process-wide generator used by [`Tensor::rand`], [`Tensor::randn`] and the
 /// other short forms (`torch.manual_seed`).
+///
+/// ```
+/// use sinew_tensor::{DType, Generator, Tensor, manual_seed};
+/// manual_seed(42);   // torch.manual_seed(42)
+/// let a = Tensor::randn(&[3]);
+/// assert_eq!(a.to_vec::<f32>(), Tensor::randn_with(&[3], DType::F32, &mut Generator::new(42)).to_vec::<f32>());
+/// ```
 pub fn manual_seed(seed: u64) {
     *GLOBAL.lock().unwrap_or_else(|e| e.into_inner()) = Some(Generator::new(seed));
 }
 
 /// Runs `f` with the process-wide generator (seed 0 unless [`manual_seed`] was called).
+///
+/// ```
+/// use sinew_tensor::{Generator, manual_seed, with_global_generator};
+/// manual_seed(5);
+/// let x = with_global_generator(|g| g.uniform_f64());
+/// assert_eq!(x, Generator::new(5).uniform_f64());
+/// ```
 pub fn with_global_generator<R>(f: impl FnOnce(&mut Generator) -> R) -> R {
     let mut g = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
     f(g.get_or_insert_with(|| Generator::new(0)))
@@ -151,6 +230,14 @@ impl Tensor {
     ///
     /// # Panics
     /// For `I64` (use [`Tensor::rand_int_with`]).
+    ///
+    /// ```
+    /// use sinew_tensor::{DType, Generator, Tensor};
+    /// let t = Tensor::uniform_with(&[1000], -2.0, 2.0, DType::F64, &mut Generator::new(0));   // torch.empty(1000).uniform_(-2, 2)
+    /// let v = t.to_vec::<f64>();
+    /// assert!(v.iter().all(|x| (-2.0..2.0).contains(x)));
+    /// assert!(t.mean_all().item().abs() < 0.2);
+    /// ```
     #[track_caller]
     pub fn uniform_with(shape: &[usize], low: f64, high: f64, dtype: DType, gen_: &mut Generator) -> Tensor {
         match dtype {
@@ -164,6 +251,13 @@ impl Tensor {
     }
 
     /// Uniform samples in `[0, 1)` from `gen` (`torch.rand`).
+    ///
+    /// ```
+    /// use sinew_tensor::{DType, Generator, Tensor};
+    /// let t = Tensor::rand_with(&[2, 3], DType::F32, &mut Generator::new(0));
+    /// assert_eq!((t.dims(), t.dtype()), (&[2, 3][..], DType::F32));
+    /// assert!(t.to_vec::<f32>().iter().all(|x| (0.0..1.0).contains(x)));
+    /// ```
     #[track_caller]
     pub fn rand_with(shape: &[usize], dtype: DType, gen_: &mut Generator) -> Tensor {
         Tensor::uniform_with(shape, 0.0, 1.0, dtype, gen_)
@@ -183,6 +277,13 @@ impl Tensor {
     }
 
     /// Normal samples with the given mean and standard deviation, from `gen`.
+    ///
+    /// ```
+    /// use sinew_tensor::{DType, Generator, Tensor};
+    /// let t = Tensor::normal_with(&[10_000], 3.0, 0.5, DType::F64, &mut Generator::new(0));
+    /// assert!((t.mean_all().item() - 3.0).abs() < 0.02);
+    /// assert!((t.std(&[], true, false).item() - 0.5).abs() < 0.02);
+    /// ```
     #[track_caller]
     pub fn normal_with(shape: &[usize], mean: f64, std: f64, dtype: DType, gen_: &mut Generator) -> Tensor {
         assert!(dtype.is_float(), "normal: {dtype} is not a float type");
@@ -192,29 +293,67 @@ impl Tensor {
     }
 
     /// Standard normal samples from `gen` (`torch.randn`).
+    ///
+    /// ```
+    /// use sinew_tensor::{DType, Generator, Tensor};
+    /// let mut g = Generator::new(0);
+    /// let a = Tensor::randn_with(&[4], DType::F64, &mut g);
+    /// let b = Tensor::randn_with(&[4], DType::F64, &mut g);   // the stream goes on
+    /// assert_ne!(a.to_vec::<f64>(), b.to_vec::<f64>());
+    /// assert_eq!(a.to_vec::<f64>(), Tensor::randn_with(&[4], DType::F64, &mut Generator::new(0)).to_vec::<f64>());
+    /// ```
     #[track_caller]
     pub fn randn_with(shape: &[usize], dtype: DType, gen_: &mut Generator) -> Tensor {
         Tensor::normal_with(shape, 0.0, 1.0, dtype, gen_)
     }
 
     /// `f32` standard normal samples from the process-wide generator.
+    ///
+    /// ```
+    /// use sinew_tensor::{DType, Tensor};
+    /// let t = Tensor::randn(&[2, 3]);   // torch.randn(2, 3)
+    /// assert_eq!((t.dims(), t.dtype()), (&[2, 3][..], DType::F32));
+    /// assert!(!t.has_non_finite());
+    /// ```
     pub fn randn(shape: &[usize]) -> Tensor {
         with_global_generator(|g| Tensor::randn_with(shape, DType::F32, g))
     }
 
     /// Uniform `i64` samples in `low..high` from `gen` (`torch.randint`).
+    ///
+    /// ```
+    /// use sinew_tensor::{DType, Generator, Tensor};
+    /// let t = Tensor::rand_int_with(&[100], 0, 10, &mut Generator::new(0));   // torch.randint(0, 10, (100,))
+    /// assert_eq!(t.dtype(), DType::I64);
+    /// assert!(t.to_vec::<i64>().iter().all(|v| (0..10).contains(v)));
+    /// ```
     #[track_caller]
     pub fn rand_int_with(shape: &[usize], low: i64, high: i64, gen_: &mut Generator) -> Tensor {
         sampled("rand_int", shape, || gen_.int_in(low, high))
     }
 
     /// Uniform `i64` samples in `low..high` from the process-wide generator.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let labels = Tensor::rand_int(&[8], 0, 3);
+    /// assert!(labels.to_vec::<i64>().iter().all(|v| (0..3).contains(v)));
+    /// ```
     #[track_caller]
     pub fn rand_int(shape: &[usize], low: i64, high: i64) -> Tensor {
         with_global_generator(|g| Tensor::rand_int_with(shape, low, high, g))
     }
 
     /// A 0/1 mask of type `dtype` where each entry is 1 with probability `p` (dropout masks).
+    ///
+    /// ```
+    /// use sinew_tensor::{DType, Generator, Tensor};
+    /// let mut g = Generator::new(0);
+    /// let keep = Tensor::bernoulli_with(&[10_000], 0.8, DType::F32, &mut g);   // a dropout mask, p = 0.2
+    /// assert!(keep.to_vec::<f32>().iter().all(|&m| m == 0.0 || m == 1.0));
+    /// assert!((keep.mean_all().item() - 0.8).abs() < 0.02);
+    /// assert_eq!(Tensor::bernoulli_with(&[5], 1.0, DType::I64, &mut g).to_vec::<i64>(), vec![1; 5]);
+    /// ```
     #[track_caller]
     pub fn bernoulli_with(shape: &[usize], p: f64, dtype: DType, gen_: &mut Generator) -> Tensor {
         assert!((0.0..=1.0).contains(&p), "bernoulli: probability {p} is outside [0, 1]");

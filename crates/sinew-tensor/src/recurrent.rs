@@ -37,6 +37,15 @@ impl Tensor {
     /// # Errors
     /// If the shapes are not `(N, 4H)`, `(N, 4H)`, `(N, H)` or the dtypes differ or are
     /// not float.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let (hc, act) = Tensor::try_lstm_cell(&Tensor::zeros(&[2, 12]), &Tensor::zeros(&[2, 12]), &Tensor::zeros(&[2, 3]))?;
+    /// assert_eq!((hc.dims(), act.dims()), (&[2, 2, 3][..], &[2, 12][..]));
+    /// // the gates must be 4 × the state size
+    /// assert!(Tensor::try_lstm_cell(&Tensor::zeros(&[2, 8]), &Tensor::zeros(&[2, 8]), &Tensor::zeros(&[2, 3])).is_err());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn try_lstm_cell(xg: &Tensor, hg: &Tensor, c_prev: &Tensor) -> Result<(Tensor, Tensor)> {
         const OP: &str = "lstm_cell";
         let (n, h) = state_dims(OP, "c_prev", c_prev)?;
@@ -86,6 +95,27 @@ impl Tensor {
     ///
     /// # Panics
     /// If the shapes do not match those of [`Tensor::lstm_cell`] or dtypes differ.
+    ///
+    /// ```
+    /// use sinew_tensor::{DType, Generator, Tensor};
+    /// let mut g = Generator::new(0);
+    /// let r = |s: &[usize], g: &mut Generator| Tensor::randn_with(s, DType::F64, g);
+    /// let (xg, hg, c, dhc) = (r(&[2, 8], &mut g), r(&[2, 8], &mut g), r(&[2, 2], &mut g), r(&[2, 2, 2], &mut g));
+    /// let (hc, act) = Tensor::lstm_cell(&xg, &hg, &c);
+    /// let (d_gates, d_c) = Tensor::lstm_cell_backward(&act, &c, &hc, &dhc);
+    /// // check both against central differences of loss = Σ hc·dhc
+    /// let loss = |xg: &Tensor, c: &Tensor| Tensor::lstm_cell(xg, &hg, c).0.mul(&dhc).sum_all().item();
+    /// let bump = |t: &Tensor, i: usize, e: f64| {
+    ///     let mut v = vec![0.0; t.numel()];
+    ///     v[i] = e;
+    ///     t.add(&Tensor::from_vec(v, t.dims()).unwrap())
+    /// };
+    /// let e = 1e-6;
+    /// let num_g = (loss(&bump(&xg, 5, e), &c) - loss(&bump(&xg, 5, -e), &c)) / (2.0 * e);
+    /// let num_c = (loss(&xg, &bump(&c, 3, e)) - loss(&xg, &bump(&c, 3, -e))) / (2.0 * e);
+    /// assert!((num_g - d_gates.to_vec::<f64>()[5]).abs() < 1e-6);
+    /// assert!((num_c - d_c.to_vec::<f64>()[3]).abs() < 1e-6);
+    /// ```
     #[track_caller]
     pub fn lstm_cell_backward(act: &Tensor, c_prev: &Tensor, hc: &Tensor, dhc: &Tensor) -> (Tensor, Tensor) {
         const OP: &str = "lstm_cell_backward";
@@ -198,6 +228,25 @@ impl Tensor {
     ///
     /// # Panics
     /// If the shapes do not fit each other or the dtypes differ.
+    ///
+    /// ```
+    /// use sinew_tensor::{DType, Generator, Tensor};
+    /// let mut g = Generator::new(0);
+    /// let r = |s: &[usize], g: &mut Generator| Tensor::randn_with(s, DType::F64, g);
+    /// let (x, w, h0, c0) = (r(&[3, 2, 8], &mut g), r(&[8, 2], &mut g), r(&[2, 2], &mut g), r(&[2, 2], &mut g));
+    /// let (y, cells, gates) = Tensor::lstm_sequence(&x, &w, &h0, &c0);
+    /// let dy = r(y.dims(), &mut g);
+    /// let (dx, dw, dh0, dc0) = Tensor::lstm_sequence_backward(&w, &h0, &c0, &y, &cells, &gates, &dy);
+    /// assert_eq!((dx.dims(), dw.dims(), dh0.dims(), dc0.dims()), (x.dims(), w.dims(), h0.dims(), c0.dims()));
+    /// // check the recurrent weight's gradient against a central difference of Σ y·dy
+    /// let loss = |w: &Tensor| Tensor::lstm_sequence(&x, w, &h0, &c0).0.mul(&dy).sum_all().item();
+    /// let e = 1e-6;
+    /// let mut v = vec![0.0; 16];
+    /// v[7] = e;
+    /// let bump = Tensor::from_vec(v, &[8, 2]).unwrap();
+    /// let numeric = (loss(&w.add(&bump)) - loss(&w.sub(&bump))) / (2.0 * e);
+    /// assert!((numeric - dw.to_vec::<f64>()[7]).abs() < 1e-6);
+    /// ```
     #[track_caller]
     pub fn lstm_sequence_backward(
         w_hh: &Tensor,
@@ -340,6 +389,23 @@ impl Tensor {
     ///
     /// # Panics
     /// If the shapes do not fit each other or the dtypes differ.
+    ///
+    /// ```
+    /// use sinew_tensor::{DType, Generator, Tensor};
+    /// let mut g = Generator::new(0);
+    /// let r = |s: &[usize], g: &mut Generator| Tensor::randn_with(s, DType::F64, g);
+    /// let (x, w, b, h0) = (r(&[3, 2, 6], &mut g), r(&[6, 2], &mut g), r(&[2], &mut g), r(&[2, 2], &mut g));
+    /// let (y, act) = Tensor::gru_sequence(&x, &w, &b, &h0);
+    /// let dy = r(y.dims(), &mut g);
+    /// let (dx, dw, db, dh0) = Tensor::gru_sequence_backward(&w, &h0, &y, &act, &dy);
+    /// assert_eq!((dx.dims(), dw.dims(), db.dims(), dh0.dims()), (x.dims(), w.dims(), b.dims(), h0.dims()));
+    /// // check b_hn's gradient against a central difference of Σ y·dy
+    /// let loss = |b: &Tensor| Tensor::gru_sequence(&x, &w, b, &h0).0.mul(&dy).sum_all().item();
+    /// let e = 1e-6;
+    /// let bump = Tensor::from_vec(vec![e, 0.0], &[2]).unwrap();
+    /// let numeric = (loss(&b.add(&bump)) - loss(&b.sub(&bump))) / (2.0 * e);
+    /// assert!((numeric - db.to_vec::<f64>()[0]).abs() < 1e-6);
+    /// ```
     #[track_caller]
     pub fn gru_sequence_backward(
         w_hh: &Tensor,

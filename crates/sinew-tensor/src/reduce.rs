@@ -244,6 +244,13 @@ impl Tensor {
     }
 
     /// Sum of all elements, as a 0-d tensor.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::arange(1.0, 5.0, 1.0).reshape(&[2, 2]);
+    /// let s = t.sum_all();  // t.sum()
+    /// assert_eq!((s.dims(), s.item()), (&[][..], 10.0));
+    /// ```
     pub fn sum_all(&self) -> Tensor {
         self.sum(&[], false)
     }
@@ -264,6 +271,12 @@ impl Tensor {
     }
 
     /// Mean of all elements, as a 0-d tensor.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::arange(1.0, 5.0, 1.0).reshape(&[2, 2]);
+    /// assert_eq!(t.mean_all().item(), 2.5);  // t.mean()
+    /// ```
     pub fn mean_all(&self) -> Tensor {
         self.mean(&[], false)
     }
@@ -287,24 +300,53 @@ impl Tensor {
     ///
     /// # Panics
     /// If a reduced dimension is empty.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![1.0f32, 5.0, 2.0, 3.0], &[2, 2])?;
+    /// assert_eq!(t.max(&[1], false).to_vec::<f32>(), vec![5.0, 3.0]);  // torch.amax(t, 1)
+    /// assert_eq!(t.max(&[0], true).dims(), &[1, 2]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn max(&self, dims: &[isize], keepdim: bool) -> Tensor {
         self.extreme("max", dims, keepdim, true)
     }
 
     /// Largest element, as a 0-d tensor.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![1.0f32, 5.0, 2.0, 3.0], &[2, 2])?;
+    /// assert_eq!(t.max_all().item(), 5.0);  // t.max()
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn max_all(&self) -> Tensor {
         self.max(&[], false)
     }
 
     /// Smallest value over `dims` (all when empty); NaN if any is NaN (`torch.amin`).
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![1.0f32, 5.0, 2.0, 3.0], &[2, 2])?;
+    /// assert_eq!(t.min(&[0], false).to_vec::<f32>(), vec![1.0, 3.0]);  // torch.amin(t, 0)
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn min(&self, dims: &[isize], keepdim: bool) -> Tensor {
         self.extreme("min", dims, keepdim, false)
     }
 
     /// Smallest element, as a 0-d tensor.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![1i64, -5, 2], &[3])?;
+    /// assert_eq!(t.min_all().item(), -5.0);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn min_all(&self) -> Tensor {
         self.min(&[], false)
@@ -354,30 +396,73 @@ impl Tensor {
     }
 
     /// Index of the largest element of the flattened tensor, as a 0-d `i64` tensor.
+    ///
+    /// ```
+    /// use sinew_tensor::{DType, Tensor};
+    /// let t = Tensor::from_vec(vec![1.0f32, 5.0, 7.0, 3.0], &[2, 2])?;
+    /// let i = t.argmax_all();  // t.argmax()
+    /// assert_eq!(i.dtype(), DType::I64);
+    /// assert_eq!(i.item(), 2.0);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn argmax_all(&self) -> Tensor {
         self.arg_extreme("argmax", None, false, true)
     }
 
     /// Index of the smallest value along `dim`, as `i64` (first occurrence on ties).
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![4.0f32, 1.0, 1.0, 0.0, 3.0, 2.0], &[2, 3])?;
+    /// assert_eq!(t.argmin(1, false).to_vec::<i64>(), vec![1, 0]);  // first of the ties
+    /// assert_eq!(t.argmin(0, true).dims(), &[1, 3]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn argmin(&self, dim: isize, keepdim: bool) -> Tensor {
         self.arg_extreme("argmin", Some(dim), keepdim, false)
     }
 
     /// Index of the smallest element of the flattened tensor, as a 0-d `i64` tensor.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![4.0f32, 1.0, 0.0, 3.0], &[2, 2])?;
+    /// assert_eq!(t.argmin_all().item(), 2.0);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn argmin_all(&self) -> Tensor {
         self.arg_extreme("argmin", None, false, false)
     }
 
     /// Largest values along `dim` and their indices (`torch.max(x, dim)`).
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![1.0f32, 5.0, 2.0, 7.0, 0.0, 3.0], &[2, 3])?;
+    /// let (values, indices) = t.max_dim(1, false);  // torch.max(t, 1)
+    /// assert_eq!(values.to_vec::<f32>(), vec![5.0, 7.0]);
+    /// assert_eq!(indices.to_vec::<i64>(), vec![1, 0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn max_dim(&self, dim: isize, keepdim: bool) -> (Tensor, Tensor) {
         (self.max(&[dim], keepdim), self.argmax(dim, keepdim))
     }
 
     /// Smallest values along `dim` and their indices (`torch.min(x, dim)`).
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![1.0f32, 5.0, 2.0, 7.0, 0.0, 3.0], &[2, 3])?;
+    /// let (values, indices) = t.min_dim(-1, true);  // torch.min(t, -1, keepdim=True)
+    /// assert_eq!(values.dims(), &[2, 1]);
+    /// assert_eq!(values.to_vec::<f32>(), vec![1.0, 0.0]);
+    /// assert_eq!(indices.to_vec::<i64>(), vec![0, 1]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn min_dim(&self, dim: isize, keepdim: bool) -> (Tensor, Tensor) {
         (self.min(&[dim], keepdim), self.argmin(dim, keepdim))
@@ -407,6 +492,14 @@ impl Tensor {
     }
 
     /// Standard deviation: the square root of [`Tensor::var`].
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![2.0f64, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0], &[8])?;
+    /// assert_eq!(t.std(&[], false, false).item(), 2.0);  // torch.std(t, correction=0)
+    /// assert_eq!(t.std(&[0], true, false).item(), (32.0f64 / 7.0).sqrt());  // torch.std(t, 0)
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn std(&self, dims: &[isize], unbiased: bool, keepdim: bool) -> Tensor {
         self.var(dims, unbiased, keepdim).sqrt()
@@ -469,6 +562,15 @@ impl Tensor {
     }
 
     /// `log(softmax(x))` along `dim`, computed as `x - logsumexp(x)` (no underflow).
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![0.0f64, 0.0, 1000.0, 0.0], &[2, 2])?;
+    /// let y = t.log_softmax(-1);  // F.log_softmax(t, -1): no -inf from underflow
+    /// let expect = vec![-2f64.ln(), -2f64.ln(), 0.0, -1000.0];
+    /// assert!(y.allclose(&Tensor::from_vec(expect, &[2, 2])?, 1e-12, 1e-12));
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn log_softmax(&self, dim: isize) -> Tensor {
         self.normalize_lanes("log_softmax", dim, true)

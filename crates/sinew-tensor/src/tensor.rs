@@ -193,6 +193,15 @@ impl Tensor {
     }
 
     /// Builds a tensor by copying a slice. See [`Tensor::from_vec`].
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let data = [1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0];
+    /// let t = Tensor::from_slice(&data[..4], &[2, 2])?;   // torch.tensor(data[:4]).reshape(2, 2)
+    /// assert_eq!(t.to_vec::<f64>(), vec![1.0, 2.0, 3.0, 4.0]);
+    /// assert!(Tensor::from_slice(&data, &[4]).is_err());  // 6 values do not fill [4]
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn from_slice<T: StorageElement>(data: &[T], shape: &[usize]) -> Result<Tensor> {
         Tensor::from_vec(data.to_vec(), shape)
     }
@@ -213,6 +222,13 @@ impl Tensor {
     ///
     /// # Panics
     /// If the shape exceeds [`shape::MAX_EXTENT`], or its memory cannot be allocated.
+    ///
+    /// ```
+    /// use sinew_tensor::{DType, Tensor};
+    /// let t = Tensor::full_dtype(&[2, 2], -3.0, DType::I64);  // torch.full((2, 2), -3)
+    /// assert_eq!(t.dtype(), DType::I64);
+    /// assert_eq!(t.to_vec::<i64>(), vec![-3; 4]);
+    /// ```
     #[track_caller]
     pub fn full_dtype(shape: &[usize], value: f64, dtype: DType) -> Tensor {
         let n = checked_numel_or_panic("full", shape);
@@ -240,31 +256,71 @@ impl Tensor {
     }
 
     /// A tensor of zeros of type `dtype`.
+    ///
+    /// ```
+    /// use sinew_tensor::{DType, Tensor};
+    /// let t = Tensor::zeros_dtype(&[3], DType::F64);  // torch.zeros(3, dtype=torch.float64)
+    /// assert_eq!(t.dtype(), DType::F64);
+    /// assert_eq!(t.to_vec::<f64>(), vec![0.0; 3]);
+    /// ```
     pub fn zeros_dtype(shape: &[usize], dtype: DType) -> Tensor {
         Tensor::full_dtype(shape, 0.0, dtype)
     }
 
     /// An `f32` tensor of ones.
+    ///
+    /// ```
+    /// use sinew_tensor::{DType, Tensor};
+    /// let t = Tensor::ones(&[2, 3]);
+    /// assert_eq!((t.dims(), t.dtype()), (&[2, 3][..], DType::F32));
+    /// assert_eq!(t.sum_all().item(), 6.0);
+    /// ```
     pub fn ones(shape: &[usize]) -> Tensor {
         Tensor::full_dtype(shape, 1.0, DType::F32)
     }
 
     /// A tensor of ones of type `dtype`.
+    ///
+    /// ```
+    /// use sinew_tensor::{DType, Tensor};
+    /// let t = Tensor::ones_dtype(&[2], DType::I64);
+    /// assert_eq!(t.to_vec::<i64>(), vec![1, 1]);
+    /// ```
     pub fn ones_dtype(shape: &[usize], dtype: DType) -> Tensor {
         Tensor::full_dtype(shape, 1.0, dtype)
     }
 
     /// Zeros with this tensor's shape and dtype.
+    ///
+    /// ```
+    /// use sinew_tensor::{DType, Tensor};
+    /// let x = Tensor::arange_dtype(1.0, 4.0, 1.0, DType::F64);
+    /// let z = x.zeros_like();  // torch.zeros_like(x)
+    /// assert_eq!((z.dims(), z.dtype()), (&[3][..], DType::F64));
+    /// assert_eq!(z.to_vec::<f64>(), vec![0.0; 3]);
+    /// ```
     pub fn zeros_like(&self) -> Tensor {
         Tensor::zeros_dtype(self.dims(), self.dtype())
     }
 
     /// Ones with this tensor's shape and dtype.
+    ///
+    /// ```
+    /// use sinew_tensor::{DType, Tensor};
+    /// let x = Tensor::zeros_dtype(&[2, 2], DType::I64);
+    /// assert_eq!(x.ones_like().to_vec::<i64>(), vec![1; 4]);
+    /// ```
     pub fn ones_like(&self) -> Tensor {
         Tensor::ones_dtype(self.dims(), self.dtype())
     }
 
     /// `value` everywhere, with this tensor's shape and dtype.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let x = Tensor::zeros(&[2]);
+    /// assert_eq!(x.full_like(0.5).to_vec::<f32>(), vec![0.5, 0.5]);
+    /// ```
     pub fn full_like(&self, value: f64) -> Tensor {
         Tensor::full_dtype(self.dims(), value, self.dtype())
     }
@@ -296,6 +352,14 @@ impl Tensor {
     }
 
     /// `f32` values `start, start + step, ...` below `end`. See [`Tensor::arange_dtype`].
+    ///
+    /// ```
+    /// use sinew_tensor::{DType, Tensor};
+    /// let t = Tensor::arange(0.0, 1.0, 0.25);  // torch.arange(0, 1, 0.25)
+    /// assert_eq!(t.dtype(), DType::F32);
+    /// assert_eq!(t.to_vec::<f32>(), vec![0.0, 0.25, 0.5, 0.75]);
+    /// assert_eq!(Tensor::arange(3.0, 0.0, -1.0).to_vec::<f32>(), vec![3.0, 2.0, 1.0]);
+    /// ```
     #[track_caller]
     pub fn arange(start: f64, end: f64, step: f64) -> Tensor {
         Tensor::arange_dtype(start, end, step, DType::F32)
@@ -327,6 +391,12 @@ impl Tensor {
     }
 
     /// `f32` [`Tensor::linspace_dtype`].
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::linspace(-1.0, 1.0, 3);  // torch.linspace(-1, 1, 3)
+    /// assert_eq!(t.to_vec::<f32>(), vec![-1.0, 0.0, 1.0]);
+    /// ```
     pub fn linspace(start: f64, end: f64, steps: usize) -> Tensor {
         Tensor::linspace_dtype(start, end, steps, DType::F32)
     }
@@ -335,6 +405,12 @@ impl Tensor {
     ///
     /// # Panics
     /// If `n × n` exceeds [`shape::MAX_EXTENT`], or its memory cannot be allocated.
+    ///
+    /// ```
+    /// use sinew_tensor::{DType, Tensor};
+    /// let i = Tensor::eye_dtype(3, DType::I64);
+    /// assert_eq!(i.to_vec::<i64>(), vec![1, 0, 0, 0, 1, 0, 0, 0, 1]);
+    /// ```
     #[track_caller]
     pub fn eye_dtype(n: usize, dtype: DType) -> Tensor {
         let len = checked_numel_or_panic("eye", &[n, n]);
@@ -368,12 +444,22 @@ pub(crate) fn checked_numel_or_panic(op: &'static str, shape: &[usize]) -> usize
 
 impl Tensor {
     /// The size of each dimension.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// assert_eq!(Tensor::zeros(&[2, 3]).dims(), &[2, 3]);
+    /// ```
     #[inline]
     pub fn dims(&self) -> &[usize] {
         &self.layout.shape
     }
 
     /// The size of each dimension (PyTorch's `.shape`); same as [`Tensor::dims`].
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// assert_eq!(Tensor::zeros(&[2, 3]).shape(), &[2, 3]);   // t.shape == (2, 3)
+    /// ```
     #[inline]
     pub fn shape(&self) -> &[usize] {
         &self.layout.shape
@@ -383,6 +469,13 @@ impl Tensor {
     ///
     /// # Panics
     /// If `dim` is out of range.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::zeros(&[2, 3, 4]);
+    /// assert_eq!(t.size(0), 2);
+    /// assert_eq!(t.size(-1), 4);  // t.size(-1) in PyTorch
+    /// ```
     #[track_caller]
     pub fn size(&self, dim: isize) -> usize {
         let d = or_panic(shape::normalize_dim("size", dim, self.ndim()));
@@ -390,42 +483,88 @@ impl Tensor {
     }
 
     /// Number of dimensions.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// assert_eq!(Tensor::zeros(&[2, 3]).ndim(), 2);
+    /// assert_eq!(Tensor::scalar(1.0f32).ndim(), 0);
+    /// ```
     #[inline]
     pub fn ndim(&self) -> usize {
         self.layout.shape.len()
     }
 
     /// Number of elements.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// assert_eq!(Tensor::zeros(&[2, 3]).numel(), 6);
+    /// assert_eq!(Tensor::scalar(1.0f32).numel(), 1);
+    /// ```
     #[inline]
     pub fn numel(&self) -> usize {
         self.layout.numel()
     }
 
     /// The element type.
+    ///
+    /// ```
+    /// use sinew_tensor::{DType, Tensor};
+    /// assert_eq!(Tensor::zeros(&[2]).dtype(), DType::F32);
+    /// assert_eq!(Tensor::scalar(1i64).dtype(), DType::I64);
+    /// ```
     #[inline]
     pub fn dtype(&self) -> DType {
         self.storage.dtype()
     }
 
     /// Strides in elements.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::zeros(&[2, 3]);
+    /// assert_eq!(t.strides(), &[3, 1]);   // t.stride()
+    /// assert_eq!(t.t().strides(), &[1, 3]);
+    /// ```
     #[inline]
     pub fn strides(&self) -> &[usize] {
         &self.layout.strides
     }
 
     /// The shape, strides and offset.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::arange(0.0, 6.0, 1.0).reshape(&[2, 3]).narrow(1, 1, 2);
+    /// let l = t.layout();
+    /// assert_eq!((l.shape.as_slice(), l.strides.as_slice(), l.offset), (&[2, 2][..], &[3, 1][..], 1));
+    /// ```
     #[inline]
     pub fn layout(&self) -> &Layout {
         &self.layout
     }
 
     /// Whether the elements are stored row-major without gaps.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::zeros(&[2, 3]);
+    /// assert!(t.is_contiguous());
+    /// assert!(!t.t().is_contiguous());
+    /// ```
     #[inline]
     pub fn is_contiguous(&self) -> bool {
         self.layout.is_contiguous()
     }
 
     /// Whether two tensors share the same storage (one is a view of the other).
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let a = Tensor::zeros(&[2, 3]);
+    /// assert!(a.shares_storage(&a.t()));               // a view
+    /// assert!(!a.shares_storage(&a.t().contiguous())); // a copy
+    /// ```
     pub fn shares_storage(&self, other: &Tensor) -> bool {
         Arc::ptr_eq(&self.storage, &other.storage)
     }
@@ -458,6 +597,15 @@ impl Tensor {
     ///
     /// # Panics
     /// If the tensor's dtype is not `T`.
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    /// use sinew_tensor::Tensor;
+    /// let a = Tensor::arange(0.0, 4.0, 1.0).reshape(&[2, 2]);
+    /// assert!(matches!(a.contiguous_slice::<f32>(), Cow::Borrowed(_)));
+    /// let t = a.t();  // column-major view: gathered
+    /// assert_eq!(&*t.contiguous_slice::<f32>(), &[0.0, 2.0, 1.0, 3.0]);
+    /// ```
     #[track_caller]
     pub fn contiguous_slice<T: StorageElement>(&self) -> Cow<'_, [T]> {
         assert_eq!(
@@ -505,6 +653,12 @@ impl Tensor {
     ///
     /// # Panics
     /// If the tensor does not hold exactly one element.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let loss = Tensor::arange(0.0, 4.0, 1.0).mean_all();  // loss.item() in PyTorch
+    /// assert_eq!(loss.item(), 1.5);
+    /// ```
     #[track_caller]
     pub fn item(&self) -> f64 {
         assert_eq!(
@@ -722,6 +876,15 @@ impl Tensor {
 
     /// Returns a contiguous tensor with the same values: `self` (no copy) if already
     /// contiguous, else a row-major copy.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::arange(0.0, 6.0, 1.0).reshape(&[2, 3]).t();
+    /// assert!(!t.is_contiguous());
+    /// let c = t.contiguous();
+    /// assert!(c.is_contiguous());
+    /// assert_eq!(c.as_slice::<f32>(), Some(&[0.0, 3.0, 1.0, 4.0, 2.0, 5.0][..]));
+    /// ```
     pub fn contiguous(&self) -> Tensor {
         if self.is_contiguous() {
             return self.clone();
@@ -731,6 +894,16 @@ impl Tensor {
 
     /// Whether shapes match and every element differs by at most `atol + rtol·|other|`
     /// (`torch.allclose`; NaNs are never close).
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let a = Tensor::from_vec(vec![1.0f32, 2.0], &[2])?;
+    /// let b = Tensor::from_vec(vec![1.0f32, 2.0 + 1e-6], &[2])?;
+    /// assert!(a.allclose(&b, 1e-5, 1e-8));              // torch.allclose(a, b)
+    /// assert!(!a.allclose(&b.add_scalar(0.1), 1e-5, 1e-8));
+    /// assert!(!a.allclose(&Tensor::ones(&[1, 2]), 1.0, 1.0)); // shapes differ
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn allclose(&self, other: &Tensor, rtol: f64, atol: f64) -> bool {
         if self.dims() != other.dims() {
             return false;

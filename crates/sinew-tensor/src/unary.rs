@@ -96,24 +96,100 @@ float_unary! {
     /// ```
     exp => |x| Float::exp(x);
     /// Natural logarithm (`-inf` at 0, NaN below).
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![1.0f64, std::f64::consts::E, 0.0], &[3])?.log();
+    /// assert_eq!(t.to_vec::<f64>(), vec![0.0, 1.0, f64::NEG_INFINITY]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     log => |x| x.ln();
     /// `ln(1 + x)`, accurate for small `x`.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let x = 1e-10f64;
+    /// let y = Tensor::from_vec(vec![x], &[1])?.log1p().item();
+    /// assert!((y / (x - x * x / 2.0) - 1.0).abs() < 1e-15);
+    /// assert!(((1.0 + x).ln() / x - 1.0).abs() > 1e-8); // the naive form loses digits
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     log1p => |x| x.ln_1p();
     /// `e^x - 1`, accurate for small `x`.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let x = 1e-10f64;
+    /// let y = Tensor::from_vec(vec![0.0, x], &[2])?.expm1().to_vec::<f64>();
+    /// assert_eq!(y[0], 0.0);
+    /// assert!((y[1] / (x + x * x / 2.0) - 1.0).abs() < 1e-15);
+    /// assert!(((x.exp() - 1.0) / x - 1.0).abs() > 1e-8); // the naive form loses digits
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     expm1 => |x| x.exp_m1();
     /// Square root.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![4.0f32, 9.0], &[2])?;
+    /// assert_eq!(t.sqrt().to_vec::<f32>(), vec![2.0, 3.0]);
+    /// assert!(Tensor::full(&[1], -1.0).sqrt().item().is_nan());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     sqrt => |x| x.sqrt();
     /// `1 / sqrt(x)`.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![4.0f32, 0.25], &[2])?;
+    /// assert_eq!(t.rsqrt().to_vec::<f32>(), vec![0.5, 2.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     rsqrt => |x| T::ONE / x.sqrt();
     /// `1 / x`.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![2.0f32, -0.5, 0.0], &[3])?;
+    /// assert_eq!(t.recip().to_vec::<f32>(), vec![0.5, -2.0, f32::INFINITY]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     recip => |x| T::ONE / x;
     /// Sine.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![0.0f64, std::f64::consts::FRAC_PI_2], &[2])?;
+    /// assert_eq!(t.sin().to_vec::<f64>(), vec![0.0, 1.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     sin => |x| x.sin();
     /// Cosine.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![0.0f64, std::f64::consts::PI], &[2])?;
+    /// assert_eq!(t.cos().to_vec::<f64>(), vec![1.0, -1.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     cos => |x| x.cos();
     /// Hyperbolic tangent.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![0.0f32, 20.0, -20.0], &[3])?;
+    /// assert_eq!(t.tanh().to_vec::<f32>(), vec![0.0, 1.0, -1.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     tanh => |x| Float::tanh(x);
     /// Error function.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![0.0f64, 1.0, -10.0], &[3])?.erf();
+    /// assert!(t.allclose(&Tensor::from_vec(vec![0.0f64, 0.8427007929497149, -1.0], &[3])?, 1e-12, 0.0));
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     erf => |x| Float::erf(x);
     /// Logistic sigmoid `1 / (1 + e^-x)`, computed without overflow for any `x`.
     ///
@@ -125,39 +201,113 @@ float_unary! {
     /// ```
     sigmoid => |x| sigmoid(x);
     /// GELU, exact form `x·Φ(x) = 0.5·x·(1 + erf(x/√2))` (PyTorch's default).
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// // torch.nn.functional.gelu(torch.tensor([-1., 0., 1.], dtype=torch.float64))
+    /// let y = Tensor::from_vec(vec![-1.0f64, 0.0, 1.0], &[3])?.gelu();
+    /// let torch = Tensor::from_vec(vec![-0.15865525393145707f64, 0.0, 0.8413447460685429], &[3])?;
+    /// assert!(y.allclose(&torch, 1e-12, 1e-15));
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     gelu => |x| cast::<T>(0.5) * x * (T::ONE + Float::erf(x * cast::<T>(std::f64::consts::FRAC_1_SQRT_2)));
     /// GELU, tanh approximation (`approximate='tanh'`).
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// // torch.nn.functional.gelu(x, approximate='tanh')
+    /// let y = Tensor::from_vec(vec![-1.0f64, 0.0, 1.0], &[3])?.gelu_tanh();
+    /// let torch = Tensor::from_vec(vec![-0.15880800939172324f64, 0.0, 0.8411919906082768], &[3])?;
+    /// assert!(y.allclose(&torch, 1e-12, 1e-15));
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     gelu_tanh => |x| {
         let k = cast::<T>((2.0 / std::f64::consts::PI).sqrt());
         cast::<T>(0.5) * x * (T::ONE + Float::tanh(k * (x + cast::<T>(0.044715) * x * x * x)))
     };
     /// SiLU (swish): `x·sigmoid(x)`.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let y = Tensor::from_vec(vec![0.0f64, 1.0], &[2])?.silu();
+    /// assert_eq!(y.to_vec::<f64>(), vec![0.0, 1.0 / (1.0 + (-1f64).exp())]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     silu => |x| x * sigmoid(x);
     /// Floor.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![1.5f32, -1.5], &[2])?;
+    /// assert_eq!(t.floor().to_vec::<f32>(), vec![1.0, -2.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     floor => |x| x.floor();
     /// Ceiling.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![1.5f32, -1.5], &[2])?;
+    /// assert_eq!(t.ceil().to_vec::<f32>(), vec![2.0, -1.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     ceil => |x| x.ceil();
     /// Round to nearest, ties to even (PyTorch's `round`).
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![0.5f32, 1.5, 2.5, -0.5, 2.6], &[5])?;
+    /// assert_eq!(t.round().to_vec::<f32>(), vec![0.0, 2.0, 2.0, -0.0, 3.0]);  // torch.round
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     round => |x| x.round_even();
 }
 
 impl Tensor {
     /// `-x`.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![1i64, -2], &[2])?;
+    /// assert_eq!(t.neg().to_vec::<i64>(), vec![-1, 2]);  // also -&t
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn neg(&self) -> Tensor {
         with_elem!(self.dtype(), |T| self.map::<T, T>(|x| T::ZERO - x))
     }
 
     /// `|x|`.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![-3.0f32, 0.0, 2.0], &[3])?;
+    /// assert_eq!(t.abs().to_vec::<f32>(), vec![3.0, 0.0, 2.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn abs(&self) -> Tensor {
         with_elem!(self.dtype(), |T| self.map::<T, T>(|x| if x < T::ZERO { T::ZERO - x } else { x }))
     }
 
     /// `x²`.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![-3i64, 4], &[2])?;
+    /// assert_eq!(t.square().to_vec::<i64>(), vec![9, 16]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn square(&self) -> Tensor {
         with_elem!(self.dtype(), |T| self.map::<T, T>(|x| x * x))
     }
 
     /// Sign: -1, 0 or 1 (NaN stays NaN).
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![-2.5f32, 0.0, 7.0], &[3])?;
+    /// assert_eq!(t.sign().to_vec::<f32>(), vec![-1.0, 0.0, 1.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn sign(&self) -> Tensor {
         with_elem!(self.dtype(), |T| self.map::<T, T>(|x| {
             if x > T::ZERO {
@@ -212,6 +362,13 @@ impl Tensor {
     }
 
     /// Leaky ReLU: `x` for `x > 0`, else `negative_slope·x` (PyTorch's default slope is 0.01).
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![-2.0f32, 3.0], &[2])?;
+    /// assert_eq!(t.leaky_relu(0.01).to_vec::<f32>(), vec![-0.02, 3.0]);  // F.leaky_relu(t)
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn leaky_relu(&self, negative_slope: f64) -> Tensor {
         let t = self.as_float();
         with_float!(t.dtype(), "leaky_relu", |T| {
@@ -221,6 +378,13 @@ impl Tensor {
     }
 
     /// ELU: `x` for `x > 0`, else `alpha·(e^x - 1)` (default alpha 1).
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![-1.0f64, 2.0], &[2])?;
+    /// assert_eq!(t.elu(1.0).to_vec::<f64>(), vec![(-1f64).exp_m1(), 2.0]);  // F.elu(t)
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn elu(&self, alpha: f64) -> Tensor {
         let t = self.as_float();
         with_float!(t.dtype(), "elu", |T| {
@@ -231,6 +395,14 @@ impl Tensor {
 
     /// Softplus `ln(1 + e^(beta·x)) / beta`, linear above `threshold` (PyTorch: beta 1,
     /// threshold 20).
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![0.0f64, 30.0], &[2])?;
+    /// let y = t.softplus(1.0, 20.0);  // F.softplus(t): linear above the threshold
+    /// assert_eq!(y.to_vec::<f64>(), vec![2f64.ln(), 30.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn softplus(&self, beta: f64, threshold: f64) -> Tensor {
         let t = self.as_float();
         with_float!(t.dtype(), "softplus", |T| {
@@ -266,6 +438,13 @@ impl Tensor {
     }
 
     /// Whether each element is NaN, as a 0/1 mask of the same dtype.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::from_vec(vec![1.0f32, f32::NAN, f32::INFINITY], &[3])?;
+    /// assert_eq!(t.isnan().to_vec::<f32>(), vec![0.0, 1.0, 0.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn isnan(&self) -> Tensor {
         match self.dtype() {
             DType::I64 => self.zeros_like(),
@@ -276,6 +455,14 @@ impl Tensor {
     }
 
     /// Whether any element is NaN or infinite.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// assert!(!Tensor::ones(&[3]).has_non_finite());
+    /// assert!(Tensor::from_vec(vec![1.0f32, f32::INFINITY], &[2])?.has_non_finite());
+    /// assert!(Tensor::ones(&[1]).div_scalar(0.0).has_non_finite());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn has_non_finite(&self) -> bool {
         match self.dtype() {
             DType::I64 => false,

@@ -12,6 +12,14 @@ impl Tensor {
     /// # Errors
     /// [`TensorError::ShapeMismatch`] if the element counts differ;
     /// [`TensorError::TooLarge`] if `shape` exceeds [`shape::MAX_EXTENT`].
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::arange(0.0, 6.0, 1.0);
+    /// assert_eq!(t.try_reshape(&[3, 2])?.dims(), &[3, 2]);
+    /// assert!(t.try_reshape(&[4, 2]).is_err());   // 6 elements cannot be [4, 2]
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn try_reshape(&self, shape: &[usize]) -> Result<Tensor> {
         let numel = shape::try_numel("reshape", shape)?;
         if numel != self.numel() {
@@ -115,6 +123,15 @@ impl Tensor {
 
     /// Transpose of a matrix (swaps the last two dimensions; 0-D and 1-D tensors are
     /// returned as they are, like `torch.t`). A view.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let m = Tensor::arange(0.0, 6.0, 1.0).reshape(&[2, 3]);
+    /// let mt = m.t();   // m.T, a view
+    /// assert_eq!(mt.dims(), &[3, 2]);
+    /// assert_eq!(mt.to_vec::<f32>(), vec![0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);
+    /// assert_eq!(Tensor::zeros(&[4]).t().dims(), &[4]);   // 1-D: unchanged
+    /// ```
     pub fn t(&self) -> Tensor {
         if self.ndim() < 2 { self.clone() } else { self.transpose(-2, -1) }
     }
@@ -193,6 +210,11 @@ impl Tensor {
     }
 
     /// Removes every size-1 dimension. A view.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// assert_eq!(Tensor::zeros(&[1, 3, 1, 2]).squeeze().dims(), &[3, 2]);
+    /// ```
     pub fn squeeze(&self) -> Tensor {
         let l = self.layout();
         let keep: Vec<usize> = (0..self.ndim()).filter(|&i| l.shape[i] != 1).collect();
@@ -205,6 +227,13 @@ impl Tensor {
 
     /// Removes dimension `dim` if its size is 1 (else returns the tensor unchanged, like
     /// PyTorch). A view.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::zeros(&[3, 1]);
+    /// assert_eq!(t.squeeze_dim(-1).dims(), &[3]);     // t.squeeze(-1)
+    /// assert_eq!(t.squeeze_dim(0).dims(), &[3, 1]);   // size 3: unchanged
+    /// ```
     #[track_caller]
     pub fn squeeze_dim(&self, dim: isize) -> Tensor {
         let d = or_panic(normalize_dim("squeeze", dim, self.ndim()));
@@ -240,6 +269,14 @@ impl Tensor {
     /// [`TensorError::ShapeMismatch`] if the shape cannot broadcast to `shape`;
     /// [`TensorError::TooLarge`] if `shape` exceeds [`shape::MAX_EXTENT`] (a view that
     /// large would make the element count, and any copy of it, overflow).
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::ones(&[3, 1]);
+    /// assert_eq!(t.try_broadcast_to(&[2, 3, 4])?.dims(), &[2, 3, 4]);
+    /// assert!(t.try_broadcast_to(&[2, 4]).is_err());   // 3 cannot become 2
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn try_broadcast_to(&self, shape: &[usize]) -> Result<Tensor> {
         let ok = shape.len() >= self.ndim()
             && self.dims().iter().rev().zip(shape.iter().rev()).all(|(&a, &b)| a == b || a == 1);
@@ -293,6 +330,14 @@ impl Tensor {
     /// # Errors
     /// As [`Tensor::try_broadcast_to`]; [`TensorError::InvalidArgument`] for a size below
     /// `-1`, or `-1` for a new leading dimension.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::ones(&[1, 4]);
+    /// assert_eq!(t.try_expand(&[2, -1])?.dims(), &[2, 4]);
+    /// assert!(t.try_expand(&[-1, 2, 4]).is_err());   // -1 for a new leading dimension
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn try_expand(&self, sizes: &[isize]) -> Result<Tensor> {
         let lead = sizes.len().saturating_sub(self.ndim());
         let mut shape = Vec::with_capacity(sizes.len());
@@ -325,6 +370,15 @@ impl Tensor {
     ///
     /// # Errors
     /// If `tensors` is empty, dtypes differ, or shapes differ outside `dim`.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let (a, b) = (Tensor::zeros(&[2, 3]), Tensor::ones(&[1, 3]));
+    /// assert_eq!(Tensor::try_cat(&[&a, &b], 0)?.dims(), &[3, 3]);
+    /// assert!(Tensor::try_cat(&[&a, &b], 1).is_err());   // sizes differ outside dim 1
+    /// assert!(Tensor::try_cat(&[], 0).is_err());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn try_cat(tensors: &[&Tensor], dim: isize) -> Result<Tensor> {
         let first = tensors.first().ok_or_else(|| TensorError::InvalidArgument {
             op: "cat",
@@ -431,6 +485,13 @@ impl Tensor {
     ///
     /// # Panics
     /// If the sizes do not add up to the dimension's size.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let parts = Tensor::arange(0.0, 6.0, 1.0).split_sizes(&[1, 2, 3], 0);   // torch.split(t, [1, 2, 3])
+    /// assert_eq!(parts[1].to_vec::<f32>(), vec![1.0, 2.0]);
+    /// assert_eq!(parts[2].to_vec::<f32>(), vec![3.0, 4.0, 5.0]);
+    /// ```
     #[track_caller]
     pub fn split_sizes(&self, sizes: &[usize], dim: isize) -> Vec<Tensor> {
         let d = or_panic(normalize_dim("split", dim, self.ndim()));
@@ -454,6 +515,14 @@ impl Tensor {
     }
 
     /// Splits into `chunks` nearly equal views along `dim` (`torch.chunk`).
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::arange(0.0, 10.0, 1.0).reshape(&[2, 5]);
+    /// let c = t.chunk(2, 1);   // torch.chunk(t, 2, dim=1): sizes 3 and 2
+    /// assert_eq!(c.iter().map(|p| p.dims().to_vec()).collect::<Vec<_>>(), vec![vec![2, 3], vec![2, 2]]);
+    /// assert_eq!(c[1].to_vec::<f32>(), vec![3.0, 4.0, 8.0, 9.0]);
+    /// ```
     #[track_caller]
     pub fn chunk(&self, chunks: usize, dim: isize) -> Vec<Tensor> {
         assert!(chunks > 0, "chunk: number of chunks must be positive");

@@ -10,6 +10,16 @@ use crate::Var;
 
 impl Var {
     /// Elementwise sum with broadcasting (also `&a + &b`).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let a = Var::leaf(Tensor::ones(&[2, 3]));
+    /// let b = Var::leaf(Tensor::arange(0.0, 3.0, 1.0));   // broadcast over the rows
+    /// let g = a.add(&b).sum_all().backward();
+    /// assert_eq!(g.get(&a).unwrap().to_vec::<f32>(), vec![1.0; 6]);
+    /// assert_eq!(g.get(&b).unwrap().to_vec::<f32>(), vec![2.0; 3]);   // summed back to [3]
+    /// ```
     #[track_caller]
     pub fn add(&self, other: &Var) -> Var {
         Var::from_op("add", self.value().add(other.value()), &[self, other], |ctx| {
@@ -19,6 +29,17 @@ impl Var {
     }
 
     /// Elementwise difference with broadcasting (also `&a - &b`).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let a = Var::leaf(Tensor::full(&[2], 5.0));
+    /// let b = Var::leaf(Tensor::full(&[2], 3.0));
+    /// let y = a.sub(&b);   // also &a - &b
+    /// assert_eq!(y.value().to_vec::<f32>(), vec![2.0, 2.0]);
+    /// let g = y.sum_all().backward();
+    /// assert_eq!(g.get(&b).unwrap().to_vec::<f32>(), vec![-1.0, -1.0]);
+    /// ```
     #[track_caller]
     pub fn sub(&self, other: &Var) -> Var {
         Var::from_op("sub", self.value().sub(other.value()), &[self, other], |ctx| {
@@ -28,6 +49,17 @@ impl Var {
     }
 
     /// Elementwise product with broadcasting (also `&a * &b`).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let a = Var::leaf(Tensor::from_vec(vec![2.0f64, 3.0], &[2])?);
+    /// let b = Var::leaf(Tensor::from_vec(vec![5.0f64, 7.0], &[2])?);
+    /// let g = a.mul(&b).sum_all().backward();   // d(ab)/da = b, d(ab)/db = a
+    /// assert_eq!(g.get(&a).unwrap().to_vec::<f64>(), vec![5.0, 7.0]);
+    /// assert_eq!(g.get(&b).unwrap().to_vec::<f64>(), vec![2.0, 3.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn mul(&self, other: &Var) -> Var {
         Var::from_op("mul", self.value().mul(other.value()), &[self, other], |ctx| {
@@ -39,6 +71,18 @@ impl Var {
     }
 
     /// Elementwise quotient with broadcasting (also `&a / &b`).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let a = Var::leaf(Tensor::from_vec(vec![6.0f64], &[1])?);
+    /// let b = Var::leaf(Tensor::from_vec(vec![2.0f64], &[1])?);
+    /// let y = a.div(&b);
+    /// let g = y.sum_all().backward();   // 1/b and -a/b²
+    /// assert_eq!(y.item(), 3.0);
+    /// assert_eq!((g.get(&a).unwrap().item(), g.get(&b).unwrap().item()), (0.5, -1.5));
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn div(&self, other: &Var) -> Var {
         Var::from_op("div", self.value().div(other.value()), &[self, other], |ctx| {
@@ -52,6 +96,19 @@ impl Var {
 
     /// Elementwise power `a^b` with broadcasting. The gradient with respect to `b` is
     /// taken as 0 where `a == 0` and `b >= 0` (PyTorch's convention).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let a = Var::leaf(Tensor::from_vec(vec![2.0f64, 0.0], &[2])?);
+    /// let b = Var::leaf(Tensor::from_vec(vec![3.0f64, 2.0], &[2])?);
+    /// let g = a.pow(&b).sum_all().backward();   // torch.pow(a, b)
+    /// assert_eq!(g.get(&a).unwrap().to_vec::<f64>(), vec![12.0, 0.0]);   // b·a^(b-1)
+    /// let gb = g.get(&b).unwrap().to_vec::<f64>();   // a^b·ln a, and 0 where a = 0
+    /// assert!((gb[0] - 8.0 * 2f64.ln()).abs() < 1e-12);
+    /// assert_eq!(gb[1], 0.0);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn pow(&self, other: &Var) -> Var {
         Var::from_op("pow", self.value().pow(other.value()), &[self, other], |ctx| {
@@ -69,12 +126,34 @@ impl Var {
     }
 
     /// Elementwise maximum; ties send half the gradient to each input (PyTorch).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let a = Var::leaf(Tensor::from_vec(vec![1.0f64, 5.0, 2.0], &[3])?);
+    /// let b = Var::leaf(Tensor::from_vec(vec![3.0f64, 2.0, 2.0], &[3])?);
+    /// let g = a.maximum(&b).sum_all().backward();
+    /// assert_eq!(g.get(&a).unwrap().to_vec::<f64>(), vec![0.0, 1.0, 0.5]);   // a tie splits it
+    /// assert_eq!(g.get(&b).unwrap().to_vec::<f64>(), vec![1.0, 0.0, 0.5]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn maximum(&self, other: &Var) -> Var {
         self.extremum(other, true)
     }
 
     /// Elementwise minimum; ties send half the gradient to each input (PyTorch).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let a = Var::leaf(Tensor::from_vec(vec![1.0f64, 5.0], &[2])?);
+    /// let b = Var::constant(Tensor::from_vec(vec![3.0f64, 2.0], &[2])?);
+    /// let y = a.minimum(&b);
+    /// assert_eq!(y.value().to_vec::<f64>(), vec![1.0, 2.0]);
+    /// assert_eq!(y.sum_all().backward().get(&a).unwrap().to_vec::<f64>(), vec![1.0, 0.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn minimum(&self, other: &Var) -> Var {
         self.extremum(other, false)
@@ -100,11 +179,29 @@ impl Var {
     }
 
     /// `x + s`.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::zeros(&[2]));
+    /// let y = x.add_scalar(1.5);   // also &x + 1.5
+    /// assert_eq!(y.value().to_vec::<f32>(), vec![1.5, 1.5]);
+    /// assert_eq!(y.sum_all().backward().get(&x).unwrap().to_vec::<f32>(), vec![1.0, 1.0]);
+    /// ```
     pub fn add_scalar(&self, s: f64) -> Var {
         Var::from_op("add_scalar", self.value().add_scalar(s), &[self], |ctx| vec![Some(ctx.grad.clone())])
     }
 
     /// `x · s`.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::ones(&[2]));
+    /// let y = x.mul_scalar(3.0);   // also &x * 3.0
+    /// assert_eq!(y.value().to_vec::<f32>(), vec![3.0, 3.0]);
+    /// assert_eq!(y.sum_all().backward().get(&x).unwrap().to_vec::<f32>(), vec![3.0, 3.0]);
+    /// ```
     pub fn mul_scalar(&self, s: f64) -> Var {
         Var::from_op("mul_scalar", self.value().mul_scalar(s), &[self], move |ctx| {
             vec![Some(ctx.grad.mul_scalar(s))]
@@ -112,21 +209,62 @@ impl Var {
     }
 
     /// `x / s`.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::full(&[2], 3.0));
+    /// let y = x.div_scalar(2.0);   // also &x / 2.0
+    /// assert_eq!(y.value().to_vec::<f32>(), vec![1.5, 1.5]);
+    /// assert_eq!(y.sum_all().backward().get(&x).unwrap().to_vec::<f32>(), vec![0.5, 0.5]);
+    /// ```
     pub fn div_scalar(&self, s: f64) -> Var {
         self.mul_scalar(1.0 / s)
     }
 
     /// `x - s`.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::ones(&[2]));
+    /// let y = x.sub_scalar(0.25);
+    /// assert_eq!(y.value().to_vec::<f32>(), vec![0.75, 0.75]);
+    /// assert_eq!(y.sum_all().backward().get(&x).unwrap().to_vec::<f32>(), vec![1.0, 1.0]);
+    /// ```
     pub fn sub_scalar(&self, s: f64) -> Var {
         self.add_scalar(-s)
     }
 
     /// `s - x`.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let p = Var::leaf(Tensor::full(&[2], 0.25));
+    /// let q = p.rsub_scalar(1.0);   // 1 - p, also 1.0 - &p
+    /// assert_eq!(q.value().to_vec::<f32>(), vec![0.75, 0.75]);
+    /// assert_eq!(q.sum_all().backward().get(&p).unwrap().to_vec::<f32>(), vec![-1.0, -1.0]);
+    /// ```
     pub fn rsub_scalar(&self, s: f64) -> Var {
         self.neg().add_scalar(s)
     }
 
     /// Picks `a` where `cond` (a constant mask) is non-zero, `b` elsewhere, broadcasting all three.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let cond = Tensor::from_vec(vec![1.0f32, 0.0, 1.0], &[3])?;
+    /// let a = Var::leaf(Tensor::full(&[3], 10.0));
+    /// let b = Var::leaf(Tensor::full(&[3], -10.0));
+    /// let y = Var::where_(&cond, &a, &b);   // torch.where(cond, a, b)
+    /// assert_eq!(y.value().to_vec::<f32>(), vec![10.0, -10.0, 10.0]);
+    /// let g = y.sum_all().backward();
+    /// assert_eq!(g.get(&a).unwrap().to_vec::<f32>(), vec![1.0, 0.0, 1.0]);
+    /// assert_eq!(g.get(&b).unwrap().to_vec::<f32>(), vec![0.0, 1.0, 0.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn where_(cond: &Tensor, a: &Var, b: &Var) -> Var {
         let cond = cond.clone();
@@ -141,6 +279,17 @@ impl Var {
     }
 
     /// Sets entries to `value` where `mask` is non-zero; they get no gradient.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let scores = Var::leaf(Tensor::zeros(&[2]));
+    /// let mask = Tensor::from_vec(vec![0.0f32, 1.0], &[2])?;
+    /// let y = scores.masked_fill(&mask, -1e9);   // scores.masked_fill(mask, -1e9)
+    /// assert_eq!(y.value().to_vec::<f32>(), vec![0.0, -1e9]);
+    /// assert_eq!(y.sum_all().backward().get(&scores).unwrap().to_vec::<f32>(), vec![1.0, 0.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn masked_fill(&self, mask: &Tensor, value: f64) -> Var {
         let fill = Var::constant(Tensor::full_dtype(&[], value, self.dtype()));

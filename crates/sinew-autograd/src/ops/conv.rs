@@ -12,6 +12,21 @@ impl Var {
     ///
     /// # Panics
     /// If shapes or options are inconsistent (the message names the shapes).
+    ///
+    /// ```
+    /// use sinew_autograd::{GradcheckOptions, Var, gradcheck};
+    /// use sinew_tensor::{Conv2dOptions, DType, Generator, Tensor};
+    /// let x = Var::constant(Tensor::ones(&[1, 1, 3, 3]));
+    /// let w = Var::leaf(Tensor::ones(&[1, 1, 2, 2]));
+    /// let y = x.conv2d(&w, None, Conv2dOptions::default());   // F.conv2d(x, w)
+    /// assert_eq!(y.value().to_vec::<f32>(), vec![4.0; 4]);
+    /// // each weight tap sees 4 input pixels
+    /// assert_eq!(y.sum_all().backward().get(&w).unwrap().to_vec::<f32>(), vec![4.0; 4]);
+    /// let mut g = Generator::new(0);
+    /// let (x, w, b) = (Tensor::randn_with(&[1, 2, 4, 4], DType::F64, &mut g), Tensor::randn_with(&[3, 2, 3, 3], DType::F64, &mut g), Tensor::randn_with(&[3], DType::F64, &mut g));
+    /// let o = Conv2dOptions::default().stride(2).padding(1);
+    /// gradcheck(|v| v[0].conv2d(&v[1], Some(&v[2]), o), &[x, w, b], GradcheckOptions::default()).unwrap();
+    /// ```
     #[track_caller]
     pub fn conv2d(&self, weight: &Var, bias: Option<&Var>, opts: Conv2dOptions) -> Var {
         let y = Var::from_op(
@@ -34,6 +49,20 @@ impl Var {
     }
 
     /// 1-D convolution: input `(N, C, L)`, weight `(O, C/groups, k)`.
+    ///
+    /// ```
+    /// use sinew_autograd::{GradcheckOptions, Var, gradcheck};
+    /// use sinew_tensor::{Conv1dOptions, DType, Generator, Tensor};
+    /// let x = Var::leaf(Tensor::arange(0.0, 4.0, 1.0).reshape(&[1, 1, 4]));
+    /// let w = Var::constant(Tensor::ones(&[1, 1, 2]));
+    /// let y = x.conv1d(&w, None, Conv1dOptions::default());   // F.conv1d(x, w)
+    /// assert_eq!(y.value().to_vec::<f32>(), vec![1.0, 3.0, 5.0]);
+    /// // the ends are in one window, the middle in two
+    /// assert_eq!(y.sum_all().backward().get(&x).unwrap().to_vec::<f32>(), vec![1.0, 2.0, 2.0, 1.0]);
+    /// let mut g = Generator::new(0);
+    /// let (x, w) = (Tensor::randn_with(&[2, 2, 5], DType::F64, &mut g), Tensor::randn_with(&[3, 2, 2], DType::F64, &mut g));
+    /// gradcheck(|v| v[0].conv1d(&v[1], None, Conv1dOptions::default()), &[x, w], GradcheckOptions::default()).unwrap();
+    /// ```
     #[track_caller]
     pub fn conv1d(&self, weight: &Var, bias: Option<&Var>, opts: Conv1dOptions) -> Var {
         assert!(self.ndim() == 3, "conv1d: input must be 3-D (N, C, L), got shape {:?}", self.dims());
@@ -57,6 +86,20 @@ impl Var {
     }
 
     /// Transposed 2-D convolution: input `(N, C_in, H, W)`, weight `(C_in, C_out/groups, kH, kW)`.
+    ///
+    /// ```
+    /// use sinew_autograd::{GradcheckOptions, Var, gradcheck};
+    /// use sinew_tensor::{Conv2dOptions, DType, Generator, Tensor};
+    /// let x = Var::leaf(Tensor::ones(&[1, 1, 2, 2]));
+    /// let w = Var::constant(Tensor::ones(&[1, 1, 2, 2]));
+    /// let y = x.conv_transpose2d(&w, None, Conv2dOptions::default().stride(2));   // 2× upsampling
+    /// assert_eq!((y.dims(), y.value().sum_all().item()), (&[1, 1, 4, 4][..], 16.0));
+    /// assert_eq!(y.sum_all().backward().get(&x).unwrap().to_vec::<f32>(), vec![4.0; 4]);
+    /// let mut g = Generator::new(0);
+    /// let (x, w) = (Tensor::randn_with(&[1, 2, 3, 3], DType::F64, &mut g), Tensor::randn_with(&[2, 1, 3, 3], DType::F64, &mut g));
+    /// let o = Conv2dOptions::default().stride(2).padding(1);
+    /// gradcheck(|v| v[0].conv_transpose2d(&v[1], None, o), &[x, w], GradcheckOptions::default()).unwrap();
+    /// ```
     #[track_caller]
     pub fn conv_transpose2d(&self, weight: &Var, bias: Option<&Var>, opts: Conv2dOptions) -> Var {
         let value = self.value().conv_transpose2d(weight.value(), None, opts);
@@ -71,6 +114,18 @@ impl Var {
     }
 
     /// 2-D max pooling; returns the pooled values and the (constant) argmax indices.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{Pool2dOptions, Tensor};
+    /// let x = Var::leaf(Tensor::arange(0.0, 16.0, 1.0).reshape(&[1, 1, 4, 4]));
+    /// let (y, idx) = x.max_pool2d(Pool2dOptions::new(2));   // F.max_pool2d(x, 2, return_indices=True)
+    /// assert_eq!(y.value().to_vec::<f32>(), vec![5.0, 7.0, 13.0, 15.0]);
+    /// assert_eq!(idx.to_vec::<i64>(), vec![5, 7, 13, 15]);
+    /// let g = y.sum_all().backward().get(&x).unwrap().to_vec::<f32>();
+    /// assert_eq!(g.iter().sum::<f32>(), 4.0);
+    /// assert_eq!((g[5], g[7], g[13], g[15]), (1.0, 1.0, 1.0, 1.0));
+    /// ```
     #[track_caller]
     pub fn max_pool2d(&self, opts: Pool2dOptions) -> (Var, Tensor) {
         let (value, idx) = self.value().max_pool2d(opts);
@@ -82,6 +137,15 @@ impl Var {
     }
 
     /// 2-D average pooling (`count_include_pad` as in PyTorch, default `true`).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{Pool2dOptions, Tensor};
+    /// let x = Var::leaf(Tensor::arange(0.0, 16.0, 1.0).reshape(&[1, 1, 4, 4]));
+    /// let y = x.avg_pool2d(Pool2dOptions::new(2), true);   // F.avg_pool2d(x, 2)
+    /// assert_eq!(y.value().to_vec::<f32>(), vec![2.5, 4.5, 10.5, 12.5]);
+    /// assert_eq!(y.sum_all().backward().get(&x).unwrap().to_vec::<f32>(), vec![0.25; 16]);
+    /// ```
     #[track_caller]
     pub fn avg_pool2d(&self, opts: Pool2dOptions, count_include_pad: bool) -> Var {
         Var::from_op("avg_pool2d", self.value().avg_pool2d(opts, count_include_pad), &[self], move |ctx| {
@@ -96,6 +160,16 @@ impl Var {
     }
 
     /// Adaptive average pooling to `[oh, ow]`.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::arange(0.0, 6.0, 1.0).reshape(&[1, 1, 2, 3]));
+    /// let y = x.adaptive_avg_pool2d([1, 1]);   // global average pooling
+    /// assert_eq!(y.item(), 2.5);
+    /// let g = y.backward();
+    /// assert_eq!(g.get(&x).unwrap().to_vec::<f32>(), vec![1.0 / 6.0; 6]);
+    /// ```
     #[track_caller]
     pub fn adaptive_avg_pool2d(&self, out: [usize; 2]) -> Var {
         Var::from_op("adaptive_avg_pool2d", self.value().adaptive_avg_pool2d(out), &[self], move |ctx| {

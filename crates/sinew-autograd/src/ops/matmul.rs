@@ -9,6 +9,18 @@ impl Var {
     ///
     /// # Panics
     /// If the shapes do not fit (the message names both).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::constant(Tensor::from_vec(vec![1.0f64, 2.0, 3.0, 4.0], &[2, 2])?);
+    /// let w = Var::leaf(Tensor::from_vec(vec![1.0f64, 0.0, 0.0, 1.0], &[2, 2])?);
+    /// let y = x.matmul(&w);   // x @ w
+    /// assert_eq!(y.value().to_vec::<f64>(), vec![1.0, 2.0, 3.0, 4.0]);
+    /// let g = y.sum_all().backward();   // dL/dw = xᵀ · 1
+    /// assert_eq!(g.get(&w).unwrap().to_vec::<f64>(), vec![4.0, 4.0, 6.0, 6.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn matmul(&self, other: &Var) -> Var {
         Var::from_op("matmul", self.value().matmul(other.value()), &[self, other], |ctx| {

@@ -29,6 +29,16 @@ fn normalize(dim: isize, ndim: usize) -> usize {
 
 impl Var {
     /// Same elements, another shape (a view when contiguous).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::arange(0.0, 6.0, 1.0));
+    /// let y = x.reshape(&[2, 3]);
+    /// assert_eq!(y.dims(), &[2, 3]);
+    /// let g = y.square().sum_all().backward();   // gradient comes back in x's shape
+    /// assert_eq!(g.get(&x).unwrap().to_vec::<f32>(), vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
+    /// ```
     #[track_caller]
     pub fn reshape(&self, shape: &[usize]) -> Var {
         if shape == self.dims() {
@@ -58,6 +68,15 @@ impl Var {
     }
 
     /// Flattens dimensions `start..=end` into one.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::zeros(&[2, 3, 4]));
+    /// let y = x.flatten(1, -1);   // torch.flatten(x, 1)
+    /// assert_eq!(y.dims(), &[2, 12]);
+    /// assert_eq!(y.sum_all().backward().get(&x).unwrap().dims(), &[2, 3, 4]);
+    /// ```
     #[track_caller]
     pub fn flatten(&self, start: isize, end: isize) -> Var {
         let shape = self.value().flatten(start, end).dims().to_vec();
@@ -65,6 +84,17 @@ impl Var {
     }
 
     /// Reorders dimensions (a view).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::zeros(&[2, 3, 4]));
+    /// let y = x.permute(&[2, 0, 1]);   // x.permute(2, 0, 1)
+    /// assert_eq!(y.dims(), &[4, 2, 3]);
+    /// let w = Var::constant(Tensor::arange(0.0, 24.0, 1.0).reshape(&[4, 2, 3]));
+    /// let g = y.mul(&w).sum_all().backward();   // the gradient is permuted back
+    /// assert_eq!(g.get(&x).unwrap().to_vec::<f32>()[..4], [0.0, 6.0, 12.0, 18.0]);
+    /// ```
     #[track_caller]
     pub fn permute(&self, perm: &[usize]) -> Var {
         let mut inverse = vec![0; perm.len()];
@@ -79,6 +109,17 @@ impl Var {
     }
 
     /// Swaps two dimensions (a view).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::zeros(&[2, 3]));
+    /// let y = x.transpose(0, 1);
+    /// assert_eq!(y.dims(), &[3, 2]);
+    /// let w = Var::constant(Tensor::arange(0.0, 6.0, 1.0).reshape(&[3, 2]));
+    /// let g = y.mul(&w).sum_all().backward();
+    /// assert_eq!(g.get(&x).unwrap().to_vec::<f32>(), vec![0.0, 2.0, 4.0, 1.0, 3.0, 5.0]);
+    /// ```
     #[track_caller]
     pub fn transpose(&self, dim0: isize, dim1: isize) -> Var {
         Var::from_op("transpose", self.value().transpose(dim0, dim1), &[self], move |ctx| {
@@ -87,17 +128,45 @@ impl Var {
     }
 
     /// Matrix transpose of the last two dimensions (a view).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::constant(Tensor::ones(&[1, 3]));
+    /// let w = Var::leaf(Tensor::ones(&[2, 3]));   // nn.Linear's [out, in] layout
+    /// let y = x.matmul(&w.t());   // x @ w.T
+    /// assert_eq!(y.value().to_vec::<f32>(), vec![3.0, 3.0]);
+    /// assert_eq!(y.sum_all().backward().get(&w).unwrap().dims(), &[2, 3]);
+    /// ```
     pub fn t(&self) -> Var {
         if self.ndim() < 2 { self.clone() } else { self.transpose(-2, -1) }
     }
 
     /// `len` entries of `dim` from `start` (a view).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::arange(0.0, 5.0, 1.0));
+    /// let y = x.narrow(0, 1, 3);   // x[1:4]
+    /// assert_eq!(y.value().to_vec::<f32>(), vec![1.0, 2.0, 3.0]);
+    /// assert_eq!(y.sum_all().backward().get(&x).unwrap().to_vec::<f32>(), vec![0.0, 1.0, 1.0, 1.0, 0.0]);
+    /// ```
     #[track_caller]
     pub fn narrow(&self, dim: isize, start: usize, len: usize) -> Var {
         self.slice(dim, start, start + len, 1)
     }
 
     /// Entries `start..end` of `dim`, every `step`-th (a view).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::arange(0.0, 6.0, 1.0));
+    /// let y = x.slice(0, 0, 6, 2);   // x[0:6:2]
+    /// assert_eq!(y.value().to_vec::<f32>(), vec![0.0, 2.0, 4.0]);
+    /// assert_eq!(y.sum_all().backward().get(&x).unwrap().to_vec::<f32>(), vec![1.0, 0.0, 1.0, 0.0, 1.0, 0.0]);
+    /// ```
     #[track_caller]
     pub fn slice(&self, dim: isize, start: usize, end: usize, step: usize) -> Var {
         let value = self.value().slice(dim, start, end, step);
@@ -114,6 +183,15 @@ impl Var {
     }
 
     /// The sub-variable at `index` of `dim`, with that dimension removed.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::arange(0.0, 6.0, 1.0).reshape(&[2, 3]));
+    /// let row = x.select(0, 1);   // x[1]
+    /// assert_eq!(row.value().to_vec::<f32>(), vec![3.0, 4.0, 5.0]);
+    /// assert_eq!(row.sum_all().backward().get(&x).unwrap().to_vec::<f32>(), vec![0.0, 0.0, 0.0, 1.0, 1.0, 1.0]);
+    /// ```
     #[track_caller]
     pub fn select(&self, dim: isize, index: usize) -> Var {
         let d = normalize(dim, self.ndim());
@@ -121,6 +199,15 @@ impl Var {
     }
 
     /// Removes dimension `dim` if it has size 1.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::zeros(&[3, 1]));
+    /// let y = x.squeeze_dim(-1);   // x.squeeze(-1)
+    /// assert_eq!(y.dims(), &[3]);
+    /// assert_eq!(y.sum_all().backward().get(&x).unwrap().dims(), &[3, 1]);
+    /// ```
     #[track_caller]
     pub fn squeeze_dim(&self, dim: isize) -> Var {
         let shape = self.value().squeeze_dim(dim).dims().to_vec();
@@ -128,12 +215,29 @@ impl Var {
     }
 
     /// Removes every size-1 dimension.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::zeros(&[1, 3, 1]));
+    /// assert_eq!(x.squeeze().dims(), &[3]);
+    /// assert_eq!(x.squeeze().sum_all().backward().get(&x).unwrap().dims(), &[1, 3, 1]);
+    /// ```
     pub fn squeeze(&self) -> Var {
         let shape = self.value().squeeze().dims().to_vec();
         self.reshape(&shape)
     }
 
     /// Inserts a size-1 dimension at `dim`.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::zeros(&[3]));
+    /// let y = x.unsqueeze(0);   // x.unsqueeze(0), a batch of one
+    /// assert_eq!(y.dims(), &[1, 3]);
+    /// assert_eq!(y.sum_all().backward().get(&x).unwrap().dims(), &[3]);
+    /// ```
     #[track_caller]
     pub fn unsqueeze(&self, dim: isize) -> Var {
         let shape = self.value().unsqueeze(dim).dims().to_vec();
@@ -141,6 +245,16 @@ impl Var {
     }
 
     /// Broadcasts to `shape` (a view); the gradient is summed back.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let b = Var::leaf(Tensor::zeros(&[3]));
+    /// let y = b.broadcast_to(&[4, 3]);
+    /// assert_eq!(y.dims(), &[4, 3]);
+    /// // the gradient sums over the repeated rows
+    /// assert_eq!(y.sum_all().backward().get(&b).unwrap().to_vec::<f32>(), vec![4.0; 3]);
+    /// ```
     #[track_caller]
     pub fn broadcast_to(&self, shape: &[usize]) -> Var {
         Var::from_op("broadcast_to", self.value().broadcast_to(shape), &[self], |ctx| {
@@ -149,6 +263,15 @@ impl Var {
     }
 
     /// `torch.expand`: broadcast where `-1` keeps a dimension.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::zeros(&[2, 1]));
+    /// let y = x.expand(&[-1, 5]);   // x.expand(-1, 5)
+    /// assert_eq!(y.dims(), &[2, 5]);
+    /// assert_eq!(y.sum_all().backward().get(&x).unwrap().to_vec::<f32>(), vec![5.0, 5.0]);
+    /// ```
     #[track_caller]
     pub fn expand(&self, sizes: &[isize]) -> Var {
         let shape = self.value().expand(sizes).dims().to_vec();
@@ -156,6 +279,15 @@ impl Var {
     }
 
     /// A contiguous copy if needed; the gradient passes unchanged.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::zeros(&[2, 3]));
+    /// let y = x.t().contiguous();
+    /// assert!(y.value().is_contiguous());
+    /// assert_eq!(y.sum_all().backward().get(&x).unwrap().to_vec::<f32>(), vec![1.0; 6]);
+    /// ```
     pub fn contiguous(&self) -> Var {
         if self.value().is_contiguous() {
             return self.clone();
@@ -164,6 +296,19 @@ impl Var {
     }
 
     /// Concatenates along `dim`; each input gets its slice of the gradient.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let a = Var::leaf(Tensor::zeros(&[2]));
+    /// let b = Var::leaf(Tensor::zeros(&[3]));
+    /// let y = Var::cat(&[&a, &b], 0);   // torch.cat([a, b])
+    /// assert_eq!(y.dims(), &[5]);
+    /// let w = Var::constant(Tensor::arange(0.0, 5.0, 1.0));
+    /// let g = y.mul(&w).sum_all().backward();   // each input gets its slice
+    /// assert_eq!(g.get(&a).unwrap().to_vec::<f32>(), vec![0.0, 1.0]);
+    /// assert_eq!(g.get(&b).unwrap().to_vec::<f32>(), vec![2.0, 3.0, 4.0]);
+    /// ```
     #[track_caller]
     pub fn cat(vars: &[&Var], dim: isize) -> Var {
         let tensors: Vec<&Tensor> = vars.iter().map(|v| v.value()).collect();
@@ -184,6 +329,18 @@ impl Var {
     }
 
     /// Stacks along a new dimension `dim`.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let a = Var::leaf(Tensor::zeros(&[2]));
+    /// let b = Var::leaf(Tensor::zeros(&[2]));
+    /// let y = Var::stack(&[&a, &b], 0);   // torch.stack([a, b])
+    /// assert_eq!(y.dims(), &[2, 2]);
+    /// let w = Var::constant(Tensor::arange(0.0, 4.0, 1.0).reshape(&[2, 2]));
+    /// let g = y.mul(&w).sum_all().backward();
+    /// assert_eq!(g.get(&b).unwrap().to_vec::<f32>(), vec![2.0, 3.0]);
+    /// ```
     #[track_caller]
     pub fn stack(vars: &[&Var], dim: isize) -> Var {
         let unsq: Vec<Var> = vars.iter().map(|v| v.unsqueeze(dim)).collect();
@@ -192,12 +349,32 @@ impl Var {
     }
 
     /// Splits into pieces of `size` along `dim` (views).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::arange(0.0, 5.0, 1.0));
+    /// let parts = x.split(2, 0);   // torch.split(x, 2)
+    /// assert_eq!(parts.iter().map(|p| p.numel()).collect::<Vec<_>>(), vec![2, 2, 1]);
+    /// let g = parts[1].sum_all().backward();
+    /// assert_eq!(g.get(&x).unwrap().to_vec::<f32>(), vec![0.0, 0.0, 1.0, 1.0, 0.0]);
+    /// ```
     #[track_caller]
     pub fn split(&self, size: usize, dim: isize) -> Vec<Var> {
         self.split_like(&self.value().split(size, dim), dim)
     }
 
     /// Splits into pieces of the given sizes along `dim` (views).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::arange(0.0, 4.0, 1.0));
+    /// let parts = x.split_sizes(&[1, 3], 0);   // torch.split(x, [1, 3])
+    /// assert_eq!(parts[1].value().to_vec::<f32>(), vec![1.0, 2.0, 3.0]);
+    /// let g = parts[0].mul_scalar(5.0).sum_all().backward();
+    /// assert_eq!(g.get(&x).unwrap().to_vec::<f32>(), vec![5.0, 0.0, 0.0, 0.0]);
+    /// ```
     #[track_caller]
     pub fn split_sizes(&self, sizes: &[usize], dim: isize) -> Vec<Var> {
         self.split_like(&self.value().split_sizes(sizes, dim), dim)
@@ -221,6 +398,15 @@ impl Var {
 
     /// The elements where `mask` (broadcast to this shape) is non-zero, as a 1-D variable;
     /// the gradient flows back to those positions.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::arange(-2.0, 2.0, 1.0));
+    /// let y = x.masked_select(&x.value().ge_scalar(-1.0));   // x[x >= -1]
+    /// assert_eq!(y.value().to_vec::<f32>(), vec![-1.0, 0.0, 1.0]);
+    /// assert_eq!(y.sum_all().backward().get(&x).unwrap().to_vec::<f32>(), vec![0.0, 1.0, 1.0, 1.0]);
+    /// ```
     #[track_caller]
     pub fn masked_select(&self, mask: &Tensor) -> Var {
         let full = mask.broadcast_to(self.dims()).to_vec::<f64>();
@@ -232,6 +418,17 @@ impl Var {
     }
 
     /// Converts to another float dtype; the gradient is converted back.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{DType, Tensor};
+    /// let x = Var::leaf(Tensor::ones(&[2]));   // f32
+    /// let y = x.to_dtype(DType::F64).mul_scalar(3.0);
+    /// assert_eq!(y.dtype(), DType::F64);
+    /// let g = y.sum_all().backward();
+    /// let gx = g.get(&x).unwrap();   // converted back to x's dtype
+    /// assert_eq!((gx.dtype(), gx.to_vec::<f32>()), (DType::F32, vec![3.0, 3.0]));
+    /// ```
     #[track_caller]
     pub fn to_dtype(&self, dtype: DType) -> Var {
         if dtype == self.dtype() {
@@ -245,6 +442,17 @@ impl Var {
     }
 
     /// Splits into `chunks` nearly equal pieces along `dim`.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// // an LSTM-style gate split: one [1, 6] projection into 3 gates of 2
+    /// let x = Var::leaf(Tensor::arange(0.0, 6.0, 1.0).reshape(&[1, 6]));
+    /// let gates = x.chunk(3, 1);   // x.chunk(3, 1)
+    /// assert_eq!(gates[2].value().to_vec::<f32>(), vec![4.0, 5.0]);
+    /// let g = gates[0].sum_all().backward();
+    /// assert_eq!(g.get(&x).unwrap().to_vec::<f32>(), vec![1.0, 1.0, 0.0, 0.0, 0.0, 0.0]);
+    /// ```
     #[track_caller]
     pub fn chunk(&self, chunks: usize, dim: isize) -> Vec<Var> {
         self.split_like(&self.value().chunk(chunks, dim), dim)

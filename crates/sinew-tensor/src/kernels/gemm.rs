@@ -9,6 +9,17 @@ use faer::{Accum, MatMut, MatRef, Par};
 pub const PARALLEL_GEMM_WORK: usize = 3_500_000;
 
 /// Chooses faer's parallelism for an `m×k · k×n` product.
+///
+/// ```
+/// use faer::Par;
+/// use sinew_tensor::{kernels::gemm::par_for, set_num_threads};
+/// set_num_threads(4);
+/// assert!(matches!(par_for(32, 32, 32), Par::Seq));   // too little work for two threads
+/// assert!(matches!(par_for(512, 512, 512), Par::Rayon(_)));
+/// set_num_threads(1);
+/// assert!(matches!(par_for(512, 512, 512), Par::Seq));
+/// set_num_threads(0);
+/// ```
 pub fn par_for(m: usize, n: usize, k: usize) -> Par {
     let threads = crate::parallel::num_threads();
     if threads <= 1 || m.saturating_mul(n).saturating_mul(k) < PARALLEL_GEMM_WORK || m.min(n).min(k) < 16 {
