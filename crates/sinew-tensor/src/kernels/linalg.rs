@@ -87,7 +87,7 @@ pub(crate) fn det<T: Float>(a: &[T], n: usize) -> T {
             i = fwd[i];
             len += 1;
         }
-        if len % 2 == 0 {
+        if len.is_multiple_of(2) {
             odd = !odd;
         }
     }
