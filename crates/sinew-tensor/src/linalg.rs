@@ -129,6 +129,14 @@ impl Tensor {
     /// not broadcast); [`TensorError::TooLarge`] for a broadcast batch past the size limit;
     /// [`TensorError::LinAlg`] if a matrix is singular (an exactly zero pivot of its LU
     /// factorization, as PyTorch).
+    ///
+    /// ```
+    /// use sinew_tensor::{Tensor, TensorError};
+    /// let singular = Tensor::ones(&[2, 2]);
+    /// let e = singular.try_solve(&Tensor::ones(&[2])).unwrap_err();
+    /// assert!(matches!(e, TensorError::LinAlg { op: "solve", .. }));
+    /// assert!(Tensor::eye(2).try_solve(&Tensor::ones(&[3])).is_err()); // 3 rows for a 2×2 A
+    /// ```
     pub fn try_solve(&self, b: &Tensor) -> Result<Tensor> {
         const OP: &str = "solve";
         let n = square(OP, self)?;
@@ -187,6 +195,12 @@ impl Tensor {
     /// # Errors
     /// [`TensorError::UnsupportedDType`] for `i64`; [`TensorError::InvalidArgument`] if not a
     /// (batch of) square matrices; [`TensorError::LinAlg`] if a matrix is singular.
+    ///
+    /// ```
+    /// use sinew_tensor::{Tensor, TensorError};
+    /// let e = Tensor::zeros(&[2, 3]).try_inv().unwrap_err();
+    /// assert_eq!(e.to_string(), "inv: expected square matrices, got shape [2, 3] (2×3 matrices)");
+    /// ```
     pub fn try_inv(&self) -> Result<Tensor> {
         const OP: &str = "inv";
         let n = square(OP, self)?;
@@ -227,6 +241,13 @@ impl Tensor {
     /// # Errors
     /// [`TensorError::UnsupportedDType`] for `i64`; [`TensorError::InvalidArgument`] if not a
     /// (batch of) square matrices.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// assert_eq!(Tensor::eye(3).try_det()?.item(), 1.0);
+    /// assert!(Tensor::from_vec(vec![1i64, 0, 0, 1], &[2, 2])?.try_det().is_err()); // i64
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn try_det(&self) -> Result<Tensor> {
         const OP: &str = "det";
         let n = square(OP, self)?;
@@ -264,6 +285,14 @@ impl Tensor {
     /// [`TensorError::UnsupportedDType`] for `i64`; [`TensorError::InvalidArgument`] if not a
     /// (batch of) square matrices; [`TensorError::LinAlg`] if a matrix is not
     /// positive-definite.
+    ///
+    /// ```
+    /// use sinew_tensor::{Tensor, TensorError};
+    /// let indefinite = Tensor::from_vec(vec![1.0f64, 2.0, 2.0, 1.0], &[2, 2])?;
+    /// let e = indefinite.try_cholesky().unwrap_err();
+    /// assert!(matches!(e, TensorError::LinAlg { op: "cholesky", .. }));
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn try_cholesky(&self) -> Result<Tensor> {
         const OP: &str = "cholesky";
         let n = square(OP, self)?;
@@ -304,6 +333,14 @@ impl Tensor {
     /// # Errors
     /// [`TensorError::UnsupportedDType`] for `i64`; [`TensorError::InvalidArgument`] for
     /// fewer than two dimensions.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let (q, r) = Tensor::ones(&[4, 2]).try_qr()?;
+    /// assert_eq!((q.dims(), r.dims()), (&[4, 2][..], &[2, 2][..]));
+    /// assert!(Tensor::ones(&[4]).try_qr().is_err()); // not a matrix
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn try_qr(&self) -> Result<(Tensor, Tensor)> {
         const OP: &str = "qr";
         let (m, n) = matrix_dims(OP, self)?;
@@ -356,6 +393,15 @@ impl Tensor {
     /// [`TensorError::UnsupportedDType`] for `i64`; [`TensorError::InvalidArgument`] for
     /// fewer than two dimensions; [`TensorError::LinAlg`] if the iteration does not
     /// converge (non-finite values).
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let (_, s, _) = Tensor::eye(3).mul_scalar(2.0).try_svd()?;
+    /// assert_eq!(s.to_vec::<f32>(), vec![2.0; 3]);
+    /// let nan = Tensor::full(&[2, 2], f64::NAN);
+    /// assert!(nan.try_svd().is_err()); // did not converge
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn try_svd(&self) -> Result<(Tensor, Tensor, Tensor)> {
         const OP: &str = "svd";
         let (m, n) = matrix_dims(OP, self)?;
@@ -412,6 +458,14 @@ impl Tensor {
     /// [`TensorError::UnsupportedDType`] for `i64`; [`TensorError::InvalidArgument`] if not a
     /// (batch of) square matrices; [`TensorError::LinAlg`] if the iteration does not
     /// converge (non-finite values).
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let (w, _) = Tensor::eye(2).try_eigh()?;
+    /// assert_eq!(w.to_vec::<f32>(), vec![1.0, 1.0]);
+    /// assert!(Tensor::ones(&[2, 3]).try_eigh().is_err()); // not square
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn try_eigh(&self) -> Result<(Tensor, Tensor)> {
         const OP: &str = "eigh";
         let n = square(OP, self)?;
@@ -463,6 +517,14 @@ impl Tensor {
     /// [`TensorError::ShapeMismatch`] if `b` does not fit; [`TensorError::TooLarge`] for a
     /// broadcast batch past the size limit; [`TensorError::LinAlg`] if the SVD does not
     /// converge (non-finite values).
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let x = Tensor::ones(&[3, 2]).try_lstsq(&Tensor::ones(&[3, 1]))?;
+    /// assert_eq!(x.dims(), &[2, 1]);
+    /// assert!(Tensor::ones(&[3, 2]).try_lstsq(&Tensor::ones(&[2, 1])).is_err()); // rows differ
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn try_lstsq(&self, b: &Tensor) -> Result<Tensor> {
         const OP: &str = "lstsq";
         let (m, n) = matrix_dims(OP, self)?;
