@@ -68,6 +68,18 @@ pub enum TensorError {
         /// The shape asked for (or the output shape the arguments imply).
         shape: Vec<usize>,
     },
+    /// A linear-algebra op failed on the values, not the shapes (PyTorch's
+    /// `torch.linalg.LinAlgError`): a singular matrix for `solve` / `inv`, a matrix that is
+    /// not positive-definite for `cholesky`, a decomposition that did not converge.
+    #[error("{op}: {msg} (input of shape {shape:?})")]
+    LinAlg {
+        /// The operation.
+        op: &'static str,
+        /// The shape of the input matrix (or batch of matrices).
+        shape: Vec<usize>,
+        /// What went wrong, naming the batch element when there is a batch.
+        msg: String,
+    },
     /// The tensor's memory is not laid out as the operation needs (e.g. `view` of a
     /// non-contiguous tensor).
     #[error("{op}: {msg}")]

@@ -1,7 +1,8 @@
 //! # sinew-tensor
 //!
 //! N-dimensional tensors for the sinew deep-learning library: `f32`/`f64`/`i64` elements,
-//! NumPy/PyTorch broadcasting, zero-copy views, reductions, indexing, matrix products on
+//! NumPy/PyTorch broadcasting, zero-copy views, reductions, indexing, matrix products and
+//! `torch.linalg` basics (solve, inv, det, cholesky, qr, svd, eigh, lstsq) on
 //! [faer](https://docs.rs/faer) and convolution/pooling kernels. It knows nothing about
 //! gradients: that is `sinew-autograd`'s job, built on top.
 //!
@@ -36,6 +37,7 @@ mod dtype;
 mod error;
 mod index;
 pub mod kernels;
+mod linalg;
 mod matmul;
 pub mod parallel;
 mod pooling;

@@ -4,6 +4,7 @@
 mod binary;
 mod conv;
 mod index;
+mod linalg;
 mod matmul;
 mod recurrent;
 mod reduce;

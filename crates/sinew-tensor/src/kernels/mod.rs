@@ -1,8 +1,10 @@
-//! Numeric kernels on plain slices: GEMM, convolution, pooling and the fused LSTM cell.
+//! Numeric kernels on plain slices: GEMM, dense decompositions (LU, Cholesky, QR, SVD,
+//! symmetric eigendecomposition), convolution, pooling and the fused LSTM cell.
 //! Crate-internal: `Tensor`'s methods check shapes and call them. Only the GEMM's choice
 //! of parallelism is public, so that benchmarks can call faer directly with the same one.
 
 pub(crate) mod conv;
 pub mod gemm;
+pub(crate) mod linalg;
 pub(crate) mod pool;
 pub(crate) mod recurrent;
