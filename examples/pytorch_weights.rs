@@ -13,7 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut g = Generator::new(0);
     let model = Sequential::new()
         .add(Conv2d::new(1, 4, 3, Conv2dOptions::default().padding(1), &mut g))
-        .add(BatchNorm2d::new_2d(4))
+        .add(BatchNorm2d::new(4))
         .add(Relu)
         .add(MaxPool2d::new(2))
         .add(Flatten::new())

@@ -6,10 +6,16 @@ use sinew_autograd::Var;
 use crate::module::{Forward, Module, Visitor};
 
 macro_rules! activation {
-    ($($(#[$m:meta])* $name:ident => |$s:ident, $x:ident| $body:expr;)*) => {
+    ($($(#[$m:meta])* $name:ident => |$s:ident, $x:ident| $body:expr $(, repr = $repr:expr)?;)*) => {
         $(
             impl Module for $name {
                 fn visit(&self, _: &mut dyn Visitor) {}
+                $(
+                    fn extra_repr(&self) -> String {
+                        let $s = self;
+                        $repr
+                    }
+                )?
             }
 
             impl Forward for $name {
@@ -113,9 +119,9 @@ activation! {
     GeluTanh => |s, x| x.gelu_tanh();
     Silu => |s, x| x.silu();
     Identity => |s, x| x.clone();
-    LeakyRelu => |s, x| x.leaky_relu(s.negative_slope);
-    Elu => |s, x| x.elu(s.alpha);
-    Softplus => |s, x| x.softplus(s.beta, s.threshold);
-    Softmax => |s, x| x.softmax(s.dim);
-    LogSoftmax => |s, x| x.log_softmax(s.dim);
+    LeakyRelu => |s, x| x.leaky_relu(s.negative_slope), repr = format!("negative_slope={}", s.negative_slope);
+    Elu => |s, x| x.elu(s.alpha), repr = format!("alpha={}", s.alpha);
+    Softplus => |s, x| x.softplus(s.beta, s.threshold), repr = format!("beta={}, threshold={}", s.beta, s.threshold);
+    Softmax => |s, x| x.softmax(s.dim), repr = format!("dim={}", s.dim);
+    LogSoftmax => |s, x| x.log_softmax(s.dim), repr = format!("dim={}", s.dim);
 }

@@ -521,11 +521,7 @@ impl MultiheadAttention {
 
 impl std::fmt::Display for MultiheadAttention {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "MultiheadAttention(embed_dim={}, num_heads={}", self.embed_dim(), self.num_heads)?;
-        if self.batch_first {
-            write!(f, ", batch_first=True")?;
-        }
-        write!(f, ")")
+        write!(f, "MultiheadAttention({})", self.extra_repr())
     }
 }
 
@@ -534,6 +530,13 @@ impl Module for MultiheadAttention {
         v.param("in_proj_weight", &self.in_proj_weight);
         v.param("in_proj_bias", &self.in_proj_bias);
         v.module("out_proj", &self.out_proj);
+    }
+    fn extra_repr(&self) -> String {
+        let mut s = format!("embed_dim={}, num_heads={}", self.embed_dim(), self.num_heads);
+        if self.batch_first {
+            s += ", batch_first=True";
+        }
+        s
     }
 }
 

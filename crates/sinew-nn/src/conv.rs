@@ -87,6 +87,15 @@ impl Module for Conv2d {
     fn visit(&self, v: &mut dyn Visitor) {
         visit_wb(v, &self.weight, &self.bias);
     }
+    fn extra_repr(&self) -> String {
+        conv2d_repr(&self.weight, &self.bias, &self.options, false)
+    }
+}
+impl std::fmt::Display for Conv2d {
+    /// PyTorch's `print(module)`: see [`Module::tree`].
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        crate::module::ModuleTree(self).fmt(f)
+    }
 }
 
 impl Forward for Conv2d {
@@ -140,6 +149,30 @@ impl Conv1d {
 impl Module for Conv1d {
     fn visit(&self, v: &mut dyn Visitor) {
         visit_wb(v, &self.weight, &self.bias);
+    }
+    fn extra_repr(&self) -> String {
+        let w = self.weight.value().dims().to_vec();
+        let o = &self.options;
+        let mut s = format!("{}, {}, kernel_size=({},), stride=({},)", w[1] * o.groups, w[0], w[2], o.stride);
+        if o.padding != 0 {
+            s += &format!(", padding=({},)", o.padding);
+        }
+        if o.dilation != 1 {
+            s += &format!(", dilation=({},)", o.dilation);
+        }
+        if o.groups != 1 {
+            s += &format!(", groups={}", o.groups);
+        }
+        if self.bias.is_none() {
+            s += ", bias=False";
+        }
+        s
+    }
+}
+impl std::fmt::Display for Conv1d {
+    /// PyTorch's `print(module)`: see [`Module::tree`].
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        crate::module::ModuleTree(self).fmt(f)
     }
 }
 
@@ -196,6 +229,41 @@ impl Module for ConvTranspose2d {
     fn visit(&self, v: &mut dyn Visitor) {
         visit_wb(v, &self.weight, &self.bias);
     }
+    fn extra_repr(&self) -> String {
+        conv2d_repr(&self.weight, &self.bias, &self.options, true)
+    }
+}
+impl std::fmt::Display for ConvTranspose2d {
+    /// PyTorch's `print(module)`: see [`Module::tree`].
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        crate::module::ModuleTree(self).fmt(f)
+    }
+}
+
+/// PyTorch's `repr` of a 2-D convolution: `1, 6, kernel_size=(5, 5), stride=(1, 1)`, then
+/// what differs from the defaults.
+fn conv2d_repr(weight: &Param, bias: &Option<Param>, o: &Conv2dOptions, transposed: bool) -> String {
+    let w = weight.value().dims().to_vec();
+    // a transposed convolution's weight is (in, out/groups, kH, kW)
+    let (cin, cout) = if transposed { (w[0], w[1] * o.groups) } else { (w[1] * o.groups, w[0]) };
+    let p = |v: [usize; 2]| format!("({}, {})", v[0], v[1]);
+    let mut s = format!("{cin}, {cout}, kernel_size=({}, {}), stride={}", w[2], w[3], p(o.stride));
+    if o.padding != [0, 0] {
+        s += &format!(", padding={}", p(o.padding));
+    }
+    if o.dilation != [1, 1] {
+        s += &format!(", dilation={}", p(o.dilation));
+    }
+    if transposed && o.output_padding != [0, 0] {
+        s += &format!(", output_padding={}", p(o.output_padding));
+    }
+    if o.groups != 1 {
+        s += &format!(", groups={}", o.groups);
+    }
+    if bias.is_none() {
+        s += ", bias=False";
+    }
+    s
 }
 
 impl Forward for ConvTranspose2d {
@@ -227,6 +295,9 @@ impl MaxPool2d {
 
 impl Module for MaxPool2d {
     fn visit(&self, _: &mut dyn Visitor) {}
+    fn extra_repr(&self) -> String {
+        pool_repr(&self.options)
+    }
 }
 
 impl Forward for MaxPool2d {
@@ -254,6 +325,23 @@ impl AvgPool2d {
 
 impl Module for AvgPool2d {
     fn visit(&self, _: &mut dyn Visitor) {}
+    fn extra_repr(&self) -> String {
+        pool_repr(&self.options)
+    }
+}
+
+/// `kernel_size=2, stride=2, padding=0`, as PyTorch prints a pooling layer.
+fn pool_repr(o: &Pool2dOptions) -> String {
+    let one = |v: [usize; 2]| if v[0] == v[1] { v[0].to_string() } else { format!("({}, {})", v[0], v[1]) };
+    let mut s =
+        format!("kernel_size={}, stride={}, padding={}", one(o.kernel), one(o.stride), one(o.padding));
+    if o.dilation != [1, 1] {
+        s += &format!(", dilation={}", one(o.dilation));
+    }
+    if o.ceil_mode {
+        s += ", ceil_mode=True";
+    }
+    s
 }
 
 impl Forward for AvgPool2d {
@@ -279,6 +367,9 @@ impl AdaptiveAvgPool2d {
 
 impl Module for AdaptiveAvgPool2d {
     fn visit(&self, _: &mut dyn Visitor) {}
+    fn extra_repr(&self) -> String {
+        format!("output_size=({}, {})", self.output_size[0], self.output_size[1])
+    }
 }
 
 impl Forward for AdaptiveAvgPool2d {

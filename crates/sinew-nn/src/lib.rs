@@ -24,6 +24,8 @@
 //!   [`Dropout`], [`BatchNorm1d`]/[`BatchNorm2d`], [`LayerNorm`], [`Embedding`],
 //!   [`Rnn`], [`Lstm`], [`Gru`], [`MultiheadAttention`] and
 //!   [`attention::scaled_dot_product_attention`], [`Sequential`], and the activation modules.
+//! - [`functional`]: the layers as functions of inputs and weights (`F.linear`,
+//!   `F.layer_norm`, `F.batch_norm`, `F.embedding`, `F.conv2d`, `F.dropout`).
 //! - [`loss`]: MSE, L1, Huber, smooth L1, BCE, BCE with logits, cross entropy, NLL, KL.
 //! - [`init`]: PyTorch's initialisers, seeded.
 
@@ -34,6 +36,7 @@ extern crate self as sinew_nn;
 mod activation;
 pub mod attention;
 mod conv;
+pub mod functional;
 pub mod init;
 mod linear;
 pub mod loss;
@@ -49,7 +52,7 @@ pub use attention::{
 };
 pub use conv::{AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d};
 pub use linear::{Embedding, Flatten, Linear, Sequential};
-pub use module::{Buffer, Forward, LoadReport, Module, Visitor};
-pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, Dropout, LayerNorm};
+pub use module::{Buffer, Forward, LoadReport, Module, ModuleTree, Visitor};
+pub use norm::{BatchNorm1d, BatchNorm2d, Dropout, LayerNorm};
 pub use recurrent::{Gru, Lstm, RecurrentOptions, RecurrentWeights, Rnn, RnnNonlinearity};
 pub use sinew_nn_derive::Module;

@@ -58,6 +58,17 @@ impl Module for Linear {
             v.param("bias", b);
         }
     }
+    fn extra_repr(&self) -> String {
+        let (fin, fout) = self.features();
+        format!("in_features={fin}, out_features={fout}, bias={}", py_bool(self.bias.is_some()))
+    }
+}
+
+impl std::fmt::Display for Linear {
+    /// PyTorch's `print(module)`: see [`Module::tree`].
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        crate::module::ModuleTree(self).fmt(f)
+    }
 }
 
 impl Forward for Linear {
@@ -69,11 +80,7 @@ impl Forward for Linear {
             "Linear({fin}, {fout}): expected input of shape [.., {fin}], got {:?}",
             x.dims()
         );
-        let y = x.matmul(&self.weight.var().t());
-        match &self.bias {
-            Some(b) => &y + &b.var(),
-            None => y,
-        }
+        crate::functional::linear(x, &self.weight.var(), self.bias.as_ref().map(Param::var).as_ref())
     }
 }
 
@@ -101,6 +108,9 @@ impl Flatten {
 
 impl Module for Flatten {
     fn visit(&self, _: &mut dyn Visitor) {}
+    fn extra_repr(&self) -> String {
+        format!("start_dim={}, end_dim={}", self.start, self.end)
+    }
 }
 
 impl Forward for Flatten {
@@ -129,29 +139,23 @@ impl Embedding {
     /// If `ids` is not `i64` or an id is out of range (the message names it).
     #[track_caller]
     pub fn lookup(&self, ids: &Tensor) -> Var {
-        let (num, dim) = {
-            let w = self.weight.value();
-            (w.dims()[0], w.dims()[1])
-        };
-        assert_eq!(
-            ids.dtype(),
-            DType::I64,
-            "Embedding({num}, {dim}): ids must be int64, got {}",
-            ids.dtype()
-        );
-        let flat = ids.reshape(&[ids.numel()]);
-        if let Some(bad) = flat.to_vec::<i64>().into_iter().find(|&i| i < 0 || i as usize >= num) {
-            panic!("Embedding({num}, {dim}): id {bad} is out of range 0..{num}");
-        }
-        let mut shape = ids.dims().to_vec();
-        shape.push(dim);
-        self.weight.var().index_select(0, &flat).reshape(&shape)
+        crate::functional::embedding(ids, &self.weight.var())
     }
 }
 
 impl Module for Embedding {
     fn visit(&self, v: &mut dyn Visitor) {
         v.param("weight", &self.weight);
+    }
+    fn extra_repr(&self) -> String {
+        let w = self.weight.value();
+        format!("{}, {}", w.dims()[0], w.dims()[1])
+    }
+}
+impl std::fmt::Display for Embedding {
+    /// PyTorch's `print(module)`: see [`Module::tree`].
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        crate::module::ModuleTree(self).fmt(f)
     }
 }
 
@@ -229,6 +233,18 @@ impl Module for Sequential {
             v.module(&i.to_string(), l.as_ref());
         }
     }
+}
+
+impl std::fmt::Display for Sequential {
+    /// PyTorch's `print(module)`: see [`Module::tree`].
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        crate::module::ModuleTree(self).fmt(f)
+    }
+}
+
+/// PyTorch's spelling of a flag in a module's `repr`.
+pub(crate) fn py_bool(b: bool) -> &'static str {
+    if b { "True" } else { "False" }
 }
 
 impl Forward for Sequential {

@@ -191,22 +191,52 @@ fn class_targets(name: &str, input: &Var, target: &Tensor, ignore: Option<i64>) 
     (moved, t)
 }
 
+/// The options of [`nll_loss`]: `F.nll_loss`'s `weight`, `ignore_index` and `reduction`,
+/// with its defaults (no weights, ignore -100, mean), as [`CrossEntropyOptions`] has them.
+///
+/// ```
+/// use sinew_nn::loss::{NllLossOptions, Reduction};
+/// let o = NllLossOptions { reduction: Reduction::Sum, ..NllLossOptions::default() };
+/// assert_eq!((o.ignore_index, o.reduction), (Some(-100), Reduction::Sum));
+/// ```
+#[derive(Clone, Debug)]
+pub struct NllLossOptions {
+    /// A weight per class, `(C)`.
+    pub weight: Option<Tensor>,
+    /// A target value whose samples are ignored (PyTorch's default, and ours: -100).
+    pub ignore_index: Option<i64>,
+    /// Mean, sum or none.
+    pub reduction: Reduction,
+}
+
+impl Default for NllLossOptions {
+    fn default() -> Self {
+        NllLossOptions { weight: None, ignore_index: Some(-100), reduction: Reduction::Mean }
+    }
+}
+
 /// Negative log likelihood of log-probabilities `(N, C)` (or `(N, C, d...)`) with `i64`
 /// class targets (`F.nll_loss`); `weight` and `ignore_index` as in PyTorch (the mean
 /// divides by the total weight of the counted samples).
 ///
 /// # Panics
 /// If shapes disagree or a class is out of range (the message names it).
+///
+/// ```
+/// use sinew_nn::loss::{NllLossOptions, nll_loss};
+/// use sinew_autograd::Var;
+/// use sinew_tensor::Tensor;
+/// let log_probs = Var::leaf(Tensor::from([[-0.5f64, -1.0], [-2.0, -0.25]]));
+/// let target = Tensor::from([1i64, -100]); // the second sample is ignored
+/// let loss = nll_loss(&log_probs, &target, &NllLossOptions::default());
+/// assert_eq!(loss.value().item(), 1.0);
+/// let g = loss.backward().get(&log_probs).unwrap().to_vec::<f64>();
+/// assert_eq!(g, [0.0, -1.0, 0.0, 0.0]);
+/// ```
 #[track_caller]
-pub fn nll_loss(
-    log_probs: &Var,
-    target: &Tensor,
-    weight: Option<&Tensor>,
-    ignore_index: Option<i64>,
-    reduction: Reduction,
-) -> Var {
-    let (lp, t) = class_targets("nll_loss", log_probs, target, ignore_index);
-    weighted_nll(&lp, &t, weight, ignore_index, reduction, target.dims())
+pub fn nll_loss(log_probs: &Var, target: &Tensor, options: &NllLossOptions) -> Var {
+    let (lp, t) = class_targets("nll_loss", log_probs, target, options.ignore_index);
+    weighted_nll(&lp, &t, options.weight.as_ref(), options.ignore_index, options.reduction, target.dims())
 }
 
 fn sample_weights(t: &[i64], weight: Option<&Tensor>, ignore: Option<i64>, dtype: DType) -> Tensor {

@@ -111,6 +111,43 @@ pub trait Module: Send + Sync {
         let _ = training;
     }
 
+    /// The module's own configuration, shown in its line of [`Module::tree`] (PyTorch's
+    /// `extra_repr`: `in_features=4, out_features=8, bias=True`). Empty by default.
+    fn extra_repr(&self) -> String {
+        String::new()
+    }
+
+    /// The module's type name without its path (`Linear`), for [`Module::tree`].
+    fn type_name(&self) -> &'static str {
+        let full = std::any::type_name::<Self>();
+        let base = full.split('<').next().unwrap_or(full);
+        base.rsplit("::").next().unwrap_or(base)
+    }
+
+    /// The module tree as PyTorch's `print(model)` shows it: each module's type and
+    /// [`extra_repr`](Module::extra_repr), its children indented under `(name):`.
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module, Relu, Sequential};
+    /// use sinew_tensor::Generator;
+    /// let mut g = Generator::new(0);
+    /// let net = Sequential::new().add(Linear::new(4, 8, &mut g)).add(Relu).add(Linear::new(8, 3, &mut g));
+    /// assert_eq!(
+    ///     net.tree().to_string(),
+    ///     "Sequential(\n  \
+    ///        (0): Linear(in_features=4, out_features=8, bias=True)\n  \
+    ///        (1): Relu()\n  \
+    ///        (2): Linear(in_features=8, out_features=3, bias=True)\n\
+    ///      )"
+    /// );
+    /// ```
+    fn tree(&self) -> ModuleTree<'_>
+    where
+        Self: Sized,
+    {
+        ModuleTree(self)
+    }
+
     /// Every parameter with its qualified name, in PyTorch's `named_parameters` order.
     fn named_parameters(&self) -> Vec<(String, Param)> {
         let mut c = Collector::default();
@@ -445,4 +482,58 @@ fn visit_child<V: Visitor>(v: &mut V, prefix: fn(&mut V) -> &mut String, name: &
 pub trait Forward: Module {
     /// Computes the output for input `x`.
     fn forward(&self, x: &Var) -> Var;
+}
+
+/// A module shown as PyTorch's `print(model)` shows it; made by [`Module::tree`] (and
+/// used by the layers' `Display`).
+pub struct ModuleTree<'a>(pub &'a dyn Module);
+
+impl std::fmt::Display for ModuleTree<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = String::new();
+        write_tree(self.0, &mut out, 0);
+        f.write_str(&out)
+    }
+}
+
+impl std::fmt::Debug for ModuleTree<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+/// Writes `m`'s line and, indented below it, its children's, as they are visited (a
+/// visitor cannot keep the children it is shown, so the tree is written as it is walked).
+fn write_tree(m: &dyn Module, out: &mut String, depth: usize) {
+    struct Children<'o> {
+        out: &'o mut String,
+        depth: usize,
+        any: bool,
+    }
+    impl Visitor for Children<'_> {
+        fn param(&mut self, _: &str, _: &Param) {}
+        fn buffer(&mut self, _: &str, _: &Buffer) {}
+        fn module(&mut self, name: &str, m: &dyn Module) {
+            self.any = true;
+            let pad = "  ".repeat(self.depth + 1);
+            self.out.push_str(&format!("\n{pad}({name}): "));
+            write_tree(m, self.out, self.depth + 1);
+        }
+    }
+    out.push_str(m.type_name());
+    out.push('(');
+    let extra = m.extra_repr();
+    let mark = out.len();
+    let mut kids = Children { out, depth, any: false };
+    m.visit(&mut kids);
+    if !kids.any {
+        out.push_str(&extra);
+    } else {
+        if !extra.is_empty() {
+            out.insert_str(mark, &format!("\n{}{extra}", "  ".repeat(depth + 1)));
+        }
+        out.push('\n');
+        out.push_str(&"  ".repeat(depth));
+    }
+    out.push(')');
 }

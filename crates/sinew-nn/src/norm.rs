@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sinew_autograd::{Param, Var, no_grad};
 use sinew_tensor::{Generator, Tensor};
 
+use crate::functional::{self, BatchNormOptions};
 use crate::module::{Buffer, Forward, Module, Visitor};
 
 /// Zeroes each element with probability `p` in training and scales the rest by
@@ -55,6 +56,9 @@ impl Module for Dropout {
     fn set_own_training(&self, training: bool) {
         self.training.store(training, Ordering::Relaxed);
     }
+    fn extra_repr(&self) -> String {
+        format!("p={}", self.p)
+    }
 }
 
 impl Forward for Dropout {
@@ -62,129 +66,149 @@ impl Forward for Dropout {
         if !self.training.load(Ordering::Relaxed) || self.p == 0.0 {
             return x.clone();
         }
-        let mask = {
-            let mut g = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-            Tensor::bernoulli_with(x.dims(), 1.0 - self.p, x.dtype(), &mut g)
-        };
-        x * &Var::constant(mask.mul_scalar(1.0 / (1.0 - self.p)))
+        let mut g = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        functional::dropout(x, self.p, &mut g)
     }
 }
 
-/// Batch normalisation over the channel dimension 1 (`nn.BatchNorm1d` for `(N, C)` or
-/// `(N, C, L)`, `nn.BatchNorm2d` for `(N, C, H, W)`): in training it normalises with the
-/// batch's statistics and updates running estimates (`momentum` 0.1, unbiased variance);
-/// in evaluation it uses the running estimates.
-#[derive(Debug)]
-pub struct BatchNorm {
-    /// Scale `γ`, `(C)`, initialised to ones.
-    pub weight: Param,
-    /// Shift `β`, `(C)`, initialised to zeros.
-    pub bias: Param,
-    /// Running mean, `(C)`.
-    pub running_mean: Buffer,
-    /// Running (unbiased) variance, `(C)`.
-    pub running_var: Buffer,
-    /// Number of training batches seen (`i64` scalar).
-    pub num_batches_tracked: Buffer,
-    /// Added to the variance.
-    pub eps: f64,
-    /// Weight of the new batch in the running estimates.
-    pub momentum: f64,
-    spatial: bool,
-    training: AtomicBool,
-}
-
-/// `nn.BatchNorm1d`.
-pub type BatchNorm1d = BatchNorm;
-/// `nn.BatchNorm2d`.
-pub type BatchNorm2d = BatchNorm;
-
-impl BatchNorm {
-    /// Batch norm over `(N, C)` or `(N, C, L)` inputs (eps 1e-5, momentum 0.1).
-    pub fn new_1d(channels: usize) -> Self {
-        BatchNorm::build(channels, false)
-    }
-
-    /// Batch norm over `(N, C, H, W)` inputs (eps 1e-5, momentum 0.1).
-    pub fn new_2d(channels: usize) -> Self {
-        BatchNorm::build(channels, true)
-    }
-
-    fn build(c: usize, spatial: bool) -> Self {
-        BatchNorm {
-            weight: Param::new("weight", Tensor::ones(&[c])),
-            bias: Param::new("bias", Tensor::zeros(&[c])),
-            running_mean: Buffer::new(Tensor::zeros(&[c])),
-            running_var: Buffer::new(Tensor::ones(&[c])),
-            num_batches_tracked: Buffer::new(Tensor::scalar(0i64)),
-            eps: 1e-5,
-            momentum: 0.1,
-            spatial,
-            training: AtomicBool::new(true),
+/// Batch normalisation's parameters, running statistics and forward, shared by
+/// [`BatchNorm1d`] and [`BatchNorm2d`] (which differ only in the input ranks they accept).
+macro_rules! batch_norm {
+    ($(#[$doc:meta])* $name:ident, $torch:literal, spatial = $spatial:literal, $shape:literal) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name {
+            /// Scale `γ`, `(C)`, initialised to ones.
+            pub weight: Param,
+            /// Shift `β`, `(C)`, initialised to zeros.
+            pub bias: Param,
+            /// Running mean, `(C)`.
+            pub running_mean: Buffer,
+            /// Running (unbiased) variance, `(C)`.
+            pub running_var: Buffer,
+            /// Number of training batches seen (`i64` scalar).
+            pub num_batches_tracked: Buffer,
+            /// Added to the variance (PyTorch: 1e-5).
+            pub eps: f64,
+            /// Weight of the new batch in the running estimates (PyTorch: 0.1).
+            pub momentum: f64,
+            training: AtomicBool,
         }
-    }
 
-    /// Whether the layer is in training mode.
-    pub fn is_training(&self) -> bool {
-        self.training.load(Ordering::Relaxed)
-    }
+        impl $name {
+            #[doc = concat!("`", $torch, "(channels)`: batch norm over ", $shape, " inputs (eps 1e-5, momentum 0.1).")]
+            pub fn new(channels: usize) -> Self {
+                $name {
+                    weight: Param::new("weight", Tensor::ones(&[channels])),
+                    bias: Param::new("bias", Tensor::zeros(&[channels])),
+                    running_mean: Buffer::new(Tensor::zeros(&[channels])),
+                    running_var: Buffer::new(Tensor::ones(&[channels])),
+                    num_batches_tracked: Buffer::new(Tensor::scalar(0i64)),
+                    eps: 1e-5,
+                    momentum: 0.1,
+                    training: AtomicBool::new(true),
+                }
+            }
+
+            /// Whether the layer is in training mode.
+            pub fn is_training(&self) -> bool {
+                self.training.load(Ordering::Relaxed)
+            }
+
+            /// The number of channels `C`.
+            pub fn num_features(&self) -> usize {
+                self.weight.value().dims()[0]
+            }
+        }
+
+        impl Module for $name {
+            fn visit(&self, v: &mut dyn Visitor) {
+                v.param("weight", &self.weight);
+                v.param("bias", &self.bias);
+                v.buffer("running_mean", &self.running_mean);
+                v.buffer("running_var", &self.running_var);
+                v.buffer("num_batches_tracked", &self.num_batches_tracked);
+            }
+            fn set_own_training(&self, training: bool) {
+                self.training.store(training, Ordering::Relaxed);
+            }
+            fn extra_repr(&self) -> String {
+                format!("{}, eps={}, momentum={}", self.num_features(), self.eps, self.momentum)
+            }
+        }
+
+        impl Forward for $name {
+            #[track_caller]
+            fn forward(&self, x: &Var) -> Var {
+                let c = self.num_features();
+                let ok = if $spatial { x.ndim() == 4 } else { x.ndim() == 2 || x.ndim() == 3 };
+                assert!(
+                    ok && x.dims()[1] == c,
+                    "{}({c}): expected input of shape {}, got {:?}",
+                    stringify!($name),
+                    if $spatial { format!("[N, {c}, H, W]") } else { format!("[N, {c}] or [N, {c}, L]") },
+                    x.dims()
+                );
+                let options = BatchNormOptions { training: self.is_training(), momentum: self.momentum, eps: self.eps };
+                let (w, b) = (self.weight.var(), self.bias.var());
+                let y = functional::batch_norm(
+                    x,
+                    Some((&self.running_mean, &self.running_var)),
+                    Some(&w),
+                    Some(&b),
+                    &options,
+                );
+                if options.training {
+                    no_grad(|| self.num_batches_tracked.set(self.num_batches_tracked.value().add_scalar(1.0)));
+                }
+                y
+            }
+        }
+    };
 }
 
-impl Module for BatchNorm {
-    fn visit(&self, v: &mut dyn Visitor) {
-        v.param("weight", &self.weight);
-        v.param("bias", &self.bias);
-        v.buffer("running_mean", &self.running_mean);
-        v.buffer("running_var", &self.running_var);
-        v.buffer("num_batches_tracked", &self.num_batches_tracked);
-    }
-    fn set_own_training(&self, training: bool) {
-        self.training.store(training, Ordering::Relaxed);
-    }
+batch_norm! {
+    /// Batch normalisation of `(N, C)` or `(N, C, L)` inputs over the channel dimension 1
+    /// (`nn.BatchNorm1d`): in training it normalises with the batch's statistics and
+    /// updates the running estimates (`momentum` 0.1, unbiased variance); in evaluation it
+    /// uses the running estimates.
+    ///
+    /// ```
+    /// use sinew_nn::{BatchNorm1d, Forward, Module};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let bn = BatchNorm1d::new(2);
+    /// let x = Var::constant(Tensor::from([[1.0f32, 10.0], [3.0, 30.0]]));
+    /// // training: each channel normalised by its batch statistics
+    /// assert!(bn.forward(&x).value().allclose(&Tensor::from([[-1.0f32, -1.0], [1.0, 1.0]]), 1e-3, 1e-3));
+    /// // running mean moved 10% of the way to the batch mean [2, 20]
+    /// assert!(bn.running_mean.value().allclose(&Tensor::from([0.2f32, 2.0]), 1e-6, 1e-6));
+    /// assert_eq!(bn.num_batches_tracked.value().item(), 1.0);
+    /// bn.eval(); // now the running statistics normalise
+    /// assert_eq!(bn.forward(&x).dims(), &[2, 2]);
+    /// ```
+    BatchNorm1d, "nn.BatchNorm1d", spatial = false, "`(N, C)` or `(N, C, L)`"
 }
 
-impl Forward for BatchNorm {
-    #[track_caller]
-    fn forward(&self, x: &Var) -> Var {
-        let c = self.weight.value().dims()[0];
-        let name = if self.spatial { "BatchNorm2d" } else { "BatchNorm1d" };
-        let ok = if self.spatial { x.ndim() == 4 } else { x.ndim() == 2 || x.ndim() == 3 };
-        assert!(
-            ok && x.dims()[1] == c,
-            "{name}({c}): expected input of shape {}, got {:?}",
-            if self.spatial { format!("[N, {c}, H, W]") } else { format!("[N, {c}] or [N, {c}, L]") },
-            x.dims()
-        );
-        // statistics over every dimension but the channel one
-        let dims: Vec<isize> = (0..x.ndim() as isize).filter(|&d| d != 1).collect();
-        let mut bshape = vec![1usize; x.ndim()];
-        bshape[1] = c;
-        let as_param = |p: &Param| p.var().reshape(&bshape);
-        let (mean, var) = if self.is_training() {
-            let mean = x.mean(&dims, true);
-            let var = x.var(&dims, false, true);
-            no_grad(|| {
-                let n = (x.numel() / c) as f64;
-                let m = self.momentum;
-                let dt = self.running_mean.value().dtype();
-                let batch_mean = mean.value().reshape(&[c]).to_dtype(dt);
-                let unbiased = var.value().reshape(&[c]).mul_scalar(n / (n - 1.0).max(1.0)).to_dtype(dt);
-                let rm = &(&self.running_mean.value() * (1.0 - m)) + &(&batch_mean * m);
-                let rv = &(&self.running_var.value() * (1.0 - m)) + &(&unbiased * m);
-                self.running_mean.set(rm);
-                self.running_var.set(rv);
-                let count = self.num_batches_tracked.value().add_scalar(1.0);
-                self.num_batches_tracked.set(count);
-            });
-            (mean, var)
-        } else {
-            let rm = Var::constant(self.running_mean.value().to_dtype(x.dtype()).reshape(&bshape));
-            let rv = Var::constant(self.running_var.value().to_dtype(x.dtype()).reshape(&bshape));
-            (rm, rv)
-        };
-        let normalized = &(x - &mean) * &var.add_scalar(self.eps).rsqrt();
-        &(&normalized * &as_param(&self.weight)) + &as_param(&self.bias)
-    }
+batch_norm! {
+    /// Batch normalisation of `(N, C, H, W)` inputs over the channel dimension 1
+    /// (`nn.BatchNorm2d`), statistics over batch and space; see [`BatchNorm1d`]. A
+    /// distinct type, so a 2-d layer cannot be built where a 1-d one was meant.
+    ///
+    /// ```
+    /// use sinew_nn::{BatchNorm2d, Forward, Module};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{DType, Generator, Tensor};
+    /// let bn = BatchNorm2d::new(3);
+    /// let x = Var::constant(Tensor::randn_with(&[4, 3, 5, 5], DType::F32, &mut Generator::new(0)));
+    /// let y = bn.forward(&x);
+    /// // per channel: mean 0, (biased) variance 1 over N, H, W
+    /// let mean = y.value().mean(&[0, 2, 3], false);
+    /// assert!(mean.abs().max_all().item() < 1e-5);
+    /// let names: Vec<String> = bn.state_dict().into_iter().map(|(n, _)| n).collect();
+    /// assert_eq!(names, ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]);
+    /// ```
+    BatchNorm2d, "nn.BatchNorm2d", spatial = true, "`(N, C, H, W)`"
 }
 
 /// Layer normalisation over the last dimensions (`nn.LayerNorm`), with a learned
@@ -215,6 +239,10 @@ impl Module for LayerNorm {
         v.param("weight", &self.weight);
         v.param("bias", &self.bias);
     }
+    fn extra_repr(&self) -> String {
+        let shape: Vec<String> = self.weight.value().dims().iter().map(|d| d.to_string()).collect();
+        format!("({},), eps={}", shape.join(", "), self.eps)
+    }
 }
 
 impl Forward for LayerNorm {
@@ -227,10 +255,6 @@ impl Forward for LayerNorm {
             "LayerNorm({shape:?}): expected input ending in {shape:?}, got {:?}",
             x.dims()
         );
-        let dims: Vec<isize> = (x.ndim() - k..x.ndim()).map(|d| d as isize).collect();
-        let mean = x.mean(&dims, true);
-        let var = x.var(&dims, false, true);
-        let normalized = &(x - &mean) * &var.add_scalar(self.eps).rsqrt();
-        &(&normalized * &self.weight.var()) + &self.bias.var()
+        functional::layer_norm(x, &shape, Some(&self.weight.var()), Some(&self.bias.var()), self.eps)
     }
 }

@@ -132,9 +132,9 @@ impl Cell {
 
     fn name(self) -> &'static str {
         match self {
-            Cell::Rnn(_) => "RNN",
-            Cell::Lstm => "LSTM",
-            Cell::Gru => "GRU",
+            Cell::Rnn(_) => "Rnn",
+            Cell::Lstm => "Lstm",
+            Cell::Gru => "Gru",
         }
     }
 }
@@ -196,7 +196,12 @@ impl Recurrent {
 
     /// PyTorch's `repr`: `Lstm(3, 5, num_layers=2, batch_first=True)`.
     fn describe(&self) -> String {
-        let mut s = format!("{}({}, {}", self.cell.name(), self.input_size, self.hidden_size);
+        format!("{}({})", self.cell.name(), self.extra_repr())
+    }
+
+    /// `3, 5, num_layers=2, batch_first=True`.
+    fn extra_repr(&self) -> String {
+        let mut s = format!("{}, {}", self.input_size, self.hidden_size);
         if self.num_layers() > 1 {
             s += &format!(", num_layers={}", self.num_layers());
         }
@@ -209,7 +214,7 @@ impl Recurrent {
         if self.directions == 2 {
             s += ", bidirectional=True";
         }
-        s + ")"
+        s
     }
 
     fn visit(&self, v: &mut dyn Visitor) {
@@ -426,6 +431,9 @@ macro_rules! common_methods {
             fn visit(&self, v: &mut dyn Visitor) {
                 self.inner.visit(v);
             }
+            fn extra_repr(&self) -> String {
+                self.inner.extra_repr()
+            }
         }
 
         impl Forward for $ty {
@@ -580,7 +588,7 @@ common_methods!(Rnn);
 /// let (out, (h_n, c_n)) = bi.forward_with_state(&x, None);
 /// assert_eq!((out.dims(), h_n.dims(), c_n.dims()), (&[4, 7, 10][..], &[4, 4, 5][..], &[4, 4, 5][..]));
 /// assert_eq!(bi.named_parameters()[4].0, "weight_ih_l0_reverse");
-/// assert_eq!(bi.to_string(), "LSTM(3, 5, num_layers=2, batch_first=True, bidirectional=True)");
+/// assert_eq!(bi.to_string(), "Lstm(3, 5, num_layers=2, batch_first=True, bidirectional=True)");
 /// ```
 #[derive(Clone, Debug)]
 pub struct Lstm {

@@ -10,12 +10,12 @@
 
 use sinew_autograd::Var;
 use sinew_nn::loss::{
-    CrossEntropyOptions, Reduction, binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy,
-    mse_loss, nll_loss,
+    CrossEntropyOptions, NllLossOptions, Reduction, binary_cross_entropy, binary_cross_entropy_with_logits,
+    cross_entropy, mse_loss, nll_loss,
 };
 use sinew_nn::{
-    BatchNorm, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Embedding, Forward, LayerNorm, Linear, LoadReport,
-    Module, Sequential,
+    BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Embedding, Forward, LayerNorm, Linear, LoadReport, Module,
+    Sequential,
 };
 use sinew_tensor::{Conv1dOptions, Conv2dOptions, DType, Generator, Tensor};
 
@@ -80,25 +80,25 @@ fn conv1d_image_input() {
 #[test]
 #[should_panic(expected = "BatchNorm2d(3): expected input of shape [N, 3, H, W], got [2, 4, 5, 5]")]
 fn batch_norm2d_wrong_channels() {
-    BatchNorm2d::new_2d(3).forward(&zeros(&[2, 4, 5, 5]));
+    BatchNorm2d::new(3).forward(&zeros(&[2, 4, 5, 5]));
 }
 
 #[test]
 #[should_panic(expected = "BatchNorm2d(3): expected input of shape [N, 3, H, W], got [2, 3]")]
 fn batch_norm2d_flat_input() {
-    BatchNorm2d::new_2d(3).forward(&zeros(&[2, 3]));
+    BatchNorm2d::new(3).forward(&zeros(&[2, 3]));
 }
 
 #[test]
 #[should_panic(expected = "BatchNorm1d(5): expected input of shape [N, 5] or [N, 5, L], got [8, 4]")]
 fn batch_norm1d_wrong_channels() {
-    BatchNorm1d::new_1d(5).forward(&zeros(&[8, 4]));
+    BatchNorm1d::new(5).forward(&zeros(&[8, 4]));
 }
 
 #[test]
 #[should_panic(expected = "BatchNorm1d(5): expected input of shape [N, 5] or [N, 5, L], got [8, 5, 2, 2]")]
 fn batch_norm1d_image_input() {
-    let bn: BatchNorm = BatchNorm1d::new_1d(5);
+    let bn = BatchNorm1d::new(5);
     bn.eval();
     bn.forward(&zeros(&[8, 5, 2, 2]));
 }
@@ -170,13 +170,13 @@ fn cross_entropy_ignore_value_without_ignore_index() {
 #[test]
 #[should_panic(expected = "nll_loss: target class 5 is out of range for 5 classes")]
 fn nll_loss_class_too_large() {
-    nll_loss(&zeros(&[2, 5]), &ids(vec![5, 0], &[2]), None, None, Reduction::Mean);
+    nll_loss(&zeros(&[2, 5]), &ids(vec![5, 0], &[2]), &NllLossOptions::default());
 }
 
 #[test]
 #[should_panic(expected = "nll_loss: input [2, 5] needs targets of shape [2], got [3]")]
 fn nll_loss_wrong_target_shape() {
-    nll_loss(&zeros(&[2, 5]), &ids(vec![1, 0, 2], &[3]), None, None, Reduction::Mean);
+    nll_loss(&zeros(&[2, 5]), &ids(vec![1, 0, 2], &[3]), &NllLossOptions::default());
 }
 
 #[test]
@@ -203,10 +203,7 @@ fn ignored_class_index_is_not_range_checked() {
 
 fn net() -> Sequential {
     let mut g = Generator::new(0);
-    Sequential::new()
-        .add(Linear::new(3, 4, &mut g))
-        .add(BatchNorm1d::new_1d(4))
-        .add(Linear::new(4, 2, &mut g))
+    Sequential::new().add(Linear::new(3, 4, &mut g)).add(BatchNorm1d::new(4)).add(Linear::new(4, 2, &mut g))
 }
 
 #[test]

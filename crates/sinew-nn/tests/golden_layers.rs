@@ -12,8 +12,8 @@
 use serde_json::Value;
 use sinew_autograd::{Gradients, Param, Var};
 use sinew_nn::{
-    AdaptiveAvgPool2d, AvgPool2d, BatchNorm, Conv1d, Conv2d, Embedding, Forward, LayerNorm, Linear,
-    MaxPool2d, Module,
+    AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, Embedding, Forward, LayerNorm,
+    Linear, MaxPool2d, Module,
 };
 use sinew_tensor::{Conv1dOptions, Conv2dOptions, DType, Generator, Pool2dOptions, Tensor};
 use sinew_testing::golden::{data_of, shape_of, tensor_of};
@@ -240,32 +240,39 @@ fn run(c: &Case<'_>) -> Run {
         "batch_norm" => {
             let x_dims = c.dims("x");
             let channels = x_dims[1];
-            let mut m = match x_dims.len() {
-                2 | 3 => BatchNorm::new_1d(channels),
-                4 => BatchNorm::new_2d(channels),
+            // the two layer types share fields and behaviour: one body for both
+            macro_rules! run_batch_norm {
+                ($m:expr) => {{
+                    let mut m = $m;
+                    m.eps = c.attr_f64("eps");
+                    let training = c.attr("training").as_bool().unwrap();
+                    if training {
+                        m.momentum = c.attr_f64("momentum");
+                    }
+                    let stats = vec![
+                        ("running_mean".to_string(), f64s_to(c.attr("running_mean_in"), dtype)),
+                        ("running_var".to_string(), f64s_to(c.attr("running_var_in"), dtype)),
+                        ("num_batches_tracked".to_string(), Tensor::scalar(0i64)),
+                    ];
+                    let params = load(c, &m, &c.state(stats));
+                    if training {
+                        m.train();
+                    } else {
+                        m.eval();
+                    }
+                    assert_eq!(m.is_training(), training, "{}: mode", c.name());
+                    let x = c.input_var("x");
+                    let output = m.forward(&x);
+                    let buffers =
+                        m.named_buffers().into_iter().map(|(n, b)| (n, b.value().clone())).collect();
+                    Run { output, input: Some(("x", x)), params, buffers }
+                }};
+            }
+            match x_dims.len() {
+                2 | 3 => run_batch_norm!(BatchNorm1d::new(channels)),
+                4 => run_batch_norm!(BatchNorm2d::new(channels)),
                 n => panic!("{}: batch norm over a {n}-D input", c.name()),
-            };
-            m.eps = c.attr_f64("eps");
-            let training = c.attr("training").as_bool().unwrap();
-            if training {
-                m.momentum = c.attr_f64("momentum");
             }
-            let stats = vec![
-                ("running_mean".to_string(), f64s_to(c.attr("running_mean_in"), dtype)),
-                ("running_var".to_string(), f64s_to(c.attr("running_var_in"), dtype)),
-                ("num_batches_tracked".to_string(), Tensor::scalar(0i64)),
-            ];
-            let params = load(c, &m, &c.state(stats));
-            if training {
-                m.train();
-            } else {
-                m.eval();
-            }
-            assert_eq!(m.is_training(), training, "{}: mode", c.name());
-            let x = c.input_var("x");
-            let output = m.forward(&x);
-            let buffers = m.named_buffers().into_iter().map(|(n, b)| (n, b.value().clone())).collect();
-            Run { output, input: Some(("x", x)), params, buffers }
         }
         "embedding" => {
             let w = c.dims("weight");

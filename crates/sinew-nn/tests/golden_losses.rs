@@ -8,8 +8,9 @@
 use serde_json::Value;
 use sinew_autograd::Var;
 use sinew_nn::loss::{
-    CrossEntropyOptions, KlReduction, Reduction, binary_cross_entropy, binary_cross_entropy_with_logits,
-    cross_entropy, huber_loss, kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss,
+    CrossEntropyOptions, KlReduction, NllLossOptions, Reduction, binary_cross_entropy,
+    binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div, l1_loss, mse_loss, nll_loss,
+    smooth_l1_loss,
 };
 use sinew_tensor::{DType, Generator, Tensor};
 use sinew_testing::golden::{data_of, shape_of, tensor_of};
@@ -102,7 +103,11 @@ fn eval(c: &mut Case<'_>) -> Var {
             };
             cross_entropy(&c.var("input"), &c.classes("target"), &opts)
         }
-        "nll_loss" => nll_loss(&c.var("input"), &c.classes("target"), None, None, red),
+        "nll_loss" => nll_loss(
+            &c.var("input"),
+            &c.classes("target"),
+            &NllLossOptions { ignore_index: None, reduction: red, ..NllLossOptions::default() },
+        ),
         op => panic!("losses: no mapping for op {op}"),
     }
 }
@@ -263,7 +268,11 @@ fn cross_entropy_and_nll_options_match_pytorch_formulas() {
                     }
                     // nll_loss of log-probabilities is cross entropy without smoothing
                     let wt = weight.map(|w| Tensor::from_vec(w.to_vec(), &[c]).unwrap());
-                    let got = nll_loss(&var(&x, &shape).log_softmax(1), &target, wt.as_ref(), *ignore, red);
+                    let got = nll_loss(
+                        &var(&x, &shape).log_softmax(1),
+                        &target,
+                        &NllLossOptions { weight: wt.clone(), ignore_index: *ignore, reduction: red },
+                    );
                     let want = cross_entropy_ref(&x, (n, c, d), t, weight, *ignore, 0.0, red);
                     close(&format!("nll_loss {shape:?} {weight:?} {ignore:?} {red:?}"), &got, &want);
                     checked += 1;

@@ -12,13 +12,14 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use sinew_autograd::{GradcheckOptions, Var, gradcheck, no_grad};
 use sinew_nn::loss::{
-    CrossEntropyOptions, KlReduction, Reduction, binary_cross_entropy, binary_cross_entropy_with_logits,
-    cross_entropy, huber_loss, kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss,
+    CrossEntropyOptions, KlReduction, NllLossOptions, Reduction, binary_cross_entropy,
+    binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div, l1_loss, mse_loss, nll_loss,
+    smooth_l1_loss,
 };
 use sinew_nn::{
-    AdaptiveAvgPool2d, AvgPool2d, BatchNorm, Conv1d, Conv2d, ConvTranspose2d, Dropout, Elu, Embedding,
-    Forward, Gelu, GeluTanh, LayerNorm, LeakyRelu, Linear, LogSoftmax, MaxPool2d, Module, Relu, Sigmoid,
-    Silu, Softmax, Softplus, Tanh,
+    AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, ConvTranspose2d, Dropout, Elu,
+    Embedding, Forward, Gelu, GeluTanh, LayerNorm, LeakyRelu, Linear, LogSoftmax, MaxPool2d, Module, Relu,
+    Sigmoid, Silu, Softmax, Softplus, Tanh,
 };
 use sinew_tensor::{Conv1dOptions, Conv2dOptions, DType, Generator, Pool2dOptions, Tensor};
 
@@ -243,21 +244,27 @@ proptest! {
         training: bool, seed: u64,
     ) {
         let mut g = Generator::new(seed);
-        let (m, shape) = match rank {
-            2 => (BatchNorm::new_1d(c), vec![n, c]),
-            3 => (BatchNorm::new_1d(c), vec![n, c, l]),
-            _ => (BatchNorm::new_2d(c), vec![n, c, l, w]),
+        let shape = match rank {
+            2 => vec![n, c],
+            3 => vec![n, c, l],
+            _ => vec![n, c, l, w],
         };
         // a batch of one value per channel has no variance: PyTorch refuses to train on it
         prop_assume!(!training || shape.iter().product::<usize>() / c > 1);
-        m.cast(DType::F64);
-        m.weight.set_value(uniform(&[c], 0.5, 2.0, &mut g));
-        m.bias.set_value(randn(&[c], &mut g));
-        m.running_mean.set(randn(&[c], &mut g));
-        m.running_var.set(uniform(&[c], 0.5, 2.0, &mut g));
-        if training { m.train() } else { m.eval() }
         let what = if training { "BatchNorm (train)" } else { "BatchNorm (eval)" };
-        check_layer(what, &m, spaced(&shape, &mut g), seed)?;
+        macro_rules! check_batch_norm {
+            ($m:expr) => {{
+                let m = $m;
+                m.cast(DType::F64);
+                m.weight.set_value(uniform(&[c], 0.5, 2.0, &mut g));
+                m.bias.set_value(randn(&[c], &mut g));
+                m.running_mean.set(randn(&[c], &mut g));
+                m.running_var.set(uniform(&[c], 0.5, 2.0, &mut g));
+                if training { m.train() } else { m.eval() }
+                check_layer(what, &m, spaced(&shape, &mut g), seed)?;
+            }};
+        }
+        if rank == 4 { check_batch_norm!(BatchNorm2d::new(c)) } else { check_batch_norm!(BatchNorm1d::new(c)) }
     }
 
     #[test]
@@ -436,7 +443,7 @@ proptest! {
                     }
                     check_loss(
                         &format!("nll_loss {weight:?} {ignore_index:?} {red:?}"),
-                        |v| nll_loss(&v[0].log_softmax(1), &target, weight.as_ref(), *ignore_index, red),
+                        |v| nll_loss(&v[0].log_softmax(1), &target, &NllLossOptions { weight: weight.clone(), ignore_index: *ignore_index, reduction: red }),
                         std::slice::from_ref(&logits),
                         seed,
                     )?;

@@ -315,13 +315,13 @@ fn parameters_have_pytorch_names_shapes_and_init() {
     );
     assert_eq!(
         Rnn::new(3, 16, RnnNonlinearity::Relu, RecurrentOptions::default(), &mut g).to_string(),
-        "RNN(3, 16, nonlinearity='relu')"
+        "Rnn(3, 16, nonlinearity='relu')"
     );
 }
 
 #[test]
 #[should_panic(
-    expected = "LSTM(3, 5, batch_first=True): expected input of shape [N, T, 3] (or unbatched [T, 3]), got [2, 4, 7]"
+    expected = "Lstm(3, 5, batch_first=True): expected input of shape [N, T, 3] (or unbatched [T, 3]), got [2, 4, 7]"
 )]
 fn lstm_wrong_input_size_panics() {
     let lstm = Lstm::new(3, 5, RecurrentOptions::default().batch_first(true), &mut Generator::new(0));
@@ -330,7 +330,7 @@ fn lstm_wrong_input_size_panics() {
 
 #[test]
 #[should_panic(
-    expected = "GRU(3, 5, num_layers=2): expected input of shape [T, N, 3] (or unbatched [T, 3]), got [2, 4, 3, 1]"
+    expected = "Gru(3, 5, num_layers=2): expected input of shape [T, N, 3] (or unbatched [T, 3]), got [2, 4, 3, 1]"
 )]
 fn gru_wrong_rank_panics() {
     let gru = Gru::new(3, 5, RecurrentOptions::default().num_layers(2), &mut Generator::new(0));
@@ -338,7 +338,7 @@ fn gru_wrong_rank_panics() {
 }
 
 #[test]
-#[should_panic(expected = "RNN(3, 5, num_layers=2): expected h_0 of shape [2, 4, 5], got [1, 4, 5]")]
+#[should_panic(expected = "Rnn(3, 5, num_layers=2): expected h_0 of shape [2, 4, 5], got [1, 4, 5]")]
 fn rnn_wrong_state_panics() {
     let rnn = Rnn::new(
         3,
@@ -352,7 +352,7 @@ fn rnn_wrong_state_panics() {
 }
 
 #[test]
-#[should_panic(expected = "LSTM(3, 5): expected c_0 of shape [1, 4, 5], got [1, 4, 6]")]
+#[should_panic(expected = "Lstm(3, 5): expected c_0 of shape [1, 4, 5], got [1, 4, 6]")]
 fn lstm_wrong_cell_state_panics() {
     let lstm = Lstm::new(3, 5, RecurrentOptions::default(), &mut Generator::new(0));
     let (h0, c0) = (Var::constant(Tensor::zeros(&[1, 4, 5])), Var::constant(Tensor::zeros(&[1, 4, 6])));
@@ -360,7 +360,7 @@ fn lstm_wrong_cell_state_panics() {
 }
 
 #[test]
-#[should_panic(expected = "LSTM(3, 5): expected weight_hh_l0 of shape [20, 5], got [20, 4]")]
+#[should_panic(expected = "Lstm(3, 5): expected weight_hh_l0 of shape [20, 5], got [20, 4]")]
 fn wrong_weights_panic() {
     let lstm = Lstm::new(3, 5, RecurrentOptions::default(), &mut Generator::new(0));
     let mut w: Vec<Var> = lstm.parameters().iter().map(|p| p.var()).collect();

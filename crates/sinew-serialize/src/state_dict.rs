@@ -46,7 +46,7 @@ impl StateDict {
     /// ```
     /// use sinew_nn::BatchNorm1d;
     /// use sinew_serialize::StateDict;
-    /// let s = StateDict::from_module(&BatchNorm1d::new_1d(4));
+    /// let s = StateDict::from_module(&BatchNorm1d::new(4));
     /// assert_eq!(
     ///     s.names().collect::<Vec<_>>(),
     ///     ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]

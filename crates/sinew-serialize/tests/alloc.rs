@@ -152,7 +152,7 @@ fn valid_checkpoint() -> Checkpoint {
     let mut g = Generator::new(3);
     let model = Sequential::new()
         .add(Linear::new(16, 64, &mut g))
-        .add(BatchNorm1d::new_1d(64))
+        .add(BatchNorm1d::new(64))
         .add(Tanh)
         .add(Linear::new(64, 4, &mut g));
     let mut opt = Adam::new(model.parameters(), 0.01);

@@ -40,7 +40,7 @@ fn valid_checkpoint() -> Checkpoint {
     let mut g = Generator::new(3);
     let model = Sequential::new()
         .add(Linear::new(4, 8, &mut g))
-        .add(BatchNorm1d::new_1d(8))
+        .add(BatchNorm1d::new(8))
         .add(Tanh)
         .add(Linear::new(8, 1, &mut g));
     let mut opt = Adam::new(model.parameters(), 0.01);
@@ -292,7 +292,7 @@ fn files_on_disk_and_strict_module_loads() {
     // a state dict with an extra tensor: strict refuses, lenient reports
     let model = Sequential::new()
         .add(Linear::new(4, 8, &mut Generator::new(0)))
-        .add(BatchNorm1d::new_1d(8))
+        .add(BatchNorm1d::new(8))
         .add(Tanh)
         .add(Linear::new(8, 1, &mut Generator::new(0)));
     match back.model.load_into(&model, true) {

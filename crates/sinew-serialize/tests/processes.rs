@@ -145,7 +145,7 @@ fn build(init_seed: u64) -> Sequential {
     let mut g = Generator::new(init_seed);
     Sequential::new()
         .add(Linear::new(4, 8, &mut g))
-        .add(BatchNorm1d::new_1d(8))
+        .add(BatchNorm1d::new(8))
         .add(Tanh)
         .add(Linear::new(8, 1, &mut g))
 }

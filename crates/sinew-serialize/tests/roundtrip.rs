@@ -203,13 +203,13 @@ fn empty_tensors_and_empty_checkpoints() {
 fn batch_norm_state_keeps_int64_counter() {
     use sinew_autograd::Var;
     use sinew_nn::{BatchNorm1d, Forward, Module};
-    let bn = BatchNorm1d::new_1d(3);
+    let bn = BatchNorm1d::new(3);
     bn.forward(&Var::constant(Tensor::arange(0.0, 12.0, 1.0).reshape(&[4, 3])));
     let c = Checkpoint { metadata: BTreeMap::from([("k".into(), "v".into())]), ..Checkpoint::new(&bn) };
     let back = Checkpoint::from_bytes(&c.to_bytes().unwrap()).unwrap();
     let n = back.model.get("num_batches_tracked").unwrap();
     assert_eq!((n.dtype(), n.to_vec::<i64>()), (DType::I64, vec![1]));
-    let fresh = BatchNorm1d::new_1d(3);
+    let fresh = BatchNorm1d::new(3);
     assert!(back.model.load_into(&fresh, true).unwrap().is_clean());
     assert_same(&bn.state_dict(), &fresh.state_dict());
 }

@@ -25,7 +25,8 @@ fn public_types_are_debug() {
     debug::<Gradients>();
     debug::<Linear>();
     debug::<Conv2d>();
-    debug::<BatchNorm>();
+    debug::<BatchNorm1d>();
+    debug::<BatchNorm2d>();
     debug::<LayerNorm>();
     debug::<Dropout>();
     debug::<Embedding>();

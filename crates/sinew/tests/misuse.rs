@@ -7,7 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use sinew::autograd::Var;
 use sinew::nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss};
 use sinew::nn::{
-    BatchNorm, Conv2d, Embedding, Forward, LayerNorm, Linear, Lstm, MultiheadAttention,
+    BatchNorm1d, Conv2d, Embedding, Forward, LayerNorm, Linear, Lstm, MultiheadAttention,
     MultiheadAttentionOptions, RecurrentOptions,
 };
 use sinew::optim::{Optimizer, Sgd};
@@ -130,7 +130,7 @@ fn cases() -> Vec<Case> {
             drop(e.forward(&Var::constant(Tensor::from_vec(vec![1.0f32, 2.5], &[2]).unwrap())))
         }),
         case("BatchNorm with the wrong channels", &["batchnorm1d", "[2, 3]"], || {
-            drop(BatchNorm::new_1d(4).forward(&v(&[2, 3])))
+            drop(BatchNorm1d::new(4).forward(&v(&[2, 3])))
         }),
         case("LayerNorm with the wrong trailing shape", &["layernorm", "[2, 3]"], || {
             drop(LayerNorm::new(&[4]).forward(&v(&[2, 3])))
