@@ -37,6 +37,7 @@ mod activation;
 pub mod attention;
 mod conv;
 pub mod functional;
+mod gradcheck;
 pub mod init;
 mod linear;
 pub mod loss;
@@ -51,6 +52,7 @@ pub use attention::{
     AttentionMask, MultiheadAttention, MultiheadAttentionOptions, scaled_dot_product_attention,
 };
 pub use conv::{AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d};
+pub use gradcheck::{ParamGradcheckError, gradcheck_module, gradcheck_params};
 pub use linear::{Embedding, Flatten, Linear, Sequential};
 pub use module::{Buffer, Forward, LoadReport, Module, ModuleTree, Visitor};
 pub use norm::{BatchNorm1d, BatchNorm2d, Dropout, LayerNorm};

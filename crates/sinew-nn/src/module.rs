@@ -283,7 +283,20 @@ pub trait Module: Send + Sync {
     /// Loads tensors by qualified name. Every missing key, unexpected key, duplicate key
     /// and shape or dtype mismatch is collected into the report; with `strict`, a
     /// non-empty report is an `Err` and nothing is changed (a duplicate key is an `Err`
-    /// either way).
+    /// either way). A float tensor of the other float type is converted, as PyTorch's
+    /// `load_state_dict` does, and listed in [`LoadReport::converted`].
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_tensor::{DType, Generator};
+    /// let f32_model = Linear::new(2, 1, &mut Generator::new(0));
+    /// let f64_model = Linear::new(2, 1, &mut Generator::new(1));
+    /// f64_model.cast(DType::F64);
+    /// let report = f64_model.load_state_dict(&f32_model.state_dict(), true).unwrap();
+    /// assert_eq!(report.converted, ["weight: float32 -> float64", "bias: float32 -> float64"]);
+    /// assert_eq!(f64_model.weight.value().dtype(), DType::F64);
+    /// assert_eq!(f64_model.weight.value().to_vec::<f64>(), f32_model.weight.value().to_vec::<f64>());
+    /// ```
     ///
     /// # Errors
     /// With `strict`, the report of every problem found; always, for a duplicate key.
@@ -339,7 +352,13 @@ fn plan_load<M: Module + ?Sized>(
             None => report.missing.push(name.clone()),
             Some((_, t)) => {
                 let current = target.current();
-                if current.dims() != t.dims() || current.dtype() != t.dtype() {
+                // floats convert, as PyTorch's `copy_` does (an f32 checkpoint into an f64
+                // model); integers and floats do not mix (a step count is not a weight)
+                let convertible = current.dtype().is_float() && t.dtype().is_float();
+                if current.dims() == t.dims() && current.dtype() != t.dtype() && convertible {
+                    report.converted.push(format!("{name}: {} -> {}", t.dtype(), current.dtype()));
+                    updates.push((target.clone(), t.to_dtype(current.dtype())));
+                } else if current.dims() != t.dims() || current.dtype() != t.dtype() {
                     report.mismatched.push(format!(
                         "{name}: expected {} {:?}, found {} {:?}",
                         current.dtype(),
@@ -378,6 +397,10 @@ pub struct LoadReport {
     /// Keys the state dict holds more than once: always an error (strict or not), since
     /// which of the tensors was meant is ambiguous.
     pub duplicate: Vec<String>,
+    /// `name: float32 -> float64` for floating-point tensors loaded into a parameter or
+    /// buffer of the other float type and converted to it (as PyTorch's `copy_`). Not a
+    /// problem: a converted key still counts as matched.
+    pub converted: Vec<String>,
 }
 
 impl LoadReport {
@@ -399,6 +422,9 @@ impl std::fmt::Display for LoadReport {
         )?;
         if !self.duplicate.is_empty() {
             write!(f, ", duplicate {:?}", self.duplicate)?;
+        }
+        if !self.converted.is_empty() {
+            write!(f, " (converted {:?})", self.converted)?;
         }
         Ok(())
     }

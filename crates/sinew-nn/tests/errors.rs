@@ -212,14 +212,14 @@ fn strict_load_reports_every_problem_at_once_and_changes_nothing() {
     let before = m.state_dict();
     let mut state: Vec<(String, Tensor)> = before.iter().map(|(n, t)| (n.clone(), t.ones_like())).collect();
     // missing: 0.bias and 2.weight; unexpected: 3.weight and 1.scale; mismatched: 2.bias
-    // (shape), 1.running_mean (dtype)
+    // (shape), 1.running_mean (an integer tensor for a float buffer)
     state.retain(|(n, _)| n != "0.bias" && n != "2.weight");
     state.push(("3.weight".to_string(), Tensor::zeros(&[2, 2])));
     state.push(("1.scale".to_string(), Tensor::zeros(&[4])));
     for (n, t) in state.iter_mut() {
         match n.as_str() {
             "2.bias" => *t = Tensor::zeros(&[3]),
-            "1.running_mean" => *t = Tensor::zeros_dtype(&[4], DType::F64),
+            "1.running_mean" => *t = Tensor::zeros_dtype(&[4], DType::I64),
             _ => {}
         }
     }
@@ -228,7 +228,7 @@ fn strict_load_reports_every_problem_at_once_and_changes_nothing() {
     assert_eq!(report.unexpected, ["3.weight", "1.scale"]);
     assert_eq!(report.mismatched.len(), 2, "{:?}", report.mismatched);
     assert!(
-        report.mismatched[0].starts_with("1.running_mean: expected float32 [4], found float64 [4]"),
+        report.mismatched[0].starts_with("1.running_mean: expected float32 [4], found int64 [4]"),
         "{report}"
     );
     assert!(report.mismatched[1].starts_with("2.bias: expected float32 [2], found float32 [3]"), "{report}");
@@ -437,4 +437,33 @@ fn a_state_dict_naming_a_key_twice_is_refused_and_changes_nothing() {
         assert!(report.to_string().contains("duplicate [\"weight\"]"), "{report}");
         assert_eq!(layer.weight.value().to_vec::<f32>(), before);
     }
+}
+
+#[test]
+fn float_tensors_of_the_other_type_are_converted_and_reported() {
+    let m = net();
+    // an f64 checkpoint (every float key) into the f32 model
+    let state: Vec<(String, Tensor)> = m
+        .state_dict()
+        .into_iter()
+        .map(|(n, t)| if t.dtype().is_float() { (n, t.ones_like().to_dtype(DType::F64)) } else { (n, t) })
+        .collect();
+    let report = m.load_state_dict(&state, true).expect("float types convert");
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.converted.len(), 8, "{:?}", report.converted); // all but num_batches_tracked
+    assert_eq!(report.converted[0], "0.weight: float64 -> float32");
+    for (n, t) in m.state_dict() {
+        assert_eq!(
+            t.dtype(),
+            if n.ends_with("num_batches_tracked") { DType::I64 } else { DType::F32 },
+            "{n}"
+        );
+    }
+    assert_eq!(m.state_dict()[0].1.to_vec::<f32>(), vec![1.0; 12]);
+    // an integer can not stand in for a float, nor a float for the step count
+    let mut bad = m.state_dict();
+    let nbt = bad.iter().position(|(n, _)| n == "1.num_batches_tracked").unwrap();
+    bad[nbt].1 = Tensor::scalar(3.0f32);
+    let report = m.load_state_dict(&bad, true).unwrap_err();
+    assert_eq!(report.mismatched, ["1.num_batches_tracked: expected int64 [], found float32 []"]);
 }

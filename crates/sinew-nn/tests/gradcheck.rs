@@ -10,7 +10,7 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use sinew_autograd::{GradcheckOptions, Var, gradcheck, no_grad};
+use sinew_autograd::{GradcheckOptions, Var, gradcheck};
 use sinew_nn::loss::{
     CrossEntropyOptions, KlReduction, NllLossOptions, Reduction, binary_cross_entropy,
     binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div, l1_loss, mse_loss, nll_loss,
@@ -19,7 +19,7 @@ use sinew_nn::loss::{
 use sinew_nn::{
     AdaptiveAvgPool2d, AvgPool2d, BatchNorm1d, BatchNorm2d, Conv1d, Conv2d, ConvTranspose2d, Dropout, Elu,
     Embedding, Forward, Gelu, GeluTanh, LayerNorm, LeakyRelu, Linear, LogSoftmax, MaxPool2d, Module, Relu,
-    Sigmoid, Silu, Softmax, Softplus, Tanh,
+    Sigmoid, Silu, Softmax, Softplus, Tanh, gradcheck_params,
 };
 use sinew_tensor::{Conv1dOptions, Conv2dOptions, DType, Generator, Pool2dOptions, Tensor};
 
@@ -59,45 +59,10 @@ fn check_input(what: &str, f: impl Fn(&Var) -> Var, x: Tensor, seed: u64) -> Res
     gradcheck(|v| f(&v[0]), &[x], opts(seed)).map_err(|e| TestCaseError::fail(format!("{what}: input: {e}")))
 }
 
-/// Every parameter's gradient (under its id, after one backward pass of `⟨f(), v⟩`)
-/// against central differences of `⟨f(), v⟩` taken by perturbing the parameter in place.
+/// Every parameter's gradient, by the public [`gradcheck_params`].
 fn check_params(what: &str, m: &dyn Module, f: impl Fn() -> Var, seed: u64) -> Result<(), TestCaseError> {
-    let y = f();
-    let v = Tensor::randn_with(y.dims(), DType::F64, &mut Generator::new(seed ^ 0x5eed));
-    let grads = (&y * &Var::constant(v.clone())).sum_all().backward();
-    let project = || no_grad(|| f().value().mul(&v).sum_all().item());
-    let params = m.named_parameters();
-    prop_assert!(!params.is_empty(), "{what}: no parameters");
-    for (name, p) in params {
-        let base = p.value().clone();
-        prop_assert_eq!(base.dtype(), DType::F64);
-        let analytic = grads
-            .get_id(p.id())
-            .ok_or_else(|| TestCaseError::fail(format!("{what}: no gradient for {name}")))?
-            .to_vec::<f64>();
-        let data = base.to_vec::<f64>();
-        for k in 0..data.len() {
-            let probe = |delta: f64| {
-                let mut d = data.clone();
-                d[k] += delta;
-                p.set_value(Tensor::from_vec(d, base.dims()).unwrap());
-                project()
-            };
-            let numeric = (probe(EPS) - probe(-EPS)) / (2.0 * EPS);
-            p.set_value(base.clone());
-            let a = analytic[k];
-            prop_assert!(
-                (a - numeric).abs() <= ATOL + RTOL * numeric.abs(),
-                "{}: {} element {}: analytic {} vs numeric {}",
-                what,
-                name,
-                k,
-                a,
-                numeric
-            );
-        }
-    }
-    Ok(())
+    prop_assert!(!m.parameters().is_empty(), "{what}: no parameters");
+    gradcheck_params(m, f, opts(seed ^ 0x5eed)).map_err(|e| TestCaseError::fail(format!("{what}: {e}")))
 }
 
 /// Input and parameter gradients of a layer at input `x`.
