@@ -44,6 +44,7 @@ pub mod loss;
 mod module;
 mod norm;
 mod recurrent;
+mod summary;
 
 pub use activation::{
     Elu, Gelu, GeluTanh, Identity, LeakyRelu, LogSoftmax, Relu, Sigmoid, Silu, Softmax, Softplus, Tanh,
@@ -58,3 +59,4 @@ pub use module::{Buffer, Forward, LoadReport, Module, ModuleTree, Visitor};
 pub use norm::{BatchNorm1d, BatchNorm2d, Dropout, LayerNorm};
 pub use recurrent::{Gru, Lstm, RecurrentOptions, RecurrentWeights, Rnn, RnnNonlinearity};
 pub use sinew_nn_derive::Module;
+pub use summary::{Summary, SummaryRow, summary};

@@ -225,6 +225,19 @@ impl Sequential {
     pub fn is_empty(&self) -> bool {
         self.layers.is_empty()
     }
+
+    /// The modules, in order.
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module, Relu, Sequential};
+    /// use sinew_tensor::Generator;
+    /// let net = Sequential::new().add(Linear::new(2, 3, &mut Generator::new(0))).add(Relu);
+    /// let kinds: Vec<&str> = net.layers().map(|l| l.type_name()).collect();
+    /// assert_eq!(kinds, ["Linear", "Relu"]);
+    /// ```
+    pub fn layers(&self) -> impl Iterator<Item = &dyn Forward> {
+        self.layers.iter().map(|l| l.as_ref())
+    }
 }
 
 impl Module for Sequential {

@@ -139,3 +139,30 @@ Sequential(
     assert_eq!(lstm.tree().to_string(), "Lstm(3, 5, num_layers=2)");
     assert_eq!(BatchNorm1d::new(4).tree().to_string(), "BatchNorm1d(4, eps=0.00001, momentum=0.1)");
 }
+
+/// `Sequential::summary` leaves running statistics and dropout generators as they were.
+#[test]
+fn summary_has_no_side_effects_and_prints_a_table() {
+    let mut g = Generator::new(5);
+    let net = Sequential::new()
+        .add(Linear::new(3, 4, &mut g))
+        .add(BatchNorm1d::new(4))
+        .add(Dropout::new(0.5, 1))
+        .add(Linear::new(4, 1, &mut g));
+    let before = net.state_dict();
+    let generators = net.generator_states();
+    let s = net.summary(&[8, 3]);
+    for ((n, a), (_, b)) in before.iter().zip(net.state_dict()) {
+        assert_eq!(a.to_vec::<f64>(), b.to_vec::<f64>(), "{n} changed");
+    }
+    assert_eq!(net.generator_states(), generators);
+    assert_eq!(s.output_shape, Some(vec![8, 1]));
+    assert_eq!(s.total_params, 16 + 8 + 5);
+    assert_eq!(s.buffer_elements, 4 + 4 + 1);
+    let table = s.to_string();
+    assert!(table.starts_with("Model: Sequential, input [8, 3]\n"), "{table}");
+    let bn_row = table.lines().find(|l| l.starts_with("1 ")).unwrap();
+    let cells: Vec<&str> = bn_row.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+    assert_eq!(cells, ["1", "BatchNorm1d(4, eps=0.00001, momentum=0.1)", "[8, 4]", "8"], "{table}");
+    assert!(table.ends_with("Total params: 29   Buffers: 9 elements   Output: [8, 1]"), "{table}");
+}
