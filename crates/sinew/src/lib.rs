@@ -16,8 +16,9 @@
 //!
 //! The [`guide`] is the user guide: getting started, tensors, autograd, building models,
 //! training, saving and loading, a PyTorch cheat sheet and performance notes. Its pages
-//! are the markdown files of the repository's `docs/` directory, and every Rust example
-//! in them is compiled and run as a test of this crate.
+//! are the markdown files of this crate's `docs/` directory (`crates/sinew/docs/` in the
+//! repository), and every Rust example in them is compiled and run as a test of this
+//! crate.
 //!
 //! ```
 //! use sinew::prelude::*;
@@ -49,7 +50,7 @@ pub use sinew_serialize as serialize;
 pub use sinew_tensor as tensor;
 pub use sinew_train as train;
 
-/// The user guide, one module per page (the files of the repository's `docs/` directory).
+/// The user guide, one module per page (the files of this crate's `docs/` directory).
 ///
 /// | page | what it covers |
 /// | --- | --- |
@@ -62,28 +63,28 @@ pub use sinew_train as train;
 /// | [`pytorch_cheatsheet`](guide::pytorch_cheatsheet) | PyTorch expression → sinew expression, and the differences that matter |
 /// | [`performance`](guide::performance) | threads, determinism, views and contiguity, matmul parallelism, the benchmarks |
 pub mod guide {
-    #[doc = include_str!("../../../docs/getting-started.md")]
+    #[doc = include_str!("../docs/getting-started.md")]
     pub mod getting_started {}
 
-    #[doc = include_str!("../../../docs/tensors.md")]
+    #[doc = include_str!("../docs/tensors.md")]
     pub mod tensors {}
 
-    #[doc = include_str!("../../../docs/autograd.md")]
+    #[doc = include_str!("../docs/autograd.md")]
     pub mod autograd {}
 
-    #[doc = include_str!("../../../docs/models.md")]
+    #[doc = include_str!("../docs/models.md")]
     pub mod models {}
 
-    #[doc = include_str!("../../../docs/training.md")]
+    #[doc = include_str!("../docs/training.md")]
     pub mod training {}
 
-    #[doc = include_str!("../../../docs/saving.md")]
+    #[doc = include_str!("../docs/saving.md")]
     pub mod saving {}
 
-    #[doc = include_str!("../../../docs/pytorch-cheatsheet.md")]
+    #[doc = include_str!("../docs/pytorch-cheatsheet.md")]
     pub mod pytorch_cheatsheet {}
 
-    #[doc = include_str!("../../../docs/performance.md")]
+    #[doc = include_str!("../docs/performance.md")]
     pub mod performance {}
 }
 
