@@ -42,12 +42,21 @@
 //! assert!(accuracy > 0.9, "accuracy {accuracy}");
 //! ```
 
+// Inlined: the crates' items are documented as this crate's modules, so the facade's
+// documentation (also `cargo doc -p sinew --no-deps`, docs.rs) shows all of sinew.
+#[doc(inline)]
 pub use sinew_autograd as autograd;
+#[doc(inline)]
 pub use sinew_data as data;
+#[doc(inline)]
 pub use sinew_nn as nn;
+#[doc(inline)]
 pub use sinew_optim as optim;
+#[doc(inline)]
 pub use sinew_serialize as serialize;
+#[doc(inline)]
 pub use sinew_tensor as tensor;
+#[doc(inline)]
 pub use sinew_train as train;
 
 /// The user guide, one module per page (the files of this crate's `docs/` directory).
