@@ -50,17 +50,9 @@ impl Vae {
     }
 }
 
+/// The bundled digits' pixels, scaled to [0, 1] (dividing by 16 is exact).
 fn digits() -> Tensor {
-    let text = include_str!("../data/digits.csv");
-    let px: Vec<f32> = text
-        .lines()
-        .filter(|l| !l.is_empty())
-        .flat_map(|l| {
-            l.split(',').take(64).map(|v| v.trim().parse::<f32>().expect("pixel") / 16.0).collect::<Vec<_>>()
-        })
-        .collect();
-    let n = px.len() / 64;
-    Tensor::from_vec(px, &[n, 64]).expect("digits")
+    sinew::data::datasets::digits().features().div_scalar(16.0)
 }
 
 fn main() -> std::io::Result<()> {

@@ -1,7 +1,7 @@
 //! Small real data sets bundled with sinew (loaded with no network and no files), and a
 //! loader for MNIST files the user has downloaded.
 //!
-//! The bundled files live in the repository's `data/` folder; see `data/README.md` there
+//! The bundled files live in this crate's `data/` folder; see `data/README.md` there
 //! for their origin and licence (both as shipped with scikit-learn, from the UCI Machine
 //! Learning Repository).
 
@@ -14,8 +14,8 @@ use crate::dataset::TensorDataset;
 use crate::error::{DataError, Result};
 use crate::idx::read_idx;
 
-const DIGITS_CSV: &str = include_str!("../../../data/digits.csv");
-const IRIS_CSV: &str = include_str!("../../../data/iris.csv");
+const DIGITS_CSV: &str = include_str!("../data/digits.csv");
+const IRIS_CSV: &str = include_str!("../data/iris.csv");
 
 /// The optical handwritten digits (UCI, as in `sklearn.datasets.load_digits`): 1797
 /// images of 8×8 pixels.

@@ -6,14 +6,21 @@
 //! name `field.i`, and any other type is a child module (it must implement `Module`).
 //! `#[module(skip)]` leaves a field out (hyper-parameters, caches).
 //!
-//! The generated code names the crate `sinew_nn` when the deriving crate depends on
-//! `sinew-nn`, and `sinew::nn` otherwise (the facade); `#[module(crate = "path")]` on
-//! the struct overrides that.
+//! The generated code names the crate as the deriving crate's `Cargo.toml` does: `::KEY`
+//! when it depends on `sinew-nn` under the key `KEY` (`sinew_nn`, or a rename such as
+//! `nn = { package = "sinew-nn", .. }`), else `::KEY::nn` for the `sinew` facade (also
+//! renamed), else `::sinew::nn`. Normal dependencies (also target-specific ones) win over
+//! dev-dependencies, sinew-nn over the facade; `[dependencies.sinew-nn]` tables, dotted
+//! keys and renames inherited from `[workspace.dependencies]` are understood. Inside
+//! sinew-nn it is `::sinew_nn`. `#[module(crate = "path")]` on the struct overrides all
+//! of this.
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as Tokens;
 use quote::{format_ident, quote};
 use syn::{Data, DeriveInput, Fields, GenericArgument, PathArguments, Type, parse_macro_input};
+
+mod manifest;
 
 /// Derives `Module` (parameter, buffer and child discovery) for a struct.
 #[proc_macro_derive(Module, attributes(module))]
@@ -44,18 +51,36 @@ fn crate_path(input: &DeriveInput) -> syn::Result<Tokens> {
             }
         }
     }
-    let pkg = std::env::var("CARGO_PKG_NAME").unwrap_or_default();
-    let direct = pkg == "sinew-nn"
-        || std::env::var("CARGO_MANIFEST_DIR")
-            .ok()
-            .and_then(|dir| std::fs::read_to_string(std::path::Path::new(&dir).join("Cargo.toml")).ok())
-            .is_some_and(|manifest| {
-                manifest.lines().any(|l| {
-                    let l = l.trim_start();
-                    l.starts_with("sinew-nn") && !l.starts_with("sinew-nn-derive")
-                })
-            });
-    Ok(if direct { quote!(::sinew_nn) } else { quote!(::sinew::nn) })
+    // sinew-nn itself: its lib, tests and doctests all reach it as `::sinew_nn` (the lib
+    // through `extern crate self as sinew_nn`), where `crate` would only work in the lib
+    if std::env::var("CARGO_PKG_NAME").is_ok_and(|p| p == "sinew-nn") {
+        return Ok(quote!(::sinew_nn));
+    }
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR").map(std::path::PathBuf::from);
+    let manifest = dir.as_ref().and_then(|d| std::fs::read_to_string(d.join("Cargo.toml")).ok());
+    let found = manifest.and_then(|m| manifest::nn_path(&m, || workspace_manifest(dir.as_deref()?)));
+    let ident = |key: &str| syn::parse_str::<syn::Ident>(key).ok();
+    Ok(match found {
+        Some(manifest::NnPath::Direct(key)) => match ident(&key) {
+            Some(key) => quote!(::#key),
+            None => quote!(::sinew_nn),
+        },
+        Some(manifest::NnPath::Facade(key)) => match ident(&key) {
+            Some(key) => quote!(::#key::nn),
+            None => quote!(::sinew::nn),
+        },
+        // no manifest to read, or neither crate in it: the facade's path, whose error
+        // names `sinew`; `#[module(crate = "...")]` says otherwise
+        None => quote!(::sinew::nn),
+    })
+}
+
+/// The text of the nearest manifest at or above `dir` with a `[workspace]` table.
+fn workspace_manifest(dir: &std::path::Path) -> Option<String> {
+    dir.ancestors().find_map(|d| {
+        let text = std::fs::read_to_string(d.join("Cargo.toml")).ok()?;
+        text.lines().any(|l| l.trim_start().starts_with("[workspace")).then_some(text)
+    })
 }
 
 fn is_skipped(field: &syn::Field) -> syn::Result<bool> {

@@ -1,6 +1,6 @@
 //! Networks built from sinew-nn layers learn real tasks: XOR to 100%, the two-spiral
 //! problem to at least 98%, and a small CNN on the handwritten digits (vendored in
-//! `data/digits.csv`) to at least 97% test accuracy on a stratified 80/20 split.
+//! `crates/sinew-data/data/digits.csv`) to at least 97% test accuracy on a stratified 80/20 split.
 //!
 //! The optimizer crate builds on nn, so these tests carry a ten-line Adam of their own.
 
@@ -101,7 +101,7 @@ fn two_spirals_reach_98_percent() {
 
 /// The digits, scaled to [0, 1], as (N, 1, 8, 8) images and labels.
 fn digits() -> (Tensor, Vec<i64>) {
-    let text = include_str!("../../../data/digits.csv");
+    let text = include_str!("../../sinew-data/data/digits.csv");
     let mut pixels = Vec::new();
     let mut labels = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {

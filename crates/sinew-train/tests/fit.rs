@@ -16,22 +16,16 @@ use sinew_train::{
 
 /// The digits, pixels scaled to [0, 1], flattened.
 fn digits() -> (Tensor, Tensor) {
-    let text = include_str!("../../../data/digits.csv");
-    let (mut px, mut labels) = (Vec::new(), Vec::new());
-    for line in text.lines().filter(|l| !l.is_empty()) {
-        let v: Vec<f32> = line.split(',').map(|s| s.trim().parse().unwrap()).collect();
-        px.extend(v[..64].iter().map(|p| p / 16.0));
-        labels.push(v[64] as i64);
-    }
-    let n = labels.len();
+    // sinew-data's bundled copy (a dependency of this crate), so the test needs no file
+    // outside the package
+    let (px, labels) = sinew_data::datasets::digits().into_tensors();
+    let n = labels.numel();
     // a fixed shuffle, so the validation split holds every class
     let mut order: Vec<i64> = (0..n as i64).collect();
     Generator::new(7).shuffle(&mut order);
     let idx = Tensor::from_vec(order, &[n]).unwrap();
-    (
-        Tensor::from_vec(px, &[n, 64]).unwrap().index_select(0, &idx),
-        Tensor::from_vec(labels, &[n]).unwrap().index_select(0, &idx),
-    )
+    // dividing by 16 is exact, so these are the values the test always used
+    (px.div_scalar(16.0).index_select(0, &idx), labels.index_select(0, &idx))
 }
 
 fn mlp(g: &mut Generator) -> Sequential {

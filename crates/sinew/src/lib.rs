@@ -16,8 +16,9 @@
 //!
 //! The [`guide`] is the user guide: getting started, tensors, autograd, building models,
 //! training, saving and loading, a PyTorch cheat sheet and performance notes. Its pages
-//! are the markdown files of the repository's `docs/` directory, and every Rust example
-//! in them is compiled and run as a test of this crate.
+//! are the markdown files of this crate's `docs/` directory (`crates/sinew/docs/` in the
+//! repository), and every Rust example in them is compiled and run as a test of this
+//! crate.
 //!
 //! ```
 //! use sinew::prelude::*;
@@ -41,15 +42,24 @@
 //! assert!(accuracy > 0.9, "accuracy {accuracy}");
 //! ```
 
+// Inlined: the crates' items are documented as this crate's modules, so the facade's
+// documentation (also `cargo doc -p sinew --no-deps`, docs.rs) shows all of sinew.
+#[doc(inline)]
 pub use sinew_autograd as autograd;
+#[doc(inline)]
 pub use sinew_data as data;
+#[doc(inline)]
 pub use sinew_nn as nn;
+#[doc(inline)]
 pub use sinew_optim as optim;
+#[doc(inline)]
 pub use sinew_serialize as serialize;
+#[doc(inline)]
 pub use sinew_tensor as tensor;
+#[doc(inline)]
 pub use sinew_train as train;
 
-/// The user guide, one module per page (the files of the repository's `docs/` directory).
+/// The user guide, one module per page (the files of this crate's `docs/` directory).
 ///
 /// | page | what it covers |
 /// | --- | --- |
@@ -62,28 +72,28 @@ pub use sinew_train as train;
 /// | [`pytorch_cheatsheet`](guide::pytorch_cheatsheet) | PyTorch expression → sinew expression, and the differences that matter |
 /// | [`performance`](guide::performance) | threads, determinism, views and contiguity, matmul parallelism, the benchmarks |
 pub mod guide {
-    #[doc = include_str!("../../../docs/getting-started.md")]
+    #[doc = include_str!("../docs/getting-started.md")]
     pub mod getting_started {}
 
-    #[doc = include_str!("../../../docs/tensors.md")]
+    #[doc = include_str!("../docs/tensors.md")]
     pub mod tensors {}
 
-    #[doc = include_str!("../../../docs/autograd.md")]
+    #[doc = include_str!("../docs/autograd.md")]
     pub mod autograd {}
 
-    #[doc = include_str!("../../../docs/models.md")]
+    #[doc = include_str!("../docs/models.md")]
     pub mod models {}
 
-    #[doc = include_str!("../../../docs/training.md")]
+    #[doc = include_str!("../docs/training.md")]
     pub mod training {}
 
-    #[doc = include_str!("../../../docs/saving.md")]
+    #[doc = include_str!("../docs/saving.md")]
     pub mod saving {}
 
-    #[doc = include_str!("../../../docs/pytorch-cheatsheet.md")]
+    #[doc = include_str!("../docs/pytorch-cheatsheet.md")]
     pub mod pytorch_cheatsheet {}
 
-    #[doc = include_str!("../../../docs/performance.md")]
+    #[doc = include_str!("../docs/performance.md")]
     pub mod performance {}
 }
 

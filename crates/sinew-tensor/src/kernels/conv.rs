@@ -793,7 +793,6 @@ pub fn conv_transpose2d_weight_grad<T: Float>(x: &[T], dy: &[T], g: &ConvTranspo
 pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
-    use serde_json::Value;
 
     /// Deterministic uniform values in `[-1, 1)` (splitmix64).
     pub(crate) fn rand_vec(seed: u64, n: usize) -> Vec<f64> {
@@ -838,110 +837,6 @@ pub(crate) mod tests {
                 (up - down) / (2.0 * eps)
             })
             .collect()
-    }
-
-    // ---- PyTorch golden cases -------------------------------------------------------
-
-    pub(crate) fn golden_cases(ops: &[&str]) -> Vec<Value> {
-        let all: Value =
-            serde_json::from_str(include_str!("../../../../tests/fixtures/layers.json")).unwrap();
-        all["cases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| ops.contains(&c["op"].as_str().unwrap()))
-            .cloned()
-            .collect()
-    }
-
-    /// `(shape, data)` of a `{shape, data}` object.
-    pub(crate) fn golden_tensor(v: &Value) -> (Vec<usize>, Vec<f64>) {
-        let shape = v["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
-        let data = v["data"].as_array().unwrap().iter().map(|d| d.as_f64().unwrap()).collect();
-        (shape, data)
-    }
-
-    pub(crate) fn golden_input(case: &Value, name: &str) -> (Vec<usize>, Vec<f64>) {
-        let input = case["inputs"].as_array().unwrap().iter().find(|i| i["name"] == name);
-        golden_tensor(input.unwrap_or_else(|| panic!("{}: no input {name}", case["name"])))
-    }
-
-    /// An attribute given as an int or a list (a single-element list means both axes).
-    pub(crate) fn golden_attr(case: &Value, key: &str, default: usize) -> Vec<usize> {
-        match &case["attrs"][key] {
-            Value::Null => vec![default],
-            Value::Array(a) => a.iter().map(|v| v.as_u64().unwrap() as usize).collect(),
-            v => vec![v.as_u64().unwrap() as usize],
-        }
-    }
-
-    fn pair(v: Vec<usize>) -> [usize; 2] {
-        if v.len() == 1 { [v[0], v[0]] } else { [v[0], v[1]] }
-    }
-
-    #[test]
-    fn golden_pytorch_conv2d_and_conv1d() {
-        let cases = golden_cases(&["conv2d", "conv1d"]);
-        assert!(cases.len() >= 3, "expected the conv2d and conv1d golden cases");
-        for case in &cases {
-            let name = case["name"].as_str().unwrap();
-            let (xs, x) = golden_input(case, "input");
-            let (ws, w) = golden_input(case, "weight");
-            let (_, b) = golden_input(case, "bias");
-            let groups = golden_attr(case, "groups", 1)[0];
-            let g = if case["op"] == "conv1d" {
-                // (N, C, L) as (N, C, 1, L) with a (1, k) kernel.
-                let one = |v: Vec<usize>, pad_axis: usize| [pad_axis, v[0]];
-                Conv2dGeometry {
-                    batch: xs[0],
-                    in_channels: xs[1],
-                    in_h: 1,
-                    in_w: xs[2],
-                    out_channels: ws[0],
-                    kernel: [1, ws[2]],
-                    stride: one(golden_attr(case, "stride", 1), 1),
-                    padding: one(golden_attr(case, "padding", 0), 0),
-                    dilation: one(golden_attr(case, "dilation", 1), 1),
-                    groups,
-                }
-            } else {
-                Conv2dGeometry {
-                    batch: xs[0],
-                    in_channels: xs[1],
-                    in_h: xs[2],
-                    in_w: xs[3],
-                    out_channels: ws[0],
-                    kernel: [ws[2], ws[3]],
-                    stride: pair(golden_attr(case, "stride", 1)),
-                    padding: pair(golden_attr(case, "padding", 0)),
-                    dilation: pair(golden_attr(case, "dilation", 1)),
-                    groups,
-                }
-            };
-            g.check().unwrap();
-            let (ys, y_want) = golden_tensor(&case["output"]);
-            assert_eq!(ys.iter().product::<usize>(), g.output_len(), "{name}: output shape {ys:?}");
-            assert_eq!(*ys.last().unwrap(), g.out_w(), "{name}");
-            let y = conv2d_forward(&x, &w, Some(&b), &g);
-            assert_close(&y, &y_want, 1e-9, &format!("{name} output"));
-
-            let (_, dy) = golden_tensor(&case["cotangent"]);
-            let dx = conv2d_input_grad(&dy, &w, &g);
-            assert_close(&dx, &golden_tensor(&case["grads"]["input"]).1, 1e-9, &format!("{name} input grad"));
-            let dw = conv2d_weight_grad(&x, &dy, &g);
-            assert_close(
-                &dw,
-                &golden_tensor(&case["grads"]["weight"]).1,
-                1e-9,
-                &format!("{name} weight grad"),
-            );
-            let plane = g.out_h() * g.out_w();
-            let mut db = vec![0.0; g.out_channels];
-            for (i, chunk) in dy.chunks_exact(plane).enumerate() {
-                db[i % g.out_channels] += chunk.iter().sum::<f64>();
-            }
-            assert_close(&db, &golden_tensor(&case["grads"]["bias"]).1, 1e-9, &format!("{name} bias grad"));
-        }
     }
 
     // ---- naive references -----------------------------------------------------------
