@@ -1,11 +1,13 @@
 //! Convolution on tensors: `conv1d`, `conv2d`, `conv_transpose2d`, and the gradient
 //! kernels autograd needs (`conv2d_input_grad`, `conv2d_weight_grad`, and the transposed
-//! convolution's). Shapes are checked here, in one place, before a kernel runs; the
-//! arithmetic lives in [`crate::kernels::conv`] (im2col + faer GEMM).
+//! convolution's). Each op computes its geometry from the shapes alone (no tensor is built
+//! to carry a shape), validates it once, here, before a kernel runs, and hands the
+//! [`Checked`] geometry to the kernel; the arithmetic lives in [`crate::kernels::conv`]
+//! (im2col + faer GEMM).
 
 use crate::dtype::{DType, Float};
 use crate::error::{Result, TensorError, or_panic};
-use crate::kernels::conv::{self as k, Conv2dGeometry, ConvTranspose2dGeometry};
+use crate::kernels::conv::{self as k, Checked, Conv2dGeometry, ConvTranspose2dGeometry};
 use crate::tensor::{StorageElement, Tensor, with_float};
 
 /// Stride, padding, dilation and groups of a 2-D convolution (`[height, width]` pairs).
@@ -156,8 +158,13 @@ fn float_pair(op: &'static str, a: &Tensor, b: &Tensor) -> Result<DType> {
 }
 
 /// The geometry of a convolution of an input of shape `x` with a weight of shape `w`,
-/// checked (from shapes alone: the gradient ops need no tensor of the shape they check).
-fn conv_geometry(op: &'static str, x: &[usize], w: &[usize], o: &Conv2dOptions) -> Result<Conv2dGeometry> {
+/// validated (from shapes alone: the gradient ops need no tensor of the shape they check).
+fn conv_geometry(
+    op: &'static str,
+    x: &[usize],
+    w: &[usize],
+    o: &Conv2dOptions,
+) -> Result<Checked<Conv2dGeometry>> {
     let [n, c, h, wd] = four_d(op, "input", x)?;
     let [oc, icg, kh, kw] = four_d(op, "weight", w)?;
     if o.groups == 0 || icg.checked_mul(o.groups) != Some(c) {
@@ -180,11 +187,8 @@ fn conv_geometry(op: &'static str, x: &[usize], w: &[usize], o: &Conv2dOptions) 
         dilation: o.dilation,
         groups: o.groups,
     };
-    g.check().map_err(|msg| TensorError::InvalidArgument {
-        op,
-        msg: format!("{msg} (input {x:?}, weight {w:?})"),
-    })?;
-    Ok(g)
+    g.validate()
+        .map_err(|msg| TensorError::InvalidArgument { op, msg: format!("{msg} (input {x:?}, weight {w:?})") })
 }
 
 fn check_bias(op: &'static str, bias: Option<&Tensor>, channels: usize, dtype: DType) -> Result<()> {
@@ -531,8 +535,12 @@ fn lift_1d(op: &'static str, x: &Tensor, w: &Tensor) -> (Tensor, Tensor) {
     (x.unsqueeze(2), w.unsqueeze(2))
 }
 
-/// The geometry of a transposed convolution, checked from the shapes alone.
-fn transpose_geometry(x: &[usize], w: &[usize], o: &Conv2dOptions) -> Result<ConvTranspose2dGeometry> {
+/// The geometry of a transposed convolution, validated from the shapes alone.
+fn transpose_geometry(
+    x: &[usize],
+    w: &[usize],
+    o: &Conv2dOptions,
+) -> Result<Checked<ConvTranspose2dGeometry>> {
     const OP: &str = "conv_transpose2d";
     let [n, c, h, wd] = four_d(OP, "input", x)?;
     let [wc, ocg, kh, kw] = four_d(OP, "weight", w)?;
@@ -563,11 +571,10 @@ fn transpose_geometry(x: &[usize], w: &[usize], o: &Conv2dOptions) -> Result<Con
         dilation: o.dilation,
         groups: o.groups,
     };
-    g.check().map_err(|msg| TensorError::InvalidArgument {
+    g.validate().map_err(|msg| TensorError::InvalidArgument {
         op: OP,
         msg: format!("{msg} (input {x:?}, weight {w:?})"),
-    })?;
-    Ok(g)
+    })
 }
 
 #[cfg(test)]
@@ -617,5 +624,37 @@ mod tests {
         let y2 = x.unsqueeze(2).conv2d(&w.unsqueeze(2), None, Conv2dOptions::lift_1d(o)).squeeze_dim(2);
         assert!(y.allclose(&y2, 0.0, 0.0));
         assert_eq!(y.dims(), &[2, 4, 5]); // (9 + 2·1 − 2·1 − 1)/2 + 1
+    }
+
+    /// Every op validates its geometry once, up front: the kernels it calls do not check it
+    /// again (the transposed convolution's plan, a convolution's, is not checked either).
+    #[test]
+    fn each_op_checks_its_geometry_once() {
+        use crate::kernels::conv::tests::checks_in;
+        let mut g = Generator::new(2);
+        let o = Conv2dOptions::default().stride(2).padding(1);
+        let x = Tensor::randn_with(&[2, 4, 7, 6], DType::F64, &mut g);
+        let w = Tensor::randn_with(&[6, 2, 3, 3], DType::F64, &mut g);
+        let b = Tensor::randn_with(&[6], DType::F64, &mut g);
+        let o2 = o.groups(2);
+        let (y, n) = checks_in(|| x.conv2d(&w, Some(&b), o2));
+        assert_eq!(n, 1, "conv2d");
+        let (_, n) = checks_in(|| Tensor::conv2d_input_grad(&y, &w, [7, 6], o2));
+        assert_eq!(n, 1, "conv2d_input_grad");
+        let (_, n) = checks_in(|| Tensor::conv2d_weight_grad(&x, &y, [3, 3], o2));
+        assert_eq!(n, 1, "conv2d_weight_grad");
+        let o1 = Conv1dOptions { groups: 2, ..Conv1dOptions::default() };
+        let (_, n) = checks_in(|| x.select(2, 0).conv1d(&w.select(2, 0), None, o1));
+        assert_eq!(n, 1, "conv1d");
+
+        let wt = Tensor::randn_with(&[4, 3, 3, 3], DType::F64, &mut g);
+        let bt = Tensor::randn_with(&[3], DType::F64, &mut g);
+        let ot = o.output_padding(1);
+        let (yt, n) = checks_in(|| x.conv_transpose2d(&wt, Some(&bt), ot));
+        assert_eq!((yt.dims(), n), (&[2, 3, 14, 12][..], 1), "conv_transpose2d");
+        let (_, n) = checks_in(|| Tensor::conv_transpose2d_input_grad(&yt, &wt, [7, 6], ot));
+        assert_eq!(n, 1, "conv_transpose2d_input_grad");
+        let (_, n) = checks_in(|| Tensor::conv_transpose2d_weight_grad(&x, &yt, [3, 3], ot));
+        assert_eq!(n, 1, "conv_transpose2d_weight_grad");
     }
 }

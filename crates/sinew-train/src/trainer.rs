@@ -567,15 +567,55 @@ impl<'a> Trainer<'a> {
         'a: 'd,
     {
         let validation: Val<'d> = split_val.unwrap_or(std::mem::replace(&mut self.validation, Val::None));
-        let mut callbacks = std::mem::take(&mut self.callbacks);
-        let mut history = History::default();
-        let mut start_epoch = self.initial_epoch;
-        let mut start_step = 0;
-        let mut stopped = false;
-        let loader_seed = match &data {
-            TrainData::Loader(l) => l.shuffle_seed(),
-            TrainData::Indexed(_) => None,
+        let loader_seed = data.loader_seed();
+        let start = self.restore(loader_seed);
+        if start.stopped {
+            // the interrupted run had already been stopped by a callback
+            return start.history;
+        }
+        let n_batches = data.num_batches(self.batch_size);
+        let mut run = Run {
+            ctx: Context {
+                model: self.model,
+                optimizer: &mut *self.optimizer,
+                stop_training: false,
+                global_step: start.step,
+            },
+            callbacks: std::mem::take(&mut self.callbacks),
+            progress: Progress::new(self.verbosity, self.epochs),
+            history: start.history,
         };
+        run.begin_training();
+        for epoch in start.epoch..self.epochs {
+            run.begin_epoch(epoch, n_batches, &mut self.metrics);
+            let batches = data.epoch_batches(epoch, self.batch_size, self.shuffle.then_some(self.seed));
+            let mut logs = run.train_epoch(&self.loss, &mut self.metrics, batches);
+            data.finish_epoch(epoch);
+            logs.extend(validation.validate(
+                epoch,
+                self.model,
+                &self.loss,
+                &mut self.metrics,
+                self.batch_size,
+            ));
+            run.end_epoch(epoch, logs, self.seed, loader_seed);
+            if run.ctx.stop_training {
+                break;
+            }
+        }
+        run.end_training()
+    }
+
+    /// Where the run starts: at `initial_epoch` with an empty history, or, after
+    /// [`resume_from`](Trainer::resume_from), where the checkpoint left off (its epoch,
+    /// step, history and stop flag; its seed replaces the trainer's).
+    ///
+    /// # Panics
+    /// If the training loader shuffles with a seed other than the checkpoint's.
+    #[track_caller]
+    fn restore(&mut self, loader_seed: Option<u64>) -> Start {
+        let mut start =
+            Start { epoch: self.initial_epoch, step: 0, history: History::default(), stopped: false };
         if let Some(resume) = self.resume.take() {
             let saved = resume.saved;
             if let Some(seed) = saved.seed {
@@ -588,134 +628,223 @@ impl<'a> Trainer<'a> {
                      this one with {have}; build the loader with .seed({want})"
                 );
             }
-            history.epochs = saved.history;
-            start_epoch = resume.epoch;
-            start_step = resume.step;
-            stopped = saved.stopped;
+            start.history.epochs = saved.history;
+            start.epoch = resume.epoch;
+            start.step = resume.step;
+            start.stopped = saved.stopped;
         }
-        if stopped {
-            // the interrupted run had already been stopped by a callback
-            return history;
-        }
+        start
+    }
+}
 
-        let n_batches = match &data {
-            TrainData::Indexed(ds) => ds.len().div_ceil(self.batch_size),
-            TrainData::Loader(l) => l.num_batches(),
-        };
-        let mut progress = Progress::new(self.verbosity, self.epochs);
-        let mut ctx = Context {
-            model: self.model,
-            optimizer: &mut *self.optimizer,
-            stop_training: false,
-            global_step: start_step,
-        };
-        for c in callbacks.iter_mut() {
-            c.on_train_begin(&mut ctx);
+/// Where a run starts ([`Trainer::restore`]).
+struct Start {
+    epoch: usize,
+    step: usize,
+    history: History,
+    /// The interrupted run had already been stopped by a callback.
+    stopped: bool,
+}
+
+/// What the steps of a run share once it has begun: the callbacks' context (model,
+/// optimizer, step count, stop flag), the callbacks, the progress display and the history.
+struct Run<'t, 'c> {
+    ctx: Context<'t>,
+    callbacks: Vec<Box<dyn Callback + 'c>>,
+    progress: Progress,
+    history: History,
+}
+
+impl Run<'_, '_> {
+    /// Every callback's `on_train_begin`, then the model in training mode.
+    fn begin_training(&mut self) {
+        for c in self.callbacks.iter_mut() {
+            c.on_train_begin(&mut self.ctx);
         }
-        self.model.train();
-        for epoch in start_epoch..self.epochs {
-            for c in callbacks.iter_mut() {
-                c.on_epoch_begin(epoch, &mut ctx);
+        self.ctx.model.train();
+    }
+
+    /// Every callback's `on_epoch_begin`, the progress display's new epoch, and the
+    /// training metrics reset.
+    fn begin_epoch(&mut self, epoch: usize, n_batches: usize, metrics: &mut [Box<dyn Metric + '_>]) {
+        for c in self.callbacks.iter_mut() {
+            c.on_epoch_begin(epoch, &mut self.ctx);
+        }
+        self.progress.epoch_begin(epoch, n_batches);
+        for m in metrics.iter_mut() {
+            m.reset();
+        }
+    }
+
+    /// One pass over an epoch's batches: forward, loss, backward and optimizer step for
+    /// each, with the metrics, the progress display and every callback's `on_batch_end`
+    /// after it; stops early when a callback asks to. Returns the epoch's training logs:
+    /// the mean loss over samples, each metric, and the learning rate.
+    #[track_caller]
+    fn train_epoch(
+        &mut self,
+        loss_fn: &Loss,
+        metrics: &mut [Box<dyn Metric + '_>],
+        batches: impl Iterator<Item = Sample>,
+    ) -> Logs {
+        let ctx = &mut self.ctx;
+        let (mut loss_sum, mut seen) = (0.0, 0usize);
+        for (xb, yb) in batches {
+            let len = xb.dims().first().copied().unwrap_or(1);
+            let pred = ctx.model.forward(&Var::constant(xb));
+            let loss = loss_fn.compute(&pred, &yb);
+            let grads = loss.backward();
+            let (l, pred) = (loss.item(), pred.value().clone());
+            // drop the graph before the step: it holds the parameters' values, and the
+            // optimizer updates them in place only when nothing else does
+            drop(loss);
+            ctx.optimizer.step(&grads);
+            ctx.global_step += 1;
+            loss_sum += l * len as f64;
+            seen += len;
+            for m in metrics.iter_mut() {
+                m.update(&pred, &yb);
             }
-            progress.epoch_begin(epoch, n_batches);
-            for m in self.metrics.iter_mut() {
-                m.reset();
-            }
-            let batches: Box<dyn Iterator<Item = Sample> + '_> = match &data {
-                TrainData::Indexed(ds) => {
-                    let mut order: Vec<usize> = (0..ds.len()).collect();
-                    if self.shuffle {
-                        Generator::new(self.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
-                            .shuffle(&mut order);
-                    }
-                    let bs = self.batch_size;
-                    let ds = *ds;
-                    Box::new(
-                        (0..order.len().div_ceil(bs))
-                            .map(move |b| ds.get_batch(&order[b * bs..((b + 1) * bs).min(order.len())])),
-                    )
-                }
-                TrainData::Loader(l) => l.epoch_batches(epoch as u64),
-            };
-            let (mut loss_sum, mut seen) = (0.0, 0usize);
-            for (xb, yb) in batches {
-                let len = xb.dims().first().copied().unwrap_or(1);
-                let pred = self.model.forward(&Var::constant(xb));
-                let loss = self.loss.compute(&pred, &yb);
-                let grads = loss.backward();
-                let (l, pred) = (loss.item(), pred.value().clone());
-                // drop the graph before the step: it holds the parameters' values, and the
-                // optimizer updates them in place only when nothing else does
-                drop(loss);
-                ctx.optimizer.step(&grads);
-                ctx.global_step += 1;
-                loss_sum += l * len as f64;
-                seen += len;
-                for m in self.metrics.iter_mut() {
-                    m.update(&pred, &yb);
-                }
-                progress.batch_end(loss_sum / seen as f64);
-                for c in callbacks.iter_mut() {
-                    c.on_batch_end(ctx.global_step, l, &mut ctx);
-                }
-                if ctx.stop_training {
-                    break;
-                }
-            }
-            if let TrainData::Loader(l) = &data {
-                l.set_epoch(epoch as u64 + 1);
-            }
-            let mut logs = Logs::new();
-            logs.insert("loss".into(), loss_sum / seen.max(1) as f64);
-            for m in &self.metrics {
-                logs.insert(m.name(), m.value());
-            }
-            logs.insert("lr".into(), ctx.optimizer.lr());
-            let val_logs = match &validation {
-                Val::None | Val::Split(_) => None,
-                Val::Tensors(vx, vy) => {
-                    Some(evaluate(self.model, vx, vy, &self.loss, &mut self.metrics, self.batch_size))
-                }
-                Val::Dataset(ds) => {
-                    let (n, bs) = (ds.len(), self.batch_size);
-                    let batches = (0..n.div_ceil(bs)).map(|b| {
-                        let idx: Vec<usize> = (b * bs..((b + 1) * bs).min(n)).collect();
-                        ds.get_batch(&idx)
-                    });
-                    Some(evaluate_batches(self.model, batches, &self.loss, &mut self.metrics))
-                }
-                Val::Loader(l) => Some(evaluate_batches(
-                    self.model,
-                    l.epoch_batches(epoch as u64),
-                    &self.loss,
-                    &mut self.metrics,
-                )),
-            };
-            if let Some(v) = val_logs {
-                self.model.train();
-                for (k, value) in v {
-                    logs.insert(format!("val_{k}"), value);
-                }
-            }
-            for c in callbacks.iter_mut() {
-                c.on_epoch_end(epoch, &mut logs, &mut ctx);
-            }
-            progress.epoch_end(epoch, &logs);
-            history.epochs.push(logs);
-            if callbacks.iter().any(|c| c.wants_checkpoint()) {
-                let ckpt = snapshot(&ctx, epoch + 1, self.seed, loader_seed, &history, &callbacks);
-                for c in callbacks.iter_mut().filter(|c| c.wants_checkpoint()) {
-                    c.on_checkpoint(epoch, &ckpt);
-                }
+            self.progress.batch_end(loss_sum / seen as f64);
+            for c in self.callbacks.iter_mut() {
+                c.on_batch_end(ctx.global_step, l, ctx);
             }
             if ctx.stop_training {
                 break;
             }
         }
-        for c in callbacks.iter_mut() {
-            c.on_train_end(&mut ctx);
+        let mut logs = Logs::new();
+        logs.insert("loss".into(), loss_sum / seen.max(1) as f64);
+        for m in metrics.iter() {
+            logs.insert(m.name(), m.value());
         }
-        history
+        logs.insert("lr".into(), ctx.optimizer.lr());
+        logs
+    }
+
+    /// Every callback's `on_epoch_end` (which may add to `logs`), the progress display's
+    /// summary, the logs into the history, and, if a callback wants one, a checkpoint of
+    /// the whole run for the callbacks that do.
+    fn end_epoch(&mut self, epoch: usize, mut logs: Logs, seed: u64, loader_seed: Option<u64>) {
+        for c in self.callbacks.iter_mut() {
+            c.on_epoch_end(epoch, &mut logs, &mut self.ctx);
+        }
+        self.progress.epoch_end(epoch, &logs);
+        self.history.epochs.push(logs);
+        if self.callbacks.iter().any(|c| c.wants_checkpoint()) {
+            let ckpt = snapshot(&self.ctx, epoch + 1, seed, loader_seed, &self.history, &self.callbacks);
+            for c in self.callbacks.iter_mut().filter(|c| c.wants_checkpoint()) {
+                c.on_checkpoint(epoch, &ckpt);
+            }
+        }
+    }
+
+    /// Every callback's `on_train_end`; returns the history.
+    fn end_training(mut self) -> History {
+        for c in self.callbacks.iter_mut() {
+            c.on_train_end(&mut self.ctx);
+        }
+        self.history
+    }
+}
+
+impl TrainData<'_> {
+    /// Batches per epoch.
+    fn num_batches(&self, batch_size: usize) -> usize {
+        match self {
+            TrainData::Indexed(ds) => ds.len().div_ceil(batch_size),
+            TrainData::Loader(l) => l.num_batches(),
+        }
+    }
+
+    /// The training loader's seed, if it shuffles (saved in checkpoints, and checked when
+    /// resuming).
+    fn loader_seed(&self) -> Option<u64> {
+        match self {
+            TrainData::Loader(l) => l.shuffle_seed(),
+            TrainData::Indexed(_) => None,
+        }
+    }
+
+    /// The batches of `epoch`: a dataset's samples in chunks of `batch_size`, in a
+    /// Fisher-Yates order drawn from `shuffle_seed` and the epoch number (in order without
+    /// one), or a loader's batches of that epoch.
+    fn epoch_batches(
+        &self,
+        epoch: usize,
+        batch_size: usize,
+        shuffle_seed: Option<u64>,
+    ) -> Box<dyn Iterator<Item = Sample> + '_> {
+        match self {
+            TrainData::Indexed(ds) => {
+                let mut order: Vec<usize> = (0..ds.len()).collect();
+                if let Some(seed) = shuffle_seed {
+                    Generator::new(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+                        .shuffle(&mut order);
+                }
+                let bs = batch_size;
+                let ds = *ds;
+                Box::new(
+                    (0..order.len().div_ceil(bs))
+                        .map(move |b| ds.get_batch(&order[b * bs..((b + 1) * bs).min(order.len())])),
+                )
+            }
+            TrainData::Loader(l) => l.epoch_batches(epoch as u64),
+        }
+    }
+
+    /// After `epoch`: a loader moves on to the next epoch.
+    fn finish_epoch(&self, epoch: usize) {
+        if let TrainData::Loader(l) = self {
+            l.set_epoch(epoch as u64 + 1);
+        }
+    }
+}
+
+impl Val<'_> {
+    /// The validation pass after `epoch`: the loss and metrics on the validation data,
+    /// named `val_*`, with the model back in training mode afterwards; no logs without
+    /// validation data (the `fit`s turn a split into data before the run).
+    #[track_caller]
+    fn validate(
+        &self,
+        epoch: usize,
+        model: &dyn Forward,
+        loss: &Loss,
+        metrics: &mut [Box<dyn Metric + '_>],
+        batch_size: usize,
+    ) -> Logs {
+        let Some(logs) = self.evaluate(epoch, model, loss, metrics, batch_size) else {
+            return Logs::new();
+        };
+        model.train();
+        logs.into_iter().map(|(k, value)| (format!("val_{k}"), value)).collect()
+    }
+
+    /// The loss and metrics on the validation data after `epoch`, in evaluation mode, or
+    /// `None` without validation data.
+    #[track_caller]
+    fn evaluate(
+        &self,
+        epoch: usize,
+        model: &dyn Forward,
+        loss: &Loss,
+        metrics: &mut [Box<dyn Metric + '_>],
+        batch_size: usize,
+    ) -> Option<Logs> {
+        match self {
+            Val::None | Val::Split(_) => None,
+            Val::Tensors(vx, vy) => Some(evaluate(model, vx, vy, loss, metrics, batch_size)),
+            Val::Dataset(ds) => {
+                let (n, bs) = (ds.len(), batch_size);
+                let batches = (0..n.div_ceil(bs)).map(|b| {
+                    let idx: Vec<usize> = (b * bs..((b + 1) * bs).min(n)).collect();
+                    ds.get_batch(&idx)
+                });
+                Some(evaluate_batches(model, batches, loss, metrics))
+            }
+            Val::Loader(l) => Some(evaluate_batches(model, l.epoch_batches(epoch as u64), loss, metrics)),
+        }
     }
 }
 

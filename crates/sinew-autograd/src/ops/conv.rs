@@ -102,11 +102,22 @@ impl Var {
     /// ```
     #[track_caller]
     pub fn conv_transpose2d(&self, weight: &Var, bias: Option<&Var>, opts: Conv2dOptions) -> Var {
+        // conv_transpose2d(x, w) is the input gradient of a conv2d whose output is x: the
+        // tensor op computes it (its geometry checked once, its kernel run once) and it is
+        // recorded as that gradient op, whose backward rules are convolutions
         let value = self.value().conv_transpose2d(weight.value(), None, opts);
-        let out_hw = [value.dims()[2], value.dims()[3]];
-        // conv_transpose2d(x, w) is the input gradient of a conv2d whose output is x
-        let y = conv2d_input_grad(self, weight, out_hw, opts);
-        debug_assert_eq!(y.dims(), value.dims());
+        // that conv2d maps the output back onto x only when nothing is cropped
+        assert!(
+            (0..2).all(|a| opts.output_padding[a] < opts.stride[a]),
+            "conv_transpose2d: output_padding {:?} must be smaller than the stride {:?} to be \
+             differentiated (input {:?}, weight {:?}, output {:?})",
+            opts.output_padding,
+            opts.stride,
+            self.dims(),
+            weight.dims(),
+            value.dims()
+        );
+        let y = record_conv2d_input_grad(value, self, weight, opts);
         match bias {
             Some(b) => &y + &b.reshape(&[1, b.numel(), 1, 1]),
             None => y,
@@ -198,6 +209,12 @@ fn linear_op(
 /// The input gradient of `conv2d` as a differentiable op of `(dy, w)`.
 fn conv2d_input_grad(dy: &Var, w: &Var, hw: [usize; 2], opts: Conv2dOptions) -> Var {
     let value = Tensor::conv2d_input_grad(dy.value(), w.value(), hw, opts);
+    record_conv2d_input_grad(value, dy, w, opts)
+}
+
+/// Records `value`, the input gradient of `conv2d` computed from `(dy, w)`, as a
+/// differentiable op of them.
+fn record_conv2d_input_grad(value: Tensor, dy: &Var, w: &Var, opts: Conv2dOptions) -> Var {
     Var::from_op("conv2d_input_grad", value, &[dy, w], move |ctx| {
         let (dy, w, g) = (&ctx.inputs[0], &ctx.inputs[1], ctx.grad);
         // <I(dy, w), G> = <conv(G, w), dy> = <w, W(G, dy)>

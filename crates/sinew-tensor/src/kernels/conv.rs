@@ -11,6 +11,11 @@
 //! buffer and sequential GEMMs. The weight gradient sums over the batch in chunks whose
 //! boundaries depend only on the geometry, and adds the chunk sums in a fixed order, so its
 //! result does not depend on the number of threads.
+//!
+//! A geometry is checked once: [`Conv2dGeometry::validate`] and
+//! [`ConvTranspose2dGeometry::validate`] run the checks and derive the kernels' plan, and
+//! the [`Checked`] value they return is what the tensor ops hand to the kernels, which then
+//! only compare buffer lengths.
 
 use crate::dtype::Float;
 use crate::kernels::gemm::{Strided, gemm, par_for};
@@ -114,6 +119,8 @@ impl Conv2dGeometry {
 
     /// Checks that the geometry describes a valid convolution, saying what is wrong if not.
     pub fn check(&self) -> Result<(), String> {
+        #[cfg(test)]
+        tests::count_check();
         check_common(
             self.in_channels,
             self.out_channels,
@@ -146,6 +153,49 @@ impl Conv2dGeometry {
             ("output", &[self.batch, self.out_channels, oh, ow]),
             ("column matrix", &[cg, self.kernel[0], self.kernel[1], oh, ow]),
         ])
+    }
+
+    /// Runs [`check`](Self::check) and derives the kernels' plan: the one validation a
+    /// convolution's geometry goes through.
+    pub fn validate(&self) -> Result<Checked<Self>, String> {
+        self.check()?;
+        Ok(Checked { geometry: *self, plan: Plan::new(self, self.out_h(), self.out_w()) })
+    }
+}
+
+/// A geometry that passed its checks, with the plan the kernels run derived from it once.
+/// Only [`Conv2dGeometry::validate`] and [`ConvTranspose2dGeometry::validate`] make one, so
+/// holding one proves the checks ran; it dereferences to the geometry.
+#[derive(Clone, Copy, Debug)]
+pub struct Checked<G> {
+    geometry: G,
+    plan: Plan,
+}
+
+impl<G> std::ops::Deref for Checked<G> {
+    type Target = G;
+    fn deref(&self) -> &G {
+        &self.geometry
+    }
+}
+
+/// The geometry argument of a kernel: a [`Checked`] geometry is used as it is; a bare one is
+/// validated on entry, a failed check panicking with the kernel's name (the tensor ops pass
+/// the former, the kernels' own tests the latter).
+pub trait KernelGeometry<G> {
+    /// The checked geometry (`what` names the kernel in the panic message).
+    fn checked(&self, what: &str) -> Checked<G>;
+}
+
+impl<G: Copy> KernelGeometry<G> for Checked<G> {
+    fn checked(&self, _: &str) -> Checked<G> {
+        *self
+    }
+}
+
+impl KernelGeometry<Conv2dGeometry> for Conv2dGeometry {
+    fn checked(&self, what: &str) -> Checked<Conv2dGeometry> {
+        self.validate().unwrap_or_else(|e| panic!("{what}: invalid geometry: {e}"))
     }
 }
 
@@ -531,26 +581,24 @@ fn check_len(what: &str, name: &str, got: usize, want: usize) {
     assert!(got == want, "{what}: {name} has {got} elements, the geometry needs {want}");
 }
 
-fn checked_plan(what: &str, g: &Conv2dGeometry) -> Plan {
-    if let Err(e) = g.check() {
-        panic!("{what}: invalid geometry: {e}");
-    }
-    Plan::new(g, g.out_h(), g.out_w())
-}
-
 /// `y = conv2d(x, w) (+ bias)`, PyTorch's `F.conv2d`: `x` is `(N, C, H, W)`, `w` is
 /// `(O, C/g, kH, kW)`, `bias` is `(O)`; returns the `(N, O, Ho, Wo)` output.
 ///
 /// # Panics
 /// If the geometry is invalid ([`Conv2dGeometry::check`]) or a buffer has the wrong length.
-pub fn conv2d_forward<T: Float>(x: &[T], w: &[T], bias: Option<&[T]>, g: &Conv2dGeometry) -> Vec<T> {
-    let p = checked_plan("conv2d_forward", g);
+pub fn conv2d_forward<T: Float>(
+    x: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    g: &impl KernelGeometry<Conv2dGeometry>,
+) -> Vec<T> {
+    let g = g.checked("conv2d_forward");
     check_len("conv2d_forward", "input", x.len(), g.input_len());
     check_len("conv2d_forward", "weight", w.len(), g.weight_len());
     if let Some(b) = bias {
         check_len("conv2d_forward", "bias", b.len(), g.out_channels);
     }
-    forward_impl(x, w, bias, &p, true)
+    forward_impl(x, w, bias, &g.plan, true)
 }
 
 /// `dL/dx` of [`conv2d_forward`] given `dy = dL/dy` `(N, O, Ho, Wo)`: the transposed
@@ -558,11 +606,11 @@ pub fn conv2d_forward<T: Float>(x: &[T], w: &[T], bias: Option<&[T]>, g: &Conv2d
 ///
 /// # Panics
 /// If the geometry is invalid or a buffer has the wrong length.
-pub fn conv2d_input_grad<T: Float>(dy: &[T], w: &[T], g: &Conv2dGeometry) -> Vec<T> {
-    let p = checked_plan("conv2d_input_grad", g);
+pub fn conv2d_input_grad<T: Float>(dy: &[T], w: &[T], g: &impl KernelGeometry<Conv2dGeometry>) -> Vec<T> {
+    let g = g.checked("conv2d_input_grad");
     check_len("conv2d_input_grad", "output gradient", dy.len(), g.output_len());
     check_len("conv2d_input_grad", "weight", w.len(), g.weight_len());
-    input_grad_impl(dy, w, &p, true)
+    input_grad_impl(dy, w, &g.plan, true)
 }
 
 /// `dL/dw` of [`conv2d_forward`] given the input `x` and `dy = dL/dy`; returns
@@ -570,11 +618,11 @@ pub fn conv2d_input_grad<T: Float>(dy: &[T], w: &[T], g: &Conv2dGeometry) -> Vec
 ///
 /// # Panics
 /// If the geometry is invalid or a buffer has the wrong length.
-pub fn conv2d_weight_grad<T: Float>(x: &[T], dy: &[T], g: &Conv2dGeometry) -> Vec<T> {
-    let p = checked_plan("conv2d_weight_grad", g);
+pub fn conv2d_weight_grad<T: Float>(x: &[T], dy: &[T], g: &impl KernelGeometry<Conv2dGeometry>) -> Vec<T> {
+    let g = g.checked("conv2d_weight_grad");
     check_len("conv2d_weight_grad", "input", x.len(), g.input_len());
     check_len("conv2d_weight_grad", "output gradient", dy.len(), g.output_len());
-    weight_grad_impl(x, dy, &p, true)
+    weight_grad_impl(x, dy, &g.plan, true)
 }
 
 /// Output length of a transposed convolution along one axis:
@@ -665,6 +713,8 @@ impl ConvTranspose2dGeometry {
     /// Checks that the geometry describes a valid transposed convolution, saying what is
     /// wrong if not.
     pub fn check(&self) -> Result<(), String> {
+        #[cfg(test)]
+        tests::count_check();
         check_common(
             self.in_channels,
             self.out_channels,
@@ -708,12 +758,12 @@ impl ConvTranspose2dGeometry {
         ])
     }
 
-    /// The convolution whose input gradient this transposed convolution is: its input is our
-    /// output, its output (cropped to our input's size) is our input.
-    fn plan(&self, what: &str) -> Plan {
-        if let Err(e) = self.check() {
-            panic!("{what}: invalid geometry: {e}");
-        }
+    /// Runs [`check`](Self::check) and derives the kernels' plan: that of the convolution
+    /// whose input gradient this transposed convolution is (its input is our output, its
+    /// output, cropped to our input's size, is our input). A valid transposed geometry makes
+    /// a valid convolution, so that one is not checked again.
+    pub fn validate(&self) -> Result<Checked<Self>, String> {
+        self.check()?;
         let conv = Conv2dGeometry {
             batch: self.batch,
             in_channels: self.out_channels,
@@ -726,8 +776,14 @@ impl ConvTranspose2dGeometry {
             dilation: self.dilation,
             groups: self.groups,
         };
-        debug_assert!(conv.check().is_ok() && conv.out_h() >= self.in_h && conv.out_w() >= self.in_w);
-        Plan::new(&conv, self.in_h, self.in_w)
+        debug_assert!(conv.out_h() >= self.in_h && conv.out_w() >= self.in_w);
+        Ok(Checked { geometry: *self, plan: Plan::new(&conv, self.in_h, self.in_w) })
+    }
+}
+
+impl KernelGeometry<ConvTranspose2dGeometry> for ConvTranspose2dGeometry {
+    fn checked(&self, what: &str) -> Checked<ConvTranspose2dGeometry> {
+        self.validate().unwrap_or_else(|e| panic!("{what}: invalid geometry: {e}"))
     }
 }
 
@@ -741,13 +797,14 @@ pub fn conv_transpose2d_forward<T: Float>(
     x: &[T],
     w: &[T],
     bias: Option<&[T]>,
-    g: &ConvTranspose2dGeometry,
+    g: &impl KernelGeometry<ConvTranspose2dGeometry>,
 ) -> Vec<T> {
     const WHAT: &str = "conv_transpose2d_forward";
-    let p = g.plan(WHAT);
+    let g = g.checked(WHAT);
+    let p = &g.plan;
     check_len(WHAT, "input", x.len(), g.input_len());
     check_len(WHAT, "weight", w.len(), g.weight_len());
-    let mut y = input_grad_impl(x, w, &p, true);
+    let mut y = input_grad_impl(x, w, p, true);
     if let Some(b) = bias {
         check_len(WHAT, "bias", b.len(), g.out_channels);
         if p.hw > 0 {
@@ -766,12 +823,16 @@ pub fn conv_transpose2d_forward<T: Float>(
 ///
 /// # Panics
 /// If the geometry is invalid or a buffer has the wrong length.
-pub fn conv_transpose2d_input_grad<T: Float>(dy: &[T], w: &[T], g: &ConvTranspose2dGeometry) -> Vec<T> {
+pub fn conv_transpose2d_input_grad<T: Float>(
+    dy: &[T],
+    w: &[T],
+    g: &impl KernelGeometry<ConvTranspose2dGeometry>,
+) -> Vec<T> {
     const WHAT: &str = "conv_transpose2d_input_grad";
-    let p = g.plan(WHAT);
+    let g = g.checked(WHAT);
     check_len(WHAT, "output gradient", dy.len(), g.output_len());
     check_len(WHAT, "weight", w.len(), g.weight_len());
-    forward_impl(dy, w, None, &p, true)
+    forward_impl(dy, w, None, &g.plan, true)
 }
 
 /// `dL/dw` of [`conv_transpose2d_forward`] given the input `x` and `dy`; returns
@@ -779,20 +840,41 @@ pub fn conv_transpose2d_input_grad<T: Float>(dy: &[T], w: &[T], g: &ConvTranspos
 ///
 /// # Panics
 /// If the geometry is invalid or a buffer has the wrong length.
-pub fn conv_transpose2d_weight_grad<T: Float>(x: &[T], dy: &[T], g: &ConvTranspose2dGeometry) -> Vec<T> {
+pub fn conv_transpose2d_weight_grad<T: Float>(
+    x: &[T],
+    dy: &[T],
+    g: &impl KernelGeometry<ConvTranspose2dGeometry>,
+) -> Vec<T> {
     const WHAT: &str = "conv_transpose2d_weight_grad";
-    let p = g.plan(WHAT);
+    let g = g.checked(WHAT);
     check_len(WHAT, "input", x.len(), g.input_len());
     check_len(WHAT, "output gradient", dy.len(), g.output_len());
     // ⟨dy, convT(x, w)⟩ = ⟨conv(dy, w), x⟩: the weight gradient of the convolution whose
     // input is `dy` and whose output gradient is `x`.
-    weight_grad_impl(dy, x, &p, true)
+    weight_grad_impl(dy, x, &g.plan, true)
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Geometry checks run on this thread (both geometries' `check`).
+        static CHECKS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    pub(crate) fn count_check() {
+        CHECKS.with(|c| c.set(c.get() + 1));
+    }
+
+    /// The geometry checks `f` runs on this thread.
+    pub(crate) fn checks_in<R>(f: impl FnOnce() -> R) -> (R, usize) {
+        let before = CHECKS.with(Cell::get);
+        let r = f();
+        (r, CHECKS.with(Cell::get) - before)
+    }
 
     /// Deterministic uniform values in `[-1, 1)` (splitmix64).
     pub(crate) fn rand_vec(seed: u64, n: usize) -> Vec<f64> {
