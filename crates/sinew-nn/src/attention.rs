@@ -46,16 +46,55 @@ pub struct AttentionMask<'a> {
 
 impl<'a> AttentionMask<'a> {
     /// No mask: every query attends to every key.
+    ///
+    /// ```
+    /// use sinew_nn::{AttentionMask, scaled_dot_product_attention};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let q = Var::constant(Tensor::zeros(&[3, 2])); // equal scores: uniform attention
+    /// let v = Var::constant(Tensor::from_vec(vec![0.0f32, 0.0, 3.0, 3.0, 6.0, 6.0], &[3, 2])?);
+    /// let y = scaled_dot_product_attention(&q, &q, &v, AttentionMask::none());
+    /// // every query averages all three values
+    /// assert!(y.value().allclose(&Tensor::full(&[3, 2], 3.0), 1e-6, 1e-6));
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn none() -> Self {
         AttentionMask::default()
     }
 
     /// The causal pattern alone (`is_causal=True`).
+    ///
+    /// ```
+    /// use sinew_nn::{AttentionMask, scaled_dot_product_attention};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let q = Var::constant(Tensor::zeros(&[3, 2])); // equal scores
+    /// let v = Var::constant(Tensor::from_vec(vec![0.0f32, 0.0, 3.0, 3.0, 6.0, 6.0], &[3, 2])?);
+    /// let y = scaled_dot_product_attention(&q, &q, &v, AttentionMask::causal());
+    /// // query i averages the values of keys 0..=i
+    /// let expected = Tensor::from_vec(vec![0.0f32, 0.0, 1.5, 1.5, 3.0, 3.0], &[3, 2])?;
+    /// assert!(y.value().allclose(&expected, 1e-6, 1e-6));
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn causal() -> Self {
         AttentionMask { attn_mask: None, is_causal: true }
     }
 
     /// This mask and the causal pattern.
+    ///
+    /// ```
+    /// use sinew_nn::{AttentionMask, scaled_dot_product_attention};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let q = Var::constant(Tensor::zeros(&[3, 2])); // equal scores
+    /// let v = Var::constant(Tensor::from_vec(vec![0.0f32, 0.0, 3.0, 3.0, 6.0, 6.0], &[3, 2])?);
+    /// let keep = Tensor::from_vec(vec![1i64, 0, 1], &[1, 3])?; // key 1 is padding
+    /// let y = scaled_dot_product_attention(&q, &q, &v, AttentionMask::from(&keep).and_causal());
+    /// // query 0 and 1 see key 0 only; query 2 averages keys 0 and 2
+    /// let expected = Tensor::from_vec(vec![0.0f32, 0.0, 0.0, 0.0, 3.0, 3.0], &[3, 2])?;
+    /// assert!(y.value().allclose(&expected, 1e-6, 1e-6));
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn and_causal(mut self) -> Self {
         self.is_causal = true;
         self
@@ -240,6 +279,18 @@ pub struct MultiheadAttentionOptions {
 
 impl MultiheadAttentionOptions {
     /// Sets [`batch_first`](Self::batch_first).
+    ///
+    /// ```
+    /// use sinew_nn::{Forward, MultiheadAttention, MultiheadAttentionOptions};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// let mut g = Generator::new(0);
+    /// let options = MultiheadAttentionOptions::default().batch_first(true);
+    /// assert!(options.batch_first);
+    /// let mha = MultiheadAttention::new(4, 2, options, &mut g);
+    /// // (N, L, E) in and out: a batch of 3 sequences of length 5
+    /// assert_eq!(mha.forward(&Var::constant(Tensor::ones(&[3, 5, 4]))).dims(), &[3, 5, 4]);
+    /// ```
     pub fn batch_first(mut self, on: bool) -> Self {
         self.batch_first = on;
         self
@@ -252,6 +303,23 @@ impl MultiheadAttention {
     ///
     /// # Panics
     /// If `num_heads` is zero or does not divide `embed_dim`.
+    ///
+    /// ```
+    /// use sinew_nn::{Module, MultiheadAttention, MultiheadAttentionOptions};
+    /// use sinew_tensor::Generator;
+    /// // nn.MultiheadAttention(8, 2): packed q/k/v projection and an output projection
+    /// let mha = MultiheadAttention::new(8, 2, MultiheadAttentionOptions::default(), &mut Generator::new(0));
+    /// let shapes: Vec<(String, Vec<usize>)> =
+    ///     mha.named_parameters().into_iter().map(|(n, p)| (n, p.value().dims().to_vec())).collect();
+    /// assert_eq!(shapes, [
+    ///     ("in_proj_weight".to_string(), vec![24, 8]),
+    ///     ("in_proj_bias".to_string(), vec![24]),
+    ///     ("out_proj.weight".to_string(), vec![8, 8]),
+    ///     ("out_proj.bias".to_string(), vec![8]),
+    /// ]);
+    /// // biases start at zero, as PyTorch's
+    /// assert_eq!(mha.in_proj_bias.value().abs().max_all().item(), 0.0);
+    /// ```
     #[track_caller]
     pub fn new(
         embed_dim: usize,
@@ -285,6 +353,13 @@ impl MultiheadAttention {
     }
 
     /// Features per head, `E / num_heads`.
+    ///
+    /// ```
+    /// use sinew_nn::{MultiheadAttention, MultiheadAttentionOptions};
+    /// use sinew_tensor::Generator;
+    /// let mha = MultiheadAttention::new(12, 3, MultiheadAttentionOptions::default(), &mut Generator::new(0));
+    /// assert_eq!((mha.embed_dim(), mha.num_heads(), mha.head_dim()), (12, 3, 4));
+    /// ```
     pub fn head_dim(&self) -> usize {
         self.embed_dim() / self.num_heads
     }

@@ -51,6 +51,23 @@ pub struct Conv2d {
 
 impl Conv2d {
     /// A square `kernel × kernel` convolution with bias.
+    ///
+    /// ```
+    /// use sinew_nn::{Conv2d, Forward};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{Conv2dOptions, Generator, Tensor};
+    /// let mut g = Generator::new(0);
+    /// // nn.Conv2d(3, 16, 3, padding=1) keeps the image size
+    /// let conv = Conv2d::new(3, 16, 3, Conv2dOptions::default().padding(1), &mut g);
+    /// assert_eq!(conv.weight.value().dims(), &[16, 3, 3, 3]);
+    /// assert_eq!(conv.forward(&Var::constant(Tensor::ones(&[2, 3, 8, 8]))).dims(), &[2, 16, 8, 8]);
+    /// // with weights of ones and no bias, each output sums a 3×3×3 window
+    /// let sum = Conv2d::new(3, 1, 3, Conv2dOptions::default(), &mut g);
+    /// sum.weight.set_value(Tensor::ones(&[1, 3, 3, 3]));
+    /// sum.bias.as_ref().unwrap().set_value(Tensor::zeros(&[1]));
+    /// let y = sum.forward(&Var::constant(Tensor::ones(&[1, 3, 4, 4])));
+    /// assert_eq!(y.value().to_vec::<f32>(), vec![27.0; 4]);
+    /// ```
     #[track_caller]
     pub fn new(
         in_channels: usize,
@@ -63,6 +80,19 @@ impl Conv2d {
     }
 
     /// Any kernel shape, with or without bias.
+    ///
+    /// ```
+    /// use sinew_nn::{Conv2d, Forward};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{Conv2dOptions, Generator, Tensor};
+    /// // nn.Conv2d(1, 1, (1, 3), bias=False)
+    /// let conv = Conv2d::with_kernel(1, 1, [1, 3], false, Conv2dOptions::default(), &mut Generator::new(0));
+    /// assert!(conv.bias.is_none());
+    /// conv.weight.set_value(Tensor::ones(&[1, 1, 1, 3]));
+    /// let y = conv.forward(&Var::constant(Tensor::ones(&[1, 1, 4, 5])));
+    /// assert_eq!(y.dims(), &[1, 1, 4, 3]);
+    /// assert_eq!(y.value().to_vec::<f32>(), vec![3.0; 12]);
+    /// ```
     #[track_caller]
     pub fn with_kernel(
         in_channels: usize,
@@ -127,6 +157,19 @@ pub struct Conv1d {
 
 impl Conv1d {
     /// A convolution with bias.
+    ///
+    /// ```
+    /// use sinew_nn::{Conv1d, Forward};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{Conv1dOptions, Generator, Tensor};
+    /// // nn.Conv1d(2, 1, 3) over (N, C, L)
+    /// let conv = Conv1d::new(2, 1, 3, Conv1dOptions::default(), &mut Generator::new(0));
+    /// assert_eq!(conv.weight.value().dims(), &[1, 2, 3]);
+    /// conv.weight.set_value(Tensor::ones(&[1, 2, 3]));
+    /// conv.bias.as_ref().unwrap().set_value(Tensor::full(&[1], 0.5));
+    /// let y = conv.forward(&Var::constant(Tensor::ones(&[1, 2, 5])));
+    /// assert_eq!(y.value().to_vec::<f32>(), vec![6.5; 3]); // 2 channels × 3 taps + bias
+    /// ```
     #[track_caller]
     pub fn new(
         in_channels: usize,
@@ -205,6 +248,19 @@ pub struct ConvTranspose2d {
 
 impl ConvTranspose2d {
     /// A square-kernel transposed convolution with bias.
+    ///
+    /// ```
+    /// use sinew_nn::{ConvTranspose2d, Forward};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{Conv2dOptions, Generator, Tensor};
+    /// // nn.ConvTranspose2d(1, 1, 2, stride=2) doubles height and width
+    /// let up = ConvTranspose2d::new(1, 1, 2, Conv2dOptions::default().stride(2), &mut Generator::new(0));
+    /// up.weight.set_value(Tensor::ones(&[1, 1, 2, 2])); // (in, out, k, k)
+    /// up.bias.as_ref().unwrap().set_value(Tensor::zeros(&[1]));
+    /// let y = up.forward(&Var::constant(Tensor::ones(&[1, 1, 2, 2])));
+    /// assert_eq!(y.dims(), &[1, 1, 4, 4]);
+    /// assert_eq!(y.value().to_vec::<f32>(), vec![1.0; 16]); // each input pixel paints a 2×2 block
+    /// ```
     #[track_caller]
     pub fn new(
         in_channels: usize,
@@ -288,6 +344,17 @@ pub struct MaxPool2d {
 
 impl MaxPool2d {
     /// A `k × k` window with stride `k`.
+    ///
+    /// ```
+    /// use sinew_nn::{Forward, MaxPool2d};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Tensor::from_vec((0..16).map(|i| i as f32).collect(), &[1, 1, 4, 4])?;
+    /// let y = MaxPool2d::new(2).forward(&Var::constant(x));
+    /// assert_eq!(y.dims(), &[1, 1, 2, 2]);
+    /// assert_eq!(y.value().to_vec::<f32>(), vec![5.0, 7.0, 13.0, 15.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn new(k: usize) -> Self {
         MaxPool2d { options: Pool2dOptions::new(k) }
     }
@@ -318,6 +385,16 @@ pub struct AvgPool2d {
 
 impl AvgPool2d {
     /// A `k × k` window with stride `k`.
+    ///
+    /// ```
+    /// use sinew_nn::{AvgPool2d, Forward};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Tensor::from_vec((0..16).map(|i| i as f32).collect(), &[1, 1, 4, 4])?;
+    /// let y = AvgPool2d::new(2).forward(&Var::constant(x));
+    /// assert_eq!(y.value().to_vec::<f32>(), vec![2.5, 4.5, 10.5, 12.5]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn new(k: usize) -> Self {
         AvgPool2d { options: Pool2dOptions::new(k), count_include_pad: true }
     }
@@ -360,6 +437,18 @@ pub struct AdaptiveAvgPool2d {
 
 impl AdaptiveAvgPool2d {
     /// Pools to `[oh, ow]`.
+    ///
+    /// ```
+    /// use sinew_nn::{AdaptiveAvgPool2d, Forward};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::constant(Tensor::from_vec((0..16).map(|i| i as f32).collect(), &[1, 1, 4, 4])?);
+    /// // nn.AdaptiveAvgPool2d((1, 1)): global average pooling
+    /// assert_eq!(AdaptiveAvgPool2d::new([1, 1]).forward(&x).value().to_vec::<f32>(), vec![7.5]);
+    /// let y = AdaptiveAvgPool2d::new([2, 1]).forward(&x); // mean of each half of the rows
+    /// assert_eq!(y.value().to_vec::<f32>(), vec![3.5, 11.5]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn new(output_size: [usize; 2]) -> Self {
         AdaptiveAvgPool2d { output_size }
     }

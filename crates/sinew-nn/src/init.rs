@@ -9,6 +9,12 @@ use sinew_tensor::{DType, Generator, Tensor};
 ///
 /// # Panics
 /// For shapes of fewer than two dimensions.
+///
+/// ```
+/// use sinew_nn::init::fans;
+/// assert_eq!(fans(&[8, 4]), (4, 8)); // nn.Linear(4, 8).weight: (out, in)
+/// assert_eq!(fans(&[16, 3, 5, 5]), (75, 400)); // nn.Conv2d(3, 16, 5).weight
+/// ```
 #[track_caller]
 pub fn fans(shape: &[usize]) -> (usize, usize) {
     assert!(shape.len() >= 2, "init: fan in and fan out need at least 2 dimensions, got shape {shape:?}");
@@ -21,6 +27,14 @@ pub fn fans(shape: &[usize]) -> (usize, usize) {
 ///
 /// # Panics
 /// For an unknown name.
+///
+/// ```
+/// use sinew_nn::init::calculate_gain;
+/// assert_eq!(calculate_gain("relu", None), 2f64.sqrt());
+/// assert_eq!(calculate_gain("tanh", None), 5.0 / 3.0);
+/// // PyTorch's default for Linear and Conv weights: leaky_relu with a = √5, gain √(1/3)
+/// assert!((calculate_gain("leaky_relu", Some(5f64.sqrt())) - (1.0f64 / 3.0).sqrt()).abs() < 1e-12);
+/// ```
 #[track_caller]
 pub fn calculate_gain(nonlinearity: &str, param: Option<f64>) -> f64 {
     match nonlinearity {
@@ -39,21 +53,53 @@ pub fn calculate_gain(nonlinearity: &str, param: Option<f64>) -> f64 {
 }
 
 /// Uniform in `[low, high)`.
+///
+/// ```
+/// use sinew_nn::init;
+/// use sinew_tensor::Generator;
+/// let w = init::uniform(&[1000], -0.5, 0.5, &mut Generator::new(0));
+/// assert!(w.min_all().item() >= -0.5 && w.max_all().item() < 0.5);
+/// assert!(w.mean_all().item().abs() < 0.05);
+/// // seeded: the same generator state gives the same tensor
+/// assert_eq!(w.to_vec::<f32>(), init::uniform(&[1000], -0.5, 0.5, &mut Generator::new(0)).to_vec::<f32>());
+/// ```
 pub fn uniform(shape: &[usize], low: f64, high: f64, g: &mut Generator) -> Tensor {
     Tensor::uniform_with(shape, low, high, DType::F32, g)
 }
 
 /// Normal with the given mean and standard deviation.
+///
+/// ```
+/// use sinew_nn::init;
+/// use sinew_tensor::Generator;
+/// let w = init::normal(&[10_000], 1.0, 0.1, &mut Generator::new(0)).to_vec::<f32>();
+/// let mean = w.iter().map(|&x| x as f64).sum::<f64>() / w.len() as f64;
+/// let std = (w.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / w.len() as f64).sqrt();
+/// assert!((mean - 1.0).abs() < 0.01 && (std - 0.1).abs() < 0.005);
+/// ```
 pub fn normal(shape: &[usize], mean: f64, std: f64, g: &mut Generator) -> Tensor {
     Tensor::normal_with(shape, mean, std, DType::F32, g)
 }
 
 /// Zeros.
+///
+/// ```
+/// use sinew_nn::init;
+/// let b = init::zeros(&[2, 3]);
+/// assert_eq!(b.dims(), &[2, 3]);
+/// assert_eq!(b.to_vec::<f32>(), vec![0.0; 6]);
+/// ```
 pub fn zeros(shape: &[usize]) -> Tensor {
     Tensor::zeros(shape)
 }
 
 /// Ones.
+///
+/// ```
+/// use sinew_nn::init;
+/// let w = init::ones(&[4]);
+/// assert_eq!(w.to_vec::<f32>(), vec![1.0; 4]);
+/// ```
 pub fn ones(shape: &[usize]) -> Tensor {
     Tensor::ones(shape)
 }
@@ -74,6 +120,15 @@ pub fn xavier_uniform(shape: &[usize], gain: f64, g: &mut Generator) -> Tensor {
 }
 
 /// Glorot/Xavier normal: `N(0, gain²·2/(fan_in + fan_out))`.
+///
+/// ```
+/// use sinew_nn::init;
+/// use sinew_tensor::Generator;
+/// // std = √(2 / (200 + 300)) = 0.0632...
+/// let w = init::xavier_normal(&[200, 300], 1.0, &mut Generator::new(0)).to_vec::<f32>();
+/// let rms = (w.iter().map(|&x| (x as f64).powi(2)).sum::<f64>() / w.len() as f64).sqrt();
+/// assert!((rms - (2.0f64 / 500.0).sqrt()).abs() < 0.002);
+/// ```
 pub fn xavier_normal(shape: &[usize], gain: f64, g: &mut Generator) -> Tensor {
     let (fi, fo) = fans(shape);
     normal(shape, 0.0, gain * (2.0 / (fi + fo) as f64).sqrt(), g)
@@ -101,6 +156,19 @@ fn kaiming_std(shape: &[usize], a: f64, mode: FanMode, nonlinearity: &str) -> f6
 
 /// He/Kaiming uniform: `U(-b, b)` with `b = gain·√(3/fan)`. PyTorch's default for
 /// `Linear` and `Conv` weights is `a = √5`, `leaky_relu`, fan in.
+///
+/// ```
+/// use sinew_nn::Linear;
+/// use sinew_nn::init::{self, FanMode};
+/// use sinew_tensor::Generator;
+/// // torch.nn.init.kaiming_uniform_(w, a=math.sqrt(5)): bound = √3·√(2/(1+5))/√16 = 1/4
+/// let w = init::kaiming_uniform(&[8, 16], 5f64.sqrt(), FanMode::FanIn, "leaky_relu", &mut Generator::new(0));
+/// assert!(w.abs().max_all().item() <= 0.25 + 1e-7);
+/// assert!(w.abs().max_all().item() > 0.2);
+/// // which is how nn.Linear(16, 8) initialises its weight
+/// let fc = Linear::new(16, 8, &mut Generator::new(0));
+/// assert!(fc.weight.value().allclose(&w, 1e-6, 1e-6));
+/// ```
 pub fn kaiming_uniform(
     shape: &[usize],
     a: f64,
@@ -113,6 +181,15 @@ pub fn kaiming_uniform(
 }
 
 /// He/Kaiming normal: `N(0, (gain/√fan)²)`.
+///
+/// ```
+/// use sinew_nn::init::{self, FanMode};
+/// use sinew_tensor::Generator;
+/// // He init for relu: std = √(2 / fan_in) = √(2 / 128) = 0.125
+/// let w = init::kaiming_normal(&[256, 128], 0.0, FanMode::FanIn, "relu", &mut Generator::new(0)).to_vec::<f32>();
+/// let rms = (w.iter().map(|&x| (x as f64).powi(2)).sum::<f64>() / w.len() as f64).sqrt();
+/// assert!((rms - 0.125).abs() < 0.002);
+/// ```
 pub fn kaiming_normal(
     shape: &[usize],
     a: f64,

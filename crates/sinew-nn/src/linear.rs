@@ -31,11 +31,37 @@ pub struct Linear {
 
 impl Linear {
     /// A layer with bias, PyTorch's default initialisation.
+    ///
+    /// ```
+    /// use sinew_nn::{Forward, Linear};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// // nn.Linear(4, 2): weight and bias U(-1/√4, 1/√4)
+    /// let fc = Linear::new(4, 2, &mut Generator::new(0));
+    /// assert_eq!(fc.weight.value().dims(), &[2, 4]);
+    /// assert!(fc.weight.value().abs().max_all().item() <= 0.5);
+    /// // a zero input gives the bias
+    /// let bias = fc.bias.as_ref().unwrap().value();
+    /// assert_eq!(fc.forward(&Var::constant(Tensor::zeros(&[1, 4]))).value().to_vec::<f32>(), bias.to_vec::<f32>());
+    /// ```
     pub fn new(in_features: usize, out_features: usize, g: &mut Generator) -> Self {
         Linear::with_bias(in_features, out_features, true, g)
     }
 
     /// A layer with or without bias.
+    ///
+    /// ```
+    /// use sinew_nn::{Forward, Linear};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// // nn.Linear(2, 1, bias=False): y = x Wᵀ
+    /// let fc = Linear::with_bias(2, 1, false, &mut sinew_tensor::Generator::new(0));
+    /// assert!(fc.bias.is_none());
+    /// fc.weight.set_value(Tensor::from_vec(vec![2.0f32, -1.0], &[1, 2])?);
+    /// let x = Var::constant(Tensor::from_vec(vec![3.0f32, 4.0, 1.0, 1.0], &[2, 2])?);
+    /// assert_eq!(fc.forward(&x).value().to_vec::<f32>(), vec![2.0, 1.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn with_bias(in_features: usize, out_features: usize, bias: bool, g: &mut Generator) -> Self {
         let bound = 1.0 / (in_features.max(1) as f64).sqrt();
         // kaiming_uniform(a = √5) on (out, in) is exactly U(-1/√in, 1/√in)
@@ -45,6 +71,12 @@ impl Linear {
     }
 
     /// `(in_features, out_features)`.
+    ///
+    /// ```
+    /// use sinew_nn::Linear;
+    /// use sinew_tensor::Generator;
+    /// assert_eq!(Linear::new(3, 7, &mut Generator::new(0)).features(), (3, 7));
+    /// ```
     pub fn features(&self) -> (usize, usize) {
         let w = self.weight.value();
         (w.dims()[1], w.dims()[0])
@@ -101,6 +133,17 @@ impl Default for Flatten {
 
 impl Flatten {
     /// PyTorch's default: keep the batch dimension, flatten the rest.
+    ///
+    /// ```
+    /// use sinew_nn::{Flatten, Forward};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::constant(Tensor::from_vec((0..24).map(|i| i as f32).collect(), &[2, 3, 4])?);
+    /// let y = Flatten::new().forward(&x);
+    /// assert_eq!(y.dims(), &[2, 12]);
+    /// assert_eq!(y.value().to_vec::<f32>(), x.value().to_vec::<f32>()); // same order
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn new() -> Self {
         Flatten::default()
     }
@@ -129,6 +172,14 @@ pub struct Embedding {
 
 impl Embedding {
     /// A table of `num` vectors of size `dim`.
+    ///
+    /// ```
+    /// use sinew_nn::Embedding;
+    /// use sinew_tensor::Generator;
+    /// // nn.Embedding(10, 3): N(0, 1) vectors
+    /// let emb = Embedding::new(10, 3, &mut Generator::new(0));
+    /// assert_eq!(emb.weight.value().dims(), &[10, 3]);
+    /// ```
     pub fn new(num: usize, dim: usize, g: &mut Generator) -> Self {
         Embedding { weight: Param::new("weight", init::normal(&[num, dim], 0.0, 1.0, g)) }
     }
@@ -137,6 +188,19 @@ impl Embedding {
     ///
     /// # Panics
     /// If `ids` is not `i64` or an id is out of range (the message names it).
+    ///
+    /// ```
+    /// use sinew_nn::Embedding;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// let emb = Embedding::new(10, 3, &mut Generator::new(0));
+    /// let ids = Tensor::from_vec(vec![1i64, 4, 4, 0], &[2, 2])?;
+    /// let out = emb.lookup(&ids);
+    /// assert_eq!(out.dims(), &[2, 2, 3]);
+    /// let (w, v) = (emb.weight.value().to_vec::<f32>(), out.value().to_vec::<f32>());
+    /// assert_eq!(v[3..6], w[12..15]); // ids[0][1] = 4 is row 4 of the table
+    /// assert_eq!(v[9..12], w[0..3]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn lookup(&self, ids: &Tensor) -> Var {
         crate::functional::embedding(ids, &self.weight.var())
@@ -200,11 +264,37 @@ pub struct Sequential {
 
 impl Sequential {
     /// An empty chain.
+    ///
+    /// ```
+    /// use sinew_nn::{Forward, Sequential};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let net = Sequential::new();
+    /// assert!(net.is_empty());
+    /// // an empty chain is the identity
+    /// let x = Var::constant(Tensor::from_vec(vec![1.0f32, -2.0], &[2])?);
+    /// assert_eq!(net.forward(&x).value().to_vec::<f32>(), vec![1.0, -2.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn new() -> Self {
         Sequential::default()
     }
 
     /// Appends a module (Keras' `model.add`).
+    ///
+    /// ```
+    /// use sinew_nn::{Forward, Linear, Relu, Sequential};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// let fc = Linear::new(2, 1, &mut Generator::new(0));
+    /// fc.weight.set_value(Tensor::from_vec(vec![1.0f32, -1.0], &[1, 2])?);
+    /// fc.bias.as_ref().unwrap().set_value(Tensor::zeros(&[1]));
+    /// let net = Sequential::new().add(fc).add(Relu); // relu(x₀ - x₁)
+    /// assert_eq!(net.len(), 2);
+    /// let x = Var::constant(Tensor::from_vec(vec![1.0f32, 3.0, 3.0, 1.0], &[2, 2])?);
+    /// assert_eq!(net.forward(&x).value().to_vec::<f32>(), vec![0.0, 2.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[allow(clippy::should_implement_trait)]
     pub fn add(mut self, layer: impl Forward + 'static) -> Self {
         self.layers.push(Box::new(layer));
@@ -212,6 +302,20 @@ impl Sequential {
     }
 
     /// Appends a boxed module.
+    ///
+    /// ```
+    /// use sinew_nn::{Forward, Relu, Sequential};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let mut net = Sequential::new();
+    /// for _ in 0..2 {
+    ///     net.push(Box::new(Relu)); // modules chosen at run time
+    /// }
+    /// assert_eq!(net.len(), 2);
+    /// let x = Var::constant(Tensor::from_vec(vec![-1.0f32, 2.0], &[2])?);
+    /// assert_eq!(net.forward(&x).value().to_vec::<f32>(), vec![0.0, 2.0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn push(&mut self, layer: Box<dyn Forward>) {
         self.layers.push(layer);
     }

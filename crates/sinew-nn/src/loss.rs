@@ -54,6 +54,17 @@ pub fn mse_loss(input: &Var, target: &Var, reduction: Reduction) -> Var {
 }
 
 /// Mean absolute error `|x - y|` (`F.l1_loss`).
+///
+/// ```
+/// use sinew_nn::loss::{Reduction, l1_loss};
+/// use sinew_autograd::Var;
+/// use sinew_tensor::Tensor;
+/// let x = Var::constant(Tensor::from_vec(vec![1.0f32, 2.0], &[2])?);
+/// let y = Var::constant(Tensor::from_vec(vec![0.0f32, 4.0], &[2])?);
+/// assert_eq!(l1_loss(&x, &y, Reduction::Mean).item(), 1.5);
+/// assert_eq!(l1_loss(&x, &y, Reduction::Sum).item(), 3.0);
+/// # Ok::<(), sinew_tensor::TensorError>(())
+/// ```
 #[track_caller]
 pub fn l1_loss(input: &Var, target: &Var, reduction: Reduction) -> Var {
     same_shape("l1_loss", input, target);
@@ -61,6 +72,18 @@ pub fn l1_loss(input: &Var, target: &Var, reduction: Reduction) -> Var {
 }
 
 /// Huber loss (`F.huber_loss`): `0.5·d²` where `|d| < delta`, else `delta·(|d| - 0.5·delta)`.
+///
+/// ```
+/// use sinew_nn::loss::{Reduction, huber_loss};
+/// use sinew_autograd::Var;
+/// use sinew_tensor::Tensor;
+/// // F.huber_loss(tensor([0.5, 3.]), tensor([0., 0.]), delta=1.0, reduction="none")
+/// let x = Var::constant(Tensor::from_vec(vec![0.5f32, 3.0], &[2])?);
+/// let y = Var::constant(Tensor::zeros(&[2]));
+/// assert_eq!(huber_loss(&x, &y, 1.0, Reduction::None).value().to_vec::<f32>(), vec![0.125, 2.5]);
+/// assert_eq!(huber_loss(&x, &y, 1.0, Reduction::Mean).item(), 1.3125);
+/// # Ok::<(), sinew_tensor::TensorError>(())
+/// ```
 #[track_caller]
 pub fn huber_loss(input: &Var, target: &Var, delta: f64, reduction: Reduction) -> Var {
     same_shape("huber_loss", input, target);
@@ -73,6 +96,18 @@ pub fn huber_loss(input: &Var, target: &Var, delta: f64, reduction: Reduction) -
 }
 
 /// Smooth L1 loss (`F.smooth_l1_loss`): Huber loss divided by `beta`.
+///
+/// ```
+/// use sinew_nn::loss::{Reduction, smooth_l1_loss};
+/// use sinew_autograd::Var;
+/// use sinew_tensor::Tensor;
+/// // beta = 2: 0.5·d²/beta = 0.25 for d = 1, |d| - beta/2 = 2 for d = 3
+/// let x = Var::constant(Tensor::from_vec(vec![1.0f32, 3.0], &[2])?);
+/// let y = Var::constant(Tensor::zeros(&[2]));
+/// assert_eq!(smooth_l1_loss(&x, &y, 2.0, Reduction::None).value().to_vec::<f32>(), vec![0.25, 2.0]);
+/// assert_eq!(smooth_l1_loss(&x, &y, 2.0, Reduction::Sum).item(), 2.25);
+/// # Ok::<(), sinew_tensor::TensorError>(())
+/// ```
 #[track_caller]
 pub fn smooth_l1_loss(input: &Var, target: &Var, beta: f64, reduction: Reduction) -> Var {
     same_shape("smooth_l1_loss", input, target);
@@ -87,6 +122,18 @@ pub fn smooth_l1_loss(input: &Var, target: &Var, beta: f64, reduction: Reduction
 ///
 /// # Panics
 /// If shapes differ or an input is outside `[0, 1]`.
+///
+/// ```
+/// use sinew_nn::loss::{Reduction, binary_cross_entropy};
+/// use sinew_autograd::Var;
+/// use sinew_tensor::Tensor;
+/// let p = Var::constant(Tensor::from_vec(vec![0.5f32, 0.0], &[2])?);
+/// let y = Var::constant(Tensor::ones(&[2]));
+/// // -log(0.5), and -log(0) clamped at 100
+/// let per = binary_cross_entropy(&p, &y, Reduction::None).value().clone();
+/// assert!(per.allclose(&Tensor::from_vec(vec![2f32.ln(), 100.0], &[2])?, 1e-6, 1e-6));
+/// # Ok::<(), sinew_tensor::TensorError>(())
+/// ```
 #[track_caller]
 pub fn binary_cross_entropy(input: &Var, target: &Var, reduction: Reduction) -> Var {
     same_shape("binary_cross_entropy", input, target);
@@ -111,6 +158,22 @@ pub fn binary_cross_entropy(input: &Var, target: &Var, reduction: Reduction) -> 
 /// Binary cross entropy on logits (`F.binary_cross_entropy_with_logits`), stable for any
 /// logit: `(1 - y)·x + (1 + (w - 1)·y)·(log(1 + e^-|x|) + max(-x, 0))` with optional
 /// `pos_weight` `w` (broadcast over the last dimension).
+///
+/// ```
+/// use sinew_nn::loss::{Reduction, binary_cross_entropy_with_logits};
+/// use sinew_autograd::Var;
+/// use sinew_tensor::Tensor;
+/// let x = Var::constant(Tensor::from_vec(vec![0.0f32, 100.0], &[2])?);
+/// let y = Var::constant(Tensor::ones(&[2]));
+/// // logit 0 is probability 1/2: loss ln 2; logit 100 is finite and ~0 (no overflow)
+/// let per = binary_cross_entropy_with_logits(&x, &y, None, Reduction::None).value().clone();
+/// assert!(per.allclose(&Tensor::from_vec(vec![2f32.ln(), 0.0], &[2])?, 1e-6, 1e-6));
+/// // pos_weight=3 triples the loss of positive targets
+/// let w = Tensor::from_vec(vec![3.0f32], &[1])?;
+/// let weighted = binary_cross_entropy_with_logits(&x, &y, Some(&w), Reduction::None).value().clone();
+/// assert!((weighted.to_vec::<f32>()[0] - 3.0 * 2f32.ln()).abs() < 1e-6);
+/// # Ok::<(), sinew_tensor::TensorError>(())
+/// ```
 #[track_caller]
 pub fn binary_cross_entropy_with_logits(
     input: &Var,
@@ -329,6 +392,22 @@ pub enum KlReduction {
 
 /// KL divergence `Σ y·(log y - x)` where `input` holds log-probabilities and `target`
 /// probabilities (or log-probabilities with `log_target`), as `F.kl_div`.
+///
+/// ```
+/// use sinew_nn::loss::{KlReduction, kl_div};
+/// use sinew_autograd::Var;
+/// use sinew_tensor::Tensor;
+/// let p = Tensor::from_vec(vec![0.5f64, 0.5], &[1, 2])?;
+/// let q = Tensor::from_vec(vec![0.25f64, 0.75], &[1, 2])?;
+/// // F.kl_div(q.log(), p, reduction="batchmean") = Σ p·log(p/q)
+/// let kl = kl_div(&Var::constant(q.log()), &Var::constant(p.clone()), KlReduction::BatchMean, false);
+/// let expected = 0.5 * (0.5f64 / 0.25).ln() + 0.5 * (0.5f64 / 0.75).ln();
+/// assert!((kl.item() - expected).abs() < 1e-12);
+/// // with log_target the target is given as log-probabilities too
+/// let kl2 = kl_div(&Var::constant(q.log()), &Var::constant(p.log()), KlReduction::BatchMean, true);
+/// assert!((kl2.item() - expected).abs() < 1e-12);
+/// # Ok::<(), sinew_tensor::TensorError>(())
+/// ```
 #[track_caller]
 pub fn kl_div(input: &Var, target: &Var, reduction: KlReduction, log_target: bool) -> Var {
     same_shape("kl_div", input, target);

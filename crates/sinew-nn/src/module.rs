@@ -16,6 +16,17 @@ pub struct Buffer {
 
 impl Buffer {
     /// A buffer holding `value`.
+    ///
+    /// ```
+    /// use sinew_nn::Buffer;
+    /// use sinew_tensor::Tensor;
+    /// let b = Buffer::new(Tensor::zeros(&[3]));
+    /// assert_eq!(b.value().to_vec::<f32>(), vec![0.0; 3]);
+    /// // clones share the value, as a module's clones share their running statistics
+    /// let c = b.clone();
+    /// c.set(Tensor::ones(&[3]));
+    /// assert_eq!(b.value().to_vec::<f32>(), vec![1.0; 3]);
+    /// ```
     pub fn new(value: Tensor) -> Buffer {
         Buffer { value: Arc::new(RwLock::new(value)) }
     }
@@ -35,11 +46,33 @@ impl Buffer {
     }
 
     /// Write access.
+    ///
+    /// ```
+    /// use sinew_nn::Buffer;
+    /// use sinew_tensor::Tensor;
+    /// let b = Buffer::new(Tensor::ones(&[2]));
+    /// {
+    ///     let mut v = b.value_mut();
+    ///     *v = v.mul_scalar(3.0);
+    /// } // the write lock is released here
+    /// assert_eq!(b.value().to_vec::<f32>(), vec![3.0, 3.0]);
+    /// ```
     pub fn value_mut(&self) -> RwLockWriteGuard<'_, Tensor> {
         self.value.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Replaces the value.
+    ///
+    /// ```
+    /// use sinew_nn::Buffer;
+    /// use sinew_tensor::Tensor;
+    /// let running_mean = Buffer::new(Tensor::zeros(&[2]));
+    /// // an exponential moving average step, as batch norm's (momentum 0.1)
+    /// let batch_mean = Tensor::from_vec(vec![1.0f32, 2.0], &[2])?;
+    /// running_mean.set(running_mean.value().mul_scalar(0.9).add(&batch_mean.mul_scalar(0.1)));
+    /// assert!(running_mean.value().allclose(&Tensor::from_vec(vec![0.1f32, 0.2], &[2])?, 1e-6, 1e-7));
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn set(&self, value: Tensor) {
         *self.value_mut() = value;
     }
@@ -405,6 +438,21 @@ pub struct LoadReport {
 
 impl LoadReport {
     /// Whether every key matched.
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_tensor::Generator;
+    /// let a = Linear::new(3, 2, &mut Generator::new(0));
+    /// let b = Linear::new(3, 2, &mut Generator::new(1));
+    /// assert!(b.load_state_dict(&a.state_dict(), true)?.is_clean());
+    /// // without its bias the dict no longer matches: a strict load refuses it, a lenient one reports it
+    /// let weight_only = vec![a.state_dict()[0].clone()];
+    /// assert!(b.load_state_dict(&weight_only, true).is_err());
+    /// let report = b.load_state_dict(&weight_only, false)?;
+    /// assert!(!report.is_clean());
+    /// assert_eq!(report.missing, ["bias"]);
+    /// # Ok::<(), sinew_nn::LoadReport>(())
+    /// ```
     pub fn is_clean(&self) -> bool {
         self.missing.is_empty()
             && self.unexpected.is_empty()

@@ -37,6 +37,22 @@ impl Dropout {
     ///
     /// # Panics
     /// If `p` is outside `[0, 1)`.
+    ///
+    /// ```
+    /// use sinew_nn::{Dropout, Forward, Module};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// // nn.Dropout(0.5): in training, zeros or survivors scaled by 1/(1 - p)
+    /// let drop = Dropout::new(0.5, 0);
+    /// let x = Var::constant(Tensor::ones(&[1000]));
+    /// let y = drop.forward(&x).value().to_vec::<f32>();
+    /// assert!(y.iter().all(|&v| v == 0.0 || v == 2.0));
+    /// let kept = y.iter().filter(|&&v| v == 2.0).count();
+    /// assert!((400..600).contains(&kept));
+    /// // in evaluation mode it is the identity
+    /// drop.eval();
+    /// assert_eq!(drop.forward(&x).value().to_vec::<f32>(), vec![1.0; 1000]);
+    /// ```
     #[track_caller]
     pub fn new(p: f64, seed: u64) -> Self {
         assert!((0.0..1.0).contains(&p), "Dropout: probability {p} must be in [0, 1)");
@@ -225,6 +241,20 @@ pub struct LayerNorm {
 
 impl LayerNorm {
     /// Normalises over trailing dimensions of shape `normalized_shape`.
+    ///
+    /// ```
+    /// use sinew_nn::{Forward, LayerNorm};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// // nn.LayerNorm(4): each row to mean 0, variance 1
+    /// let ln = LayerNorm::new(&[4]);
+    /// let x = Var::constant(Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], &[1, 4])?);
+    /// let y = ln.forward(&x).value().clone();
+    /// let s = (1.25f32 + 1e-5).sqrt(); // the row's variance is 1.25
+    /// let expected = Tensor::from_vec(vec![-1.5 / s, -0.5 / s, 0.5 / s, 1.5 / s], &[1, 4])?;
+    /// assert!(y.allclose(&expected, 1e-5, 1e-6));
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn new(normalized_shape: &[usize]) -> Self {
         LayerNorm {
             weight: Param::new("weight", Tensor::ones(normalized_shape)),

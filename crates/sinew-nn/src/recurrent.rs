@@ -64,18 +64,49 @@ impl Default for RecurrentOptions {
 
 impl RecurrentOptions {
     /// Sets [`num_layers`](Self::num_layers).
+    ///
+    /// ```
+    /// use sinew_nn::{Gru, RecurrentOptions};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// // nn.GRU(3, 4, num_layers=2): the final state has one row per layer
+    /// let gru = Gru::new(3, 4, RecurrentOptions::default().num_layers(2), &mut Generator::new(0));
+    /// let (out, h_n) = gru.forward_with_state(&Var::constant(Tensor::ones(&[5, 2, 3])), None); // (T, N, in)
+    /// assert_eq!((out.dims(), h_n.dims()), (&[5, 2, 4][..], &[2, 2, 4][..]));
+    /// assert_eq!(gru.weights().len(), 2);
+    /// ```
     pub fn num_layers(mut self, n: usize) -> Self {
         self.num_layers = n;
         self
     }
 
     /// Sets [`batch_first`](Self::batch_first).
+    ///
+    /// ```
+    /// use sinew_nn::{Forward, Gru, RecurrentOptions};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// let gru = Gru::new(3, 4, RecurrentOptions::default().batch_first(true), &mut Generator::new(0));
+    /// // (N, T, in) -> (N, T, H)
+    /// assert_eq!(gru.forward(&Var::constant(Tensor::ones(&[2, 5, 3]))).dims(), &[2, 5, 4]);
+    /// ```
     pub fn batch_first(mut self, on: bool) -> Self {
         self.batch_first = on;
         self
     }
 
     /// Sets [`bidirectional`](Self::bidirectional).
+    ///
+    /// ```
+    /// use sinew_nn::{Gru, RecurrentOptions};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// let gru = Gru::new(3, 4, RecurrentOptions::default().bidirectional(true), &mut Generator::new(0));
+    /// let (out, h_n) = gru.forward_with_state(&Var::constant(Tensor::ones(&[5, 2, 3])), None);
+    /// // both directions' features side by side, and one final state per direction
+    /// assert_eq!((out.dims(), h_n.dims()), (&[5, 2, 8][..], &[2, 2, 4][..]));
+    /// assert_eq!(gru.weights()[1].weight_ih.name(), "weight_ih_l0_reverse");
+    /// ```
     pub fn bidirectional(mut self, on: bool) -> Self {
         self.bidirectional = on;
         self
@@ -487,6 +518,23 @@ impl Rnn {
     ///
     /// # Panics
     /// If `hidden_size` or `options.num_layers` is zero.
+    ///
+    /// ```
+    /// use sinew_nn::{Forward, RecurrentOptions, Rnn, RnnNonlinearity};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// // nn.RNN(1, 1) with w_ih = 1 and everything else 0: h_t = tanh(x_t)
+    /// let rnn = Rnn::new(1, 1, RnnNonlinearity::Tanh, RecurrentOptions::default(), &mut Generator::new(0));
+    /// let w = &rnn.weights()[0];
+    /// w.weight_ih.set_value(Tensor::ones(&[1, 1]));
+    /// w.weight_hh.set_value(Tensor::zeros(&[1, 1]));
+    /// w.bias_ih.set_value(Tensor::zeros(&[1]));
+    /// w.bias_hh.set_value(Tensor::zeros(&[1]));
+    /// let x = Tensor::from_vec(vec![0.5f32, -1.0, 2.0], &[3, 1, 1])?; // (T, N, in)
+    /// let y = rnn.forward(&Var::constant(x.clone()));
+    /// assert!(y.value().allclose(&x.tanh(), 1e-6, 1e-7));
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn new(
         input_size: usize,
@@ -601,6 +649,25 @@ impl Lstm {
     ///
     /// # Panics
     /// If `hidden_size` or `options.num_layers` is zero.
+    ///
+    /// ```
+    /// use sinew_nn::{Forward, Lstm, RecurrentOptions};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// // nn.LSTM(1, 1), gates (i, f, g, o) in PyTorch's order: zero weights, cell-gate bias 1
+    /// let lstm = Lstm::new(1, 1, RecurrentOptions::default(), &mut Generator::new(0));
+    /// let w = &lstm.weights()[0];
+    /// assert_eq!(w.weight_ih.value().dims(), &[4, 1]);
+    /// w.weight_ih.set_value(Tensor::zeros(&[4, 1]));
+    /// w.weight_hh.set_value(Tensor::zeros(&[4, 1]));
+    /// w.bias_ih.set_value(Tensor::from_vec(vec![0.0f32, 0.0, 1.0, 0.0], &[4])?);
+    /// w.bias_hh.set_value(Tensor::zeros(&[4]));
+    /// let h = lstm.forward(&Var::constant(Tensor::zeros(&[1, 1, 1]))).value().item();
+    /// // i = f = o = σ(0) = ½, g = tanh(1): c = ½·tanh(1), h = ½·tanh(c)
+    /// let c = 0.5 * 1f64.tanh();
+    /// assert!((h - 0.5 * c.tanh()).abs() < 1e-6);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn new(input_size: usize, hidden_size: usize, options: RecurrentOptions, g: &mut Generator) -> Self {
         Lstm { inner: Recurrent::new(Cell::Lstm, input_size, hidden_size, options, g) }
@@ -704,6 +771,24 @@ impl Gru {
     ///
     /// # Panics
     /// If `hidden_size` or `options.num_layers` is zero.
+    ///
+    /// ```
+    /// use sinew_nn::{Forward, Gru, RecurrentOptions};
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// // nn.GRU(1, 1), gates (r, z, n) in PyTorch's order: zero weights, new-gate bias 1
+    /// let gru = Gru::new(1, 1, RecurrentOptions::default(), &mut Generator::new(0));
+    /// let w = &gru.weights()[0];
+    /// assert_eq!(w.weight_ih.value().dims(), &[3, 1]);
+    /// w.weight_ih.set_value(Tensor::zeros(&[3, 1]));
+    /// w.weight_hh.set_value(Tensor::zeros(&[3, 1]));
+    /// w.bias_ih.set_value(Tensor::from_vec(vec![0.0f32, 0.0, 1.0], &[3])?);
+    /// w.bias_hh.set_value(Tensor::zeros(&[3]));
+    /// let h = gru.forward(&Var::constant(Tensor::zeros(&[1, 1, 1]))).value().item();
+    /// // z = σ(0) = ½, n = tanh(1), h' = (1 - z)·n + z·h = ½·tanh(1)
+    /// assert!((h - 0.5 * 1f64.tanh()).abs() < 1e-6);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn new(input_size: usize, hidden_size: usize, options: RecurrentOptions, g: &mut Generator) -> Self {
         Gru { inner: Recurrent::new(Cell::Gru, input_size, hidden_size, options, g) }

@@ -274,6 +274,29 @@ pub struct EarlyStopping {
 
 impl EarlyStopping {
     /// Stops after `patience` epochs without improvement of `monitor`.
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{EarlyStopping, Loss, Trainer, Verbosity};
+    /// let x = Tensor::from_vec(vec![0.0f32, 1.0, 2.0, 3.0], &[4, 1])?;
+    /// let model = Linear::new(1, 1, &mut Generator::new(0));
+    /// let mut opt = Sgd::new(model.parameters(), 0.0); // a model that no longer learns
+    /// // keras.callbacks.EarlyStopping(monitor="val_loss", patience=2)
+    /// let mut stop = EarlyStopping::new("val_loss", 2).verbose(false);
+    /// let history = Trainer::new(&model, &mut opt, Loss::Mse)
+    ///     .epochs(100)
+    ///     .validation_data(&x, &x)
+    ///     .callback(&mut stop)
+    ///     .verbosity(Verbosity::Quiet)
+    ///     .fit(&x, &x);
+    /// // epoch 0 sets the best value; epochs 1 and 2 do not improve on it: stop
+    /// assert_eq!(history.len(), 3);
+    /// assert_eq!(stop.stopped_epoch, Some(2));
+    /// assert_eq!(stop.best_epoch(), Some(0));
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn new(monitor: &str, patience: usize) -> Self {
         EarlyStopping {
             monitor: monitor.to_string(),
@@ -308,16 +331,88 @@ impl EarlyStopping {
         self.best_epoch
     }
     /// The smallest change that counts as an improvement.
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{EarlyStopping, Loss, Trainer, Verbosity};
+    /// let x = Tensor::from_vec(vec![0.0f32, 1.0, 2.0, 3.0], &[4, 1])?;
+    /// let model = Linear::new(1, 1, &mut Generator::new(0));
+    /// let mut opt = Sgd::new(model.parameters(), 1e-4); // learning, but slowly
+    /// let mut stop = EarlyStopping::new("loss", 1).min_delta(0.1).verbose(false);
+    /// let history = Trainer::new(&model, &mut opt, Loss::Mse)
+    ///     .epochs(100)
+    ///     .callback(&mut stop)
+    ///     .verbosity(Verbosity::Quiet)
+    ///     .fit(&x, &x);
+    /// // the loss falls every epoch, but by less than 0.1, which does not count
+    /// let loss = history.get("loss");
+    /// assert!(loss[1] < loss[0] && loss[0] - loss[1] < 0.1);
+    /// assert_eq!(history.len(), 2);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn min_delta(mut self, d: f64) -> Self {
         self.min_delta = d.abs();
         self
     }
     /// Min, max or auto.
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{EarlyStopping, Loss, Mode, Trainer, Verbosity};
+    /// let x = Tensor::from_vec(vec![0.0f32, 1.0, 2.0, 3.0], &[4, 1])?;
+    /// let model = Linear::new(1, 1, &mut Generator::new(0));
+    /// let mut opt = Sgd::new(model.parameters(), 0.05);
+    /// // Auto reads "loss" as lower-is-better; Max says higher is: a falling loss never improves
+    /// let mut stop = EarlyStopping::new("loss", 2).mode(Mode::Max).verbose(false);
+    /// let history = Trainer::new(&model, &mut opt, Loss::Mse)
+    ///     .epochs(100)
+    ///     .callback(&mut stop)
+    ///     .verbosity(Verbosity::Quiet)
+    ///     .fit(&x, &x);
+    /// assert!(history.get("loss")[2] < history.get("loss")[0]);
+    /// assert_eq!(stop.stopped_epoch, Some(2));
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn mode(mut self, mode: Mode) -> Self {
         self.mode = mode;
         self
     }
     /// Restore the best epoch's weights when training ends.
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{EarlyStopping, Loss, Trainer, Verbosity};
+    /// let x = Tensor::from_vec(vec![1.0f32, 2.0], &[2, 1])?;
+    /// let y = Tensor::zeros(&[2, 1]);
+    /// // a learning rate so large that training diverges after the first update
+    /// let run = |epochs: usize, stop: Option<EarlyStopping>| {
+    ///     let model = Linear::new(1, 1, &mut Generator::new(0));
+    ///     let mut opt = Sgd::new(model.parameters(), 2.0);
+    ///     let mut trainer = Trainer::new(&model, &mut opt, Loss::Mse)
+    ///         .epochs(epochs)
+    ///         .validation_data(&x, &y)
+    ///         .verbosity(Verbosity::Quiet);
+    ///     if let Some(stop) = stop {
+    ///         trainer = trainer.callback(stop);
+    ///     }
+    ///     let history = trainer.fit(&x, &y);
+    ///     (history, model.weight.value().to_vec::<f32>())
+    /// };
+    /// let (history, restored) = run(100, Some(EarlyStopping::new("val_loss", 2).restore_best_weights(true).verbose(false)));
+    /// let val = history.get("val_loss");
+    /// assert_eq!(val.len(), 3);
+    /// assert!(val[0] < val[1] && val[1] < val[2]);
+    /// // the weights are those at the end of the best epoch, the first
+    /// let (_, after_one_epoch) = run(1, None);
+    /// assert_eq!(restored, after_one_epoch);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn restore_best_weights(mut self, on: bool) -> Self {
         self.restore_best = on;
         self
@@ -502,6 +597,26 @@ pub struct ModelCheckpoint {
 impl ModelCheckpoint {
     /// Saves every epoch to `path`: weights only for a `.safetensors` path, else a full
     /// checkpoint.
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{Loss, ModelCheckpoint, Trainer, Verbosity};
+    /// let dir = std::env::temp_dir().join(format!("doc-checkpoint-new-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let x = Tensor::from_vec(vec![0.0f32, 1.0, 2.0, 3.0], &[4, 1])?;
+    /// let model = Linear::new(1, 1, &mut Generator::new(0));
+    /// let mut opt = Sgd::new(model.parameters(), 0.05);
+    /// let mut saver = ModelCheckpoint::new(dir.join("weights-{epoch}.safetensors"));
+    /// Trainer::new(&model, &mut opt, Loss::Mse).epochs(2).callback(&mut saver).verbosity(Verbosity::Quiet).fit(&x, &x);
+    /// assert_eq!(saver.saved, [dir.join("weights-1.safetensors"), dir.join("weights-2.safetensors")]);
+    /// // the last file holds the final weights
+    /// let last = sinew_serialize::load_safetensors(&saver.saved[1])?;
+    /// assert_eq!(last[0].1.to_vec::<f32>(), model.weight.value().to_vec::<f32>());
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(path: impl Into<PathBuf>) -> Self {
         let path = path.into();
         let weights_only = path.extension().is_some_and(|e| e == "safetensors");
@@ -517,12 +632,55 @@ impl ModelCheckpoint {
         }
     }
     /// Saves only when `monitor` improves.
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{Loss, ModelCheckpoint, Trainer, Verbosity};
+    /// let dir = std::env::temp_dir().join(format!("doc-checkpoint-best-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let x = Tensor::from_vec(vec![0.0f32, 1.0, 2.0, 3.0], &[4, 1])?;
+    /// let model = Linear::new(1, 1, &mut Generator::new(0));
+    /// let mut opt = Sgd::new(model.parameters(), 0.0); // the loss never improves after epoch 1
+    /// let mut saver = ModelCheckpoint::new(dir.join("best-{epoch}.safetensors")).best_only("loss");
+    /// Trainer::new(&model, &mut opt, Loss::Mse).epochs(3).callback(&mut saver).verbosity(Verbosity::Quiet).fit(&x, &x);
+    /// assert_eq!(saver.saved, [dir.join("best-1.safetensors")]);
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn best_only(mut self, monitor: &str) -> Self {
         self.monitor = monitor.to_string();
         self.save_best_only = true;
         self
     }
     /// Min, max or auto, for [`best_only`](ModelCheckpoint::best_only).
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{Loss, Mode, ModelCheckpoint, Trainer, Verbosity};
+    /// let dir = std::env::temp_dir().join(format!("doc-checkpoint-mode-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let x = Tensor::from_vec(vec![0.0f32, 1.0, 2.0, 3.0], &[4, 1])?;
+    /// let model = Linear::new(1, 1, &mut Generator::new(0));
+    /// let mut opt = Sgd::new(model.parameters(), 0.05);
+    /// let mut lowest = ModelCheckpoint::new(dir.join("min-{epoch}.safetensors")).best_only("loss");
+    /// let mut highest = ModelCheckpoint::new(dir.join("max-{epoch}.safetensors")).best_only("loss").mode(Mode::Max);
+    /// let history = Trainer::new(&model, &mut opt, Loss::Mse)
+    ///     .epochs(3)
+    ///     .callback(&mut lowest)
+    ///     .callback(&mut highest)
+    ///     .verbosity(Verbosity::Quiet)
+    ///     .fit(&x, &x);
+    /// // the loss falls every epoch: each is a new minimum, none a new maximum
+    /// let loss = history.get("loss");
+    /// assert!(loss[0] > loss[1] && loss[1] > loss[2]);
+    /// assert_eq!((lowest.saved.len(), highest.saved.len()), (3, 1));
+    /// # std::fs::remove_dir_all(&dir).ok();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn mode(mut self, mode: Mode) -> Self {
         self.mode = mode;
         self
@@ -614,6 +772,21 @@ pub struct LrScheduleCallback {
 
 impl LrScheduleCallback {
     /// Applies `schedule` every epoch or every step.
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::{Optimizer, Sgd, StepLr};
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{Every, Loss, LrScheduleCallback, Trainer, Verbosity};
+    /// let x = Tensor::from_vec(vec![0.0f32, 1.0, 2.0, 3.0], &[4, 1])?;
+    /// let model = Linear::new(1, 1, &mut Generator::new(0));
+    /// let mut opt = Sgd::new(model.parameters(), 0.1);
+    /// // torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5), stepped every epoch
+    /// let schedule = LrScheduleCallback::new(StepLr { step_size: 1, gamma: 0.5 }, Every::Epoch);
+    /// Trainer::new(&model, &mut opt, Loss::Mse).epochs(3).callback(schedule).verbosity(Verbosity::Quiet).fit(&x, &x);
+    /// assert!((opt.lr() - 0.1 * 0.5f64.powi(3)).abs() < 1e-12);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn new(schedule: impl LrSchedule + 'static, every: Every) -> Self {
         LrScheduleCallback { schedule: Box::new(schedule), every, base_lrs: Vec::new(), count: 0 }
     }
@@ -669,6 +842,30 @@ pub struct ReduceLrOnPlateauCallback {
 
 impl ReduceLrOnPlateauCallback {
     /// Watches `monitor` (mode from its name), with PyTorch's defaults.
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::{Optimizer, Sgd};
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{Loss, ReduceLrOnPlateauCallback, Trainer, Verbosity};
+    /// let x = Tensor::from_vec(vec![0.0f32, 1.0, 2.0, 3.0], &[4, 1])?;
+    /// let model = Linear::new(1, 1, &mut Generator::new(0));
+    /// model.weight.set_value(Tensor::zeros(&[1, 1]));
+    /// model.bias.as_ref().unwrap().set_value(Tensor::zeros(&[1]));
+    /// let mut opt = Sgd::new(model.parameters(), 0.1);
+    /// // ReduceLROnPlateau(opt, patience=0): the loss is stuck at 0 (the model is already exact)
+    /// let mut plateau = ReduceLrOnPlateauCallback::new("loss");
+    /// plateau.inner.patience = 0;
+    /// let history = Trainer::new(&model, &mut opt, Loss::Mse)
+    ///     .epochs(3)
+    ///     .callback(plateau)
+    ///     .verbosity(Verbosity::Quiet)
+    ///     .fit(&x, &Tensor::zeros(&[4, 1]));
+    /// assert_eq!(history.get("loss"), [0.0, 0.0, 0.0]);
+    /// // epoch 0 sets the best; epochs 1 and 2 each reduce the rate by the factor 0.1
+    /// assert!((opt.lr() - 1e-3).abs() < 1e-12);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn new(monitor: &str) -> Self {
         let mode = if Mode::Auto.resolve(monitor) == Mode::Max { PlateauMode::Max } else { PlateauMode::Min };
         ReduceLrOnPlateauCallback { inner: ReduceLrOnPlateau::new(mode), monitor: monitor.to_string() }
@@ -731,6 +928,31 @@ pub struct CsvLogger {
 
 impl CsvLogger {
     /// Logs to `path` (created or truncated at the start of training).
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{CsvLogger, Loss, Trainer, Verbosity};
+    /// let path = std::env::temp_dir().join(format!("doc-csv-logger-{}.csv", std::process::id()));
+    /// let x = Tensor::from_vec(vec![0.0f32, 1.0, 2.0, 3.0], &[4, 1])?;
+    /// let model = Linear::new(1, 1, &mut Generator::new(0));
+    /// let mut opt = Sgd::new(model.parameters(), 0.05);
+    /// let history = Trainer::new(&model, &mut opt, Loss::Mse)
+    ///     .epochs(2)
+    ///     .callback(CsvLogger::new(&path))
+    ///     .verbosity(Verbosity::Quiet)
+    ///     .fit(&x, &x);
+    /// let csv = std::fs::read_to_string(&path)?;
+    /// let lines: Vec<&str> = csv.lines().collect();
+    /// assert_eq!(lines.len(), 3); // a header, then one row per epoch
+    /// assert!(lines[0].starts_with("epoch,"));
+    /// let loss_column = lines[0].split(',').position(|c| c == "loss").unwrap();
+    /// let first_loss: f64 = lines[1].split(',').nth(loss_column).unwrap().parse()?;
+    /// assert!((first_loss - history.get("loss")[0]).abs() < 1e-9);
+    /// # std::fs::remove_file(&path).ok();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(path: impl Into<PathBuf>) -> Self {
         CsvLogger { path: path.into(), columns: None, restored: false }
     }

@@ -224,6 +224,20 @@ pub struct TopKAccuracy {
 
 impl TopKAccuracy {
     /// Top-`k` accuracy.
+    ///
+    /// ```
+    /// use sinew_train::metrics::{Metric, TopKAccuracy};
+    /// use sinew_tensor::Tensor;
+    /// let mut top2 = TopKAccuracy::new(2);
+    /// assert_eq!(top2.name(), "top2_accuracy");
+    /// let scores = Tensor::from([[0.1f32, 0.5, 0.4], [0.7, 0.2, 0.1], [0.3, 0.3, 0.4]]);
+    /// // targets 2, 1, 0: second best, second best, tied for second
+    /// top2.update(&scores, &Tensor::from(vec![2i64, 1, 0]));
+    /// assert_eq!(top2.value(), 1.0);
+    /// let mut top1 = TopKAccuracy::new(1);
+    /// top1.update(&scores, &Tensor::from(vec![2i64, 1, 0]));
+    /// assert_eq!(top1.value(), 0.0);
+    /// ```
     pub fn new(k: usize) -> Self {
         TopKAccuracy { k, correct: 0, total: 0 }
     }
@@ -280,6 +294,17 @@ pub struct ConfusionMatrix {
 
 impl ConfusionMatrix {
     /// An empty matrix for `classes` classes.
+    ///
+    /// ```
+    /// use sinew_train::metrics::{ConfusionMatrix, Metric};
+    /// use sinew_tensor::Tensor;
+    /// let mut cm = ConfusionMatrix::new(3);
+    /// assert_eq!(cm.counts(), &[vec![0; 3], vec![0; 3], vec![0; 3]]);
+    /// // the predicted class is each row's argmax
+    /// cm.update(&Tensor::from([[0.0f32, 0.0, 1.0], [0.0, 2.0, 1.0]]), &Tensor::from(vec![2i64, 0]));
+    /// assert_eq!(cm.counts(), &[vec![0, 1, 0], vec![0, 0, 0], vec![0, 0, 1]]);
+    /// assert_eq!(cm.value(), 0.5); // as a metric: the accuracy
+    /// ```
     pub fn new(classes: usize) -> Self {
         ConfusionMatrix { counts: vec![vec![0; classes]; classes], threshold: DEFAULT_BINARY_THRESHOLD }
     }
@@ -330,11 +355,33 @@ impl ConfusionMatrix {
     }
 
     /// Precision of each class (0 where nothing was predicted as it).
+    ///
+    /// ```
+    /// use sinew_train::metrics::{ConfusionMatrix, Metric};
+    /// use sinew_tensor::Tensor;
+    /// // true 0 predicted 0; true 1 predicted 0; true 1 predicted 1: counts [[1, 0], [1, 1]]
+    /// let mut cm = ConfusionMatrix::new(2);
+    /// cm.update(&Tensor::from([[1.0f32, 0.0], [1.0, 0.0], [0.0, 1.0]]), &Tensor::from(vec![0i64, 1, 1]));
+    /// // sklearn.metrics.precision_score(y, p, average=None): of 2 predicted 0, 1 right; of 1 predicted 1, 1 right
+    /// assert_eq!(cm.precision_per_class(), [0.5, 1.0]);
+    /// ```
     pub fn precision_per_class(&self) -> Vec<f64> {
         self.tallies().iter().map(|&(tp, p, _)| if p > 0.0 { tp / p } else { 0.0 }).collect()
     }
 
     /// Recall of each class (0 where it never occurs).
+    ///
+    /// ```
+    /// use sinew_train::metrics::{ConfusionMatrix, Metric};
+    /// use sinew_tensor::Tensor;
+    /// // counts [[1, 0], [1, 1]]
+    /// let mut cm = ConfusionMatrix::new(2);
+    /// cm.update(&Tensor::from([[1.0f32, 0.0], [1.0, 0.0], [0.0, 1.0]]), &Tensor::from(vec![0i64, 1, 1]));
+    /// // the one 0 was found; one of the two 1s was
+    /// assert_eq!(cm.recall_per_class(), [1.0, 0.5]);
+    /// // a class that never occurs has recall 0
+    /// assert_eq!(ConfusionMatrix::new(2).recall_per_class(), [0.0, 0.0]);
+    /// ```
     pub fn recall_per_class(&self) -> Vec<f64> {
         self.tallies().iter().map(|&(tp, _, a)| if a > 0.0 { tp / a } else { 0.0 }).collect()
     }
@@ -393,6 +440,17 @@ impl ConfusionMatrix {
     }
 
     /// F1 of each class.
+    ///
+    /// ```
+    /// use sinew_train::metrics::{ConfusionMatrix, Metric};
+    /// use sinew_tensor::Tensor;
+    /// // counts [[1, 0], [1, 1]]: precision [1/2, 1], recall [1, 1/2]
+    /// let mut cm = ConfusionMatrix::new(2);
+    /// cm.update(&Tensor::from([[1.0f32, 0.0], [1.0, 0.0], [0.0, 1.0]]), &Tensor::from(vec![0i64, 1, 1]));
+    /// // sklearn.metrics.f1_score(y, p, average=None) == [2/3, 2/3]
+    /// let f1 = cm.f1_per_class();
+    /// assert!(f1.iter().all(|f| (f - 2.0 / 3.0).abs() < 1e-12));
+    /// ```
     pub fn f1_per_class(&self) -> Vec<f64> {
         self.precision_per_class()
             .iter()

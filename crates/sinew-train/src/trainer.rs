@@ -48,6 +48,20 @@ impl Loss {
     ///
     /// # Panics
     /// If the targets do not fit the predictions (the loss's own message).
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// use sinew_train::Loss;
+    /// let pred = Var::constant(Tensor::from([[1.0f32], [2.0]]));
+    /// // targets of shape (N,) are reshaped to the predictions' (N, 1)
+    /// assert_eq!(Loss::Mse.compute(&pred, &Tensor::from(vec![0.0f32, 4.0])).item(), 2.5);
+    /// assert_eq!(Loss::L1.compute(&pred, &Tensor::from(vec![0.0f32, 4.0])).item(), 1.5);
+    /// // equal logits over two classes: cross entropy ln 2
+    /// let logits = Var::constant(Tensor::zeros(&[3, 2]));
+    /// let ce = Loss::CrossEntropy.compute(&logits, &Tensor::from(vec![0i64, 1, 1])).item();
+    /// assert!((ce - 2f64.ln()).abs() < 1e-6);
+    /// ```
     pub fn compute(&self, predictions: &Var, targets: &Tensor) -> Var {
         let shaped = || {
             let t = if targets.numel() == predictions.numel() {
@@ -184,6 +198,23 @@ pub struct Trainer<'a> {
 impl<'a> Trainer<'a> {
     /// Trains `model` with `optimizer` on `loss`: 1 epoch, batches of 32, shuffled with
     /// seed 0, no validation, progress on `Auto`.
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{Loss, Trainer, Verbosity};
+    /// // fit y = 2x + 1
+    /// let x = Tensor::from_vec((0..8).map(|i| i as f32 / 8.0).collect(), &[8, 1])?;
+    /// let y = x.mul_scalar(2.0).add_scalar(1.0);
+    /// let model = Linear::new(1, 1, &mut Generator::new(0));
+    /// let mut opt = Sgd::new(model.parameters(), 0.5);
+    /// let history =
+    ///     Trainer::new(&model, &mut opt, Loss::Mse).epochs(200).batch_size(8).verbosity(Verbosity::Quiet).fit(&x, &y);
+    /// assert!(history.get("loss")[199] < 1e-4);
+    /// assert!((model.weight.value().item() - 2.0).abs() < 0.05);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn new(model: &'a dyn Forward, optimizer: &'a mut dyn Optimizer, loss: Loss) -> Self {
         Trainer {
             model,
@@ -202,6 +233,19 @@ impl<'a> Trainer<'a> {
         }
     }
     /// Number of epochs to run up to (Keras' `epochs`).
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{Loss, Trainer, Verbosity};
+    /// let x = Tensor::from_vec(vec![0.0f32, 1.0, 2.0, 3.0], &[4, 1])?;
+    /// let model = Linear::new(1, 1, &mut Generator::new(0));
+    /// let mut opt = Sgd::new(model.parameters(), 0.05);
+    /// let history = Trainer::new(&model, &mut opt, Loss::Mse).epochs(3).verbosity(Verbosity::Quiet).fit(&x, &x);
+    /// assert_eq!(history.len(), 3);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn epochs(mut self, n: usize) -> Self {
         self.epochs = n;
         self
@@ -209,6 +253,34 @@ impl<'a> Trainer<'a> {
     /// The epoch to start from when resuming by hand (Keras' `initial_epoch`): with the
     /// model and optimizer restored, the run continues as if never stopped, as long as no
     /// callback carries state. [`resume_from`](Trainer::resume_from) does all of it.
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{Loss, Trainer, Verbosity};
+    /// let x = Tensor::from_vec(vec![0.0f32, 1.0, 2.0, 3.0], &[4, 1])?;
+    /// let run = |split: bool| {
+    ///     let model = Linear::new(1, 1, &mut Generator::new(0));
+    ///     let mut opt = Sgd::new(model.parameters(), 0.05);
+    ///     let mut losses = Vec::new();
+    ///     if split {
+    ///         // two epochs, then (same model and optimizer, no stateful callback) epochs 2 and 3
+    ///         let first = Trainer::new(&model, &mut opt, Loss::Mse).epochs(2).batch_size(2).verbosity(Verbosity::Quiet);
+    ///         losses.extend(first.fit(&x, &x).get("loss"));
+    ///         let rest = Trainer::new(&model, &mut opt, Loss::Mse).epochs(4).initial_epoch(2).batch_size(2);
+    ///         losses.extend(rest.verbosity(Verbosity::Quiet).fit(&x, &x).get("loss"));
+    ///     } else {
+    ///         let all = Trainer::new(&model, &mut opt, Loss::Mse).epochs(4).batch_size(2).verbosity(Verbosity::Quiet);
+    ///         losses.extend(all.fit(&x, &x).get("loss"));
+    ///     }
+    ///     losses
+    /// };
+    /// // the continued run shuffles epochs 2 and 3 as the uninterrupted one does
+    /// assert_eq!(run(true), run(false));
+    /// assert_eq!(run(true).len(), 4);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn initial_epoch(mut self, e: usize) -> Self {
         self.initial_epoch = e;
         self
@@ -218,6 +290,32 @@ impl<'a> Trainer<'a> {
     ///
     /// # Panics
     /// If zero.
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{Callback, Context, Loss, Trainer, Verbosity};
+    /// /// Counts optimizer steps.
+    /// struct Steps(usize);
+    /// impl Callback for Steps {
+    ///     fn on_batch_end(&mut self, _: usize, _: f64, _: &mut Context<'_>) {
+    ///         self.0 += 1;
+    ///     }
+    /// }
+    /// let x = Tensor::from_vec((0..10).map(|i| i as f32).collect(), &[10, 1])?;
+    /// let model = Linear::new(1, 1, &mut Generator::new(0));
+    /// let mut opt = Sgd::new(model.parameters(), 1e-3);
+    /// let mut steps = Steps(0);
+    /// Trainer::new(&model, &mut opt, Loss::Mse)
+    ///     .epochs(2)
+    ///     .batch_size(4)
+    ///     .callback(&mut steps)
+    ///     .verbosity(Verbosity::Quiet)
+    ///     .fit(&x, &x);
+    /// assert_eq!(steps.0, 2 * 3); // batches of 4, 4 and 2 per epoch
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn batch_size(mut self, b: usize) -> Self {
         assert!(b > 0, "Trainer: batch size must be positive");
@@ -226,28 +324,132 @@ impl<'a> Trainer<'a> {
     }
     /// Whether to shuffle each epoch (seeded; each epoch's order depends only on the
     /// seed and the epoch number). A [`DataLoader`] shuffles by its own settings.
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{Loss, Trainer, Verbosity};
+    /// let x = Tensor::from_vec((0..8).map(|i| i as f32 / 8.0).collect(), &[8, 1])?;
+    /// let losses = |shuffle: bool, seed: u64| {
+    ///     let model = Linear::new(1, 1, &mut Generator::new(0));
+    ///     let mut opt = Sgd::new(model.parameters(), 0.1);
+    ///     let t = Trainer::new(&model, &mut opt, Loss::Mse).epochs(2).batch_size(2).shuffle(shuffle).seed(seed);
+    ///     t.verbosity(Verbosity::Quiet).fit(&x, &x).get("loss")
+    /// };
+    /// // in order, the seed does not matter; shuffled, it does
+    /// assert_eq!(losses(false, 0), losses(false, 1));
+    /// assert_ne!(losses(true, 0), losses(true, 1));
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn shuffle(mut self, on: bool) -> Self {
         self.shuffle = on;
         self
     }
     /// The shuffling seed (a [`DataLoader`] has its own).
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{Loss, Trainer, Verbosity};
+    /// let x = Tensor::from_vec((0..8).map(|i| i as f32 / 8.0).collect(), &[8, 1])?;
+    /// let weight_after = |seed: u64| {
+    ///     let model = Linear::new(1, 1, &mut Generator::new(0));
+    ///     let mut opt = Sgd::new(model.parameters(), 0.1);
+    ///     Trainer::new(&model, &mut opt, Loss::Mse).epochs(2).batch_size(2).seed(seed).verbosity(Verbosity::Quiet).fit(&x, &x);
+    ///     model.weight.value().item()
+    /// };
+    /// // the same seed, the same batches, bit for bit
+    /// assert_eq!(weight_after(7), weight_after(7));
+    /// assert_ne!(weight_after(7), weight_after(8));
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
     }
     /// Adds a metric (reported on training and validation data). Lend one (`&mut m`) to
     /// read it after `fit`.
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::metrics::{Accuracy, Metric};
+    /// use sinew_train::{Loss, Trainer, Verbosity};
+    /// // the class is the sign of x
+    /// let x = Tensor::from([[-2.0f32], [-1.0], [1.0], [2.0]]);
+    /// let y = Tensor::from(vec![0i64, 0, 1, 1]);
+    /// let model = Linear::new(1, 2, &mut Generator::new(0));
+    /// let mut opt = Sgd::new(model.parameters(), 0.5);
+    /// let mut acc = Accuracy::default();
+    /// let history = Trainer::new(&model, &mut opt, Loss::CrossEntropy)
+    ///     .epochs(30)
+    ///     .metric(&mut acc)
+    ///     .validation_data(&x, &y)
+    ///     .verbosity(Verbosity::Quiet)
+    ///     .fit(&x, &y);
+    /// assert_eq!(history.get("val_accuracy")[29], 1.0);
+    /// assert_eq!(history.get("accuracy").len(), 30);
+    /// assert_eq!(acc.value(), 1.0); // the lent metric, last updated on the validation data
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn metric(mut self, m: impl Metric + 'a) -> Self {
         self.metrics.push(Box::new(m));
         self
     }
     /// Adds a callback. Lend one (`&mut c`) to read it after `fit` (see
     /// [`Callback`](crate::Callback)).
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{Callback, Context, Logs, Loss, Trainer, Verbosity};
+    /// /// Stops training once the loss is below a target (a hand-written callback).
+    /// struct StopBelow(f64);
+    /// impl Callback for StopBelow {
+    ///     fn on_epoch_end(&mut self, _: usize, logs: &mut Logs, ctx: &mut Context<'_>) {
+    ///         if logs["loss"] < self.0 {
+    ///             ctx.stop_training = true;
+    ///         }
+    ///     }
+    /// }
+    /// let x = Tensor::from_vec((0..8).map(|i| i as f32 / 8.0).collect(), &[8, 1])?;
+    /// let model = Linear::new(1, 1, &mut Generator::new(0));
+    /// let mut opt = Sgd::new(model.parameters(), 0.5);
+    /// let history = Trainer::new(&model, &mut opt, Loss::Mse)
+    ///     .epochs(1000)
+    ///     .callback(StopBelow(1e-3))
+    ///     .verbosity(Verbosity::Quiet)
+    ///     .fit(&x, &x);
+    /// let loss = history.get("loss");
+    /// assert!(loss.len() < 1000 && loss[loss.len() - 1] < 1e-3 && loss[loss.len() - 2] >= 1e-3);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn callback(mut self, c: impl Callback + 'a) -> Self {
         self.callbacks.push(Box::new(c));
         self
     }
     /// Where validation data comes from.
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{Loss, Trainer, Validation, Verbosity};
+    /// let x = Tensor::from_vec((0..8).map(|i| i as f32 / 8.0).collect(), &[8, 1])?;
+    /// let val = |v: Validation| {
+    ///     let model = Linear::new(1, 1, &mut Generator::new(0));
+    ///     let mut opt = Sgd::new(model.parameters(), 0.1);
+    ///     Trainer::new(&model, &mut opt, Loss::Mse).epochs(2).validation(v).verbosity(Verbosity::Quiet).fit(&x, &x).get("val_loss")
+    /// };
+    /// assert!(val(Validation::None).is_empty());
+    /// assert_eq!(val(Validation::Split(0.25)).len(), 2);
+    /// assert_eq!(val(Validation::Data(x.clone(), x.clone())).len(), 2);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn validation(mut self, v: Validation) -> Self {
         self.validation = match v {
             Validation::None => Val::None,
@@ -258,11 +460,48 @@ impl<'a> Trainer<'a> {
     }
     /// Holds out the last `fraction` of the data for validation ([`fit`](Trainer::fit)
     /// and [`fit_dataset`](Trainer::fit_dataset) only).
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{Loss, Trainer, Verbosity, evaluate};
+    /// let x = Tensor::from_vec((0..8).map(|i| i as f32 / 8.0).collect(), &[8, 1])?;
+    /// let model = Linear::new(1, 1, &mut Generator::new(0));
+    /// let mut opt = Sgd::new(model.parameters(), 0.1);
+    /// // model.fit(x, x, validation_split=0.25): the last 2 of 8 samples are held out
+    /// let history =
+    ///     Trainer::new(&model, &mut opt, Loss::Mse).epochs(2).validation_split(0.25).verbosity(Verbosity::Quiet).fit(&x, &x);
+    /// let held_out = x.narrow(0, 6, 2);
+    /// let last = evaluate(&model, &held_out, &held_out, &Loss::Mse, &mut [], 32);
+    /// assert_eq!(history.get("val_loss")[1], last["loss"]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn validation_split(mut self, fraction: f64) -> Self {
         self.validation = Val::Split(fraction);
         self
     }
     /// Validates on separate data.
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{Loss, Trainer, Verbosity, evaluate};
+    /// let x = Tensor::from_vec((0..8).map(|i| i as f32 / 8.0).collect(), &[8, 1])?;
+    /// let (x_val, y_val) = (Tensor::from([[2.0f32], [3.0]]), Tensor::from([[2.0f32], [3.0]]));
+    /// let model = Linear::new(1, 1, &mut Generator::new(0));
+    /// let mut opt = Sgd::new(model.parameters(), 0.1);
+    /// let history = Trainer::new(&model, &mut opt, Loss::Mse)
+    ///     .epochs(2)
+    ///     .validation_data(&x_val, &y_val)
+    ///     .verbosity(Verbosity::Quiet)
+    ///     .fit(&x, &x);
+    /// // an epoch's val_loss is the model's loss on the validation data at the end of the epoch
+    /// let now = evaluate(&model, &x_val, &y_val, &Loss::Mse, &mut [], 32);
+    /// assert_eq!(history.get("val_loss")[1], now["loss"]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn validation_data(mut self, x: &Tensor, y: &Tensor) -> Self {
         self.validation = Val::Tensors(x.clone(), y.clone());
         self
@@ -296,11 +535,44 @@ impl<'a> Trainer<'a> {
     /// Validates on the batches of a loader (epoch `e` validates on
     /// [`iter_epoch(e)`](DataLoader::iter_epoch), so even a shuffling loader gives the same
     /// numbers when the run is resumed).
+    ///
+    /// ```
+    /// use sinew_data::{DataLoader, TensorDataset};
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{Loss, Trainer, Verbosity, evaluate};
+    /// let x = Tensor::from_vec((0..8).map(|i| i as f32 / 8.0).collect(), &[8, 1])?;
+    /// let val = DataLoader::new(TensorDataset::new(x.clone(), x.clone()), 3);
+    /// let model = Linear::new(1, 1, &mut Generator::new(0));
+    /// let mut opt = Sgd::new(model.parameters(), 0.1);
+    /// let history =
+    ///     Trainer::new(&model, &mut opt, Loss::Mse).epochs(2).validation_loader(&val).verbosity(Verbosity::Quiet).fit(&x, &x);
+    /// // batches of 3, 3 and 2, weighted by size: the mean over the 8 samples
+    /// let whole = evaluate(&model, &x, &x, &Loss::Mse, &mut [], 8);
+    /// assert!((history.get("val_loss")[1] - whole["loss"]).abs() < 1e-6);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn validation_loader<D: Dataset + 'static>(mut self, loader: &'a DataLoader<D>) -> Self {
         self.validation = Val::Loader(loader);
         self
     }
     /// How much to print.
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{Loss, Trainer, Verbosity};
+    /// let x = Tensor::from_vec(vec![0.0f32, 1.0, 2.0, 3.0], &[4, 1])?;
+    /// let model = Linear::new(1, 1, &mut Generator::new(0));
+    /// let mut opt = Sgd::new(model.parameters(), 0.05);
+    /// // Keras' verbose=0: no bar and no lines; the history is the same as with them
+    /// let history = Trainer::new(&model, &mut opt, Loss::Mse).epochs(2).verbosity(Verbosity::Quiet).fit(&x, &x);
+    /// assert_eq!(history.len(), 2);
+    /// assert_eq!(Verbosity::default(), Verbosity::Auto);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     pub fn verbosity(mut self, v: Verbosity) -> Self {
         self.verbosity = v;
         self
@@ -312,6 +584,44 @@ impl<'a> Trainer<'a> {
     /// # Errors
     /// If the file cannot be read ([`ResumeError::Serialize`]), or as
     /// [`resume_from_checkpoint`](Trainer::resume_from_checkpoint).
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{Loss, ModelCheckpoint, Trainer, Verbosity};
+    /// let path = std::env::temp_dir().join(format!("doc-resume-from-{}.sinew", std::process::id()));
+    /// let x = Tensor::from_vec((0..8).map(|i| i as f32 / 8.0).collect(), &[8, 1])?;
+    /// let fresh = || Linear::new(1, 1, &mut Generator::new(0));
+    /// // an uninterrupted run of 4 epochs
+    /// let model = fresh();
+    /// let mut opt = Sgd::new(model.parameters(), 0.1);
+    /// let whole = Trainer::new(&model, &mut opt, Loss::Mse).epochs(4).batch_size(2).verbosity(Verbosity::Quiet).fit(&x, &x);
+    /// // a run interrupted after 2 epochs, saved by ModelCheckpoint ...
+    /// let model2 = fresh();
+    /// let mut opt2 = Sgd::new(model2.parameters(), 0.1);
+    /// Trainer::new(&model2, &mut opt2, Loss::Mse)
+    ///     .epochs(2)
+    ///     .batch_size(2)
+    ///     .callback(ModelCheckpoint::new(&path))
+    ///     .verbosity(Verbosity::Quiet)
+    ///     .fit(&x, &x);
+    /// // ... and resumed in a new process, from a new model and optimizer, with the same
+    /// // callbacks (added before `resume_from`, which restores their state)
+    /// let model3 = fresh();
+    /// let mut opt3 = Sgd::new(model3.parameters(), 0.1);
+    /// let resumed = Trainer::new(&model3, &mut opt3, Loss::Mse)
+    ///     .epochs(4)
+    ///     .batch_size(2)
+    ///     .verbosity(Verbosity::Quiet)
+    ///     .callback(ModelCheckpoint::new(&path))
+    ///     .resume_from(&path)?
+    ///     .fit(&x, &x);
+    /// assert_eq!(resumed, whole); // the whole history, bit for bit
+    /// assert_eq!(model3.weight.value().item(), model.weight.value().item());
+    /// # std::fs::remove_file(&path).ok();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn resume_from(self, path: impl AsRef<Path>) -> Result<Self, ResumeError> {
         let ckpt = Checkpoint::load(path)?;
         self.resume_from_checkpoint(&ckpt)
@@ -440,6 +750,23 @@ impl<'a> Trainer<'a> {
     /// # Panics
     /// If `x` and `y` disagree on the number of samples, or as
     /// [`fit_dataset`](Trainer::fit_dataset).
+    ///
+    /// ```
+    /// use sinew_nn::{Linear, Module};
+    /// use sinew_optim::Sgd;
+    /// use sinew_tensor::{Generator, Tensor};
+    /// use sinew_train::{Loss, Trainer, Verbosity};
+    /// // model.fit(x, y, epochs=3, batch_size=4): dimension 0 indexes the samples
+    /// let x = Tensor::from_vec((0..8).map(|i| i as f32 / 8.0).collect(), &[8, 1])?;
+    /// let y = x.mul_scalar(-1.0);
+    /// let model = Linear::new(1, 1, &mut Generator::new(0));
+    /// let mut opt = Sgd::new(model.parameters(), 0.2);
+    /// let history = Trainer::new(&model, &mut opt, Loss::Mse).epochs(3).batch_size(4).verbosity(Verbosity::Quiet).fit(&x, &y);
+    /// let loss = history.get("loss");
+    /// assert_eq!(loss.len(), 3);
+    /// assert!(loss[2] < loss[0]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
     #[track_caller]
     pub fn fit(self, x: &Tensor, y: &Tensor) -> History {
         let n = x.dims().first().copied().unwrap_or(0);
@@ -927,6 +1254,22 @@ fn restore_callbacks(
 /// The loss and metrics of `model` on `(x, y)` in evaluation mode, without recording a
 /// graph (Keras' `evaluate`), in batches of `batch_size` rows. Leaves the model in
 /// evaluation mode.
+///
+/// ```
+/// use sinew_nn::Linear;
+/// use sinew_tensor::{Generator, Tensor};
+/// use sinew_train::metrics::{Mae, Metric};
+/// use sinew_train::{Loss, evaluate};
+/// // y = x exactly, except the second target is off by 2
+/// let model = Linear::new(1, 1, &mut Generator::new(0));
+/// model.weight.set_value(Tensor::ones(&[1, 1]));
+/// model.bias.as_ref().unwrap().set_value(Tensor::zeros(&[1]));
+/// let (x, y) = (Tensor::from([[1.0f32], [2.0]]), Tensor::from([[1.0f32], [4.0]]));
+/// let mut metrics: Vec<Box<dyn Metric>> = vec![Box::new(Mae::default())];
+/// let logs = evaluate(&model, &x, &y, &Loss::Mse, &mut metrics, 1);
+/// assert_eq!(logs["loss"], 2.0); // (0² + 2²) / 2
+/// assert_eq!(logs["mae"], 1.0);
+/// ```
 pub fn evaluate(
     model: &dyn Forward,
     x: &Tensor,
@@ -995,6 +1338,19 @@ pub fn evaluate_batches(
 
 /// The model's outputs for `x`, batch by batch, in evaluation mode without a graph
 /// (Keras' `predict`). Leaves the model in evaluation mode.
+///
+/// ```
+/// use sinew_nn::Linear;
+/// use sinew_tensor::{Generator, Tensor};
+/// use sinew_train::predict;
+/// let model = Linear::new(1, 1, &mut Generator::new(0));
+/// model.weight.set_value(Tensor::from([[2.0f32]]));
+/// model.bias.as_ref().unwrap().set_value(Tensor::ones(&[1]));
+/// // model.predict(x, batch_size=2): batches of 2 and 1, concatenated
+/// let y = predict(&model, &Tensor::from([[0.0f32], [1.0], [2.0]]), 2);
+/// assert_eq!(y.dims(), &[3, 1]);
+/// assert_eq!(y.to_vec::<f32>(), vec![1.0, 3.0, 5.0]);
+/// ```
 pub fn predict(model: &dyn Forward, x: &Tensor, batch_size: usize) -> Tensor {
     model.eval();
     let n = x.dims().first().copied().unwrap_or(0);
