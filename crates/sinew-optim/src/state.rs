@@ -4,7 +4,11 @@
 use serde::{Deserialize, Serialize};
 use sinew_tensor::{DType, Tensor};
 
-/// A tensor as plain data (dtype, shape, values), for optimizer state.
+/// A tensor as plain serde data (dtype, shape, row-major values): optimizer buffers, and
+/// the tensors callbacks save (sinew-train's `EarlyStopping` best weights). Values stay
+/// typed, so a JSON state holds numbers and bincode writes each element exactly; the
+/// checked constructor behind [`to_tensor`](StateTensor::to_tensor) is
+/// `Tensor::from_vec` (shape against the data and the 2^60 limit).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum StateTensor {
     /// `f32` values.
@@ -21,13 +25,18 @@ pub enum StateTensor {
         /// Row-major values.
         data: Vec<f64>,
     },
+    /// `i64` values (never an optimizer buffer, which is float: loading one into an
+    /// optimizer is a [`StateError::DType`]).
+    I64 {
+        /// Shape.
+        shape: Vec<usize>,
+        /// Row-major values.
+        data: Vec<i64>,
+    },
 }
 
 impl StateTensor {
-    /// Captures a float tensor.
-    ///
-    /// # Panics
-    /// For `i64` tensors (optimizer state is always float).
+    /// Captures a tensor (views are read in their logical order).
     ///
     /// ```
     /// use sinew_optim::StateTensor;
@@ -39,7 +48,7 @@ impl StateTensor {
         match t.dtype() {
             DType::F32 => StateTensor::F32 { shape: t.dims().to_vec(), data: t.to_vec() },
             DType::F64 => StateTensor::F64 { shape: t.dims().to_vec(), data: t.to_vec() },
-            DType::I64 => panic!("optimizer state is float, got an int64 tensor"),
+            DType::I64 => StateTensor::I64 { shape: t.dims().to_vec(), data: t.to_vec() },
         }
     }
 
@@ -60,6 +69,26 @@ impl StateTensor {
         match self {
             StateTensor::F32 { shape, data } => Tensor::from_vec(data.clone(), shape),
             StateTensor::F64 { shape, data } => Tensor::from_vec(data.clone(), shape),
+            StateTensor::I64 { shape, data } => Tensor::from_vec(data.clone(), shape),
+        }
+    }
+
+    /// [`to_tensor`](StateTensor::to_tensor) without copying the values.
+    ///
+    /// # Errors
+    /// If the shape does not match the data.
+    ///
+    /// ```
+    /// use sinew_optim::StateTensor;
+    /// let s = StateTensor::I64 { shape: vec![1, 2], data: vec![3, 4] };
+    /// assert_eq!(s.into_tensor()?.to_vec::<i64>(), vec![3, 4]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    pub fn into_tensor(self) -> Result<Tensor, sinew_tensor::TensorError> {
+        match self {
+            StateTensor::F32 { shape, data } => Tensor::from_vec(data, &shape),
+            StateTensor::F64 { shape, data } => Tensor::from_vec(data, &shape),
+            StateTensor::I64 { shape, data } => Tensor::from_vec(data, &shape),
         }
     }
 }

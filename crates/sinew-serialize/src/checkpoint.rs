@@ -137,10 +137,19 @@ enum DTypeTag {
 }
 
 impl DTypeTag {
-    fn size(self) -> usize {
+    fn of(dtype: DType) -> Self {
+        match dtype {
+            DType::F32 => DTypeTag::F32,
+            DType::F64 => DTypeTag::F64,
+            DType::I64 => DTypeTag::I64,
+        }
+    }
+
+    fn dtype(self) -> DType {
         match self {
-            DTypeTag::F32 => 4,
-            DTypeTag::F64 | DTypeTag::I64 => 8,
+            DTypeTag::F32 => DType::F32,
+            DTypeTag::F64 => DType::F64,
+            DTypeTag::I64 => DType::I64,
         }
     }
 }
@@ -205,26 +214,12 @@ struct PayloadIn<'a> {
 }
 
 fn tensor_bytes(t: &Tensor) -> (DTypeTag, Vec<u8>) {
-    fn le<T: sinew_tensor::StorageElement, const N: usize>(
-        t: &Tensor,
-        to_le: impl Fn(T) -> [u8; N],
-    ) -> Vec<u8> {
-        let values = t.contiguous_slice::<T>();
-        let mut out = Vec::with_capacity(values.len() * N);
-        for &v in values.iter() {
-            out.extend_from_slice(&to_le(v));
-        }
-        out
-    }
-    match t.dtype() {
-        DType::F32 => (DTypeTag::F32, le(t, f32::to_le_bytes)),
-        DType::F64 => (DTypeTag::F64, le(t, f64::to_le_bytes)),
-        DType::I64 => (DTypeTag::I64, le(t, i64::to_le_bytes)),
-    }
+    (DTypeTag::of(t.dtype()), t.to_le_bytes())
 }
 
 /// Builds a tensor from a record, after checking that its shape accounts for exactly its
-/// bytes (with overflow-checked arithmetic, so no shape can make it allocate more).
+/// bytes (`Tensor::try_from_le_bytes`: overflow-checked arithmetic and the shape limit
+/// first, so no shape can make it allocate more).
 fn tensor_from_record(r: &TensorIn<'_>) -> Result<Tensor> {
     let mismatch = |shape: Vec<usize>| SerializeError::ShapeMismatch {
         name: r.name.clone(),
@@ -237,31 +232,7 @@ fn tensor_from_record(r: &TensorIn<'_>) -> Result<Tensor> {
         .map(|&d| usize::try_from(d))
         .collect::<std::result::Result<_, _>>()
         .map_err(|_| mismatch(r.shape.iter().map(|&d| d as usize).collect()))?;
-    let bytes = shape.iter().try_fold(r.dtype.size(), |acc, &d| acc.checked_mul(d));
-    if bytes != Some(r.data.len()) {
-        return Err(mismatch(shape));
-    }
-    let t = match r.dtype {
-        DTypeTag::F32 => Tensor::from_vec(
-            r.data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect::<Vec<_>>(),
-            &shape,
-        ),
-        DTypeTag::F64 => Tensor::from_vec(
-            r.data
-                .chunks_exact(8)
-                .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-                .collect::<Vec<_>>(),
-            &shape,
-        ),
-        DTypeTag::I64 => Tensor::from_vec(
-            r.data
-                .chunks_exact(8)
-                .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-                .collect::<Vec<_>>(),
-            &shape,
-        ),
-    };
-    t.map_err(|_| mismatch(shape))
+    Tensor::try_from_le_bytes(r.data, r.dtype.dtype(), &shape).map_err(|_| mismatch(shape))
 }
 
 fn u32_at(bytes: &[u8], at: usize) -> u32 {

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, View};
-use sinew_tensor::{DType, Tensor};
+use sinew_tensor::{DType, Tensor, check_byte_len};
 
 use crate::atomic::write_atomic;
 use crate::error::{Result, SerializeError};
@@ -35,40 +35,42 @@ fn f16_to_f32(h: u16) -> f32 {
 fn decode(name: &str, dtype: Dtype, shape: &[usize], data: &[u8]) -> Result<Tensor> {
     let mismatch =
         || SerializeError::ShapeMismatch { name: name.to_string(), shape: shape.to_vec(), bytes: data.len() };
-    let numel = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(mismatch)?;
-    let chunks = |size: usize| -> Result<std::slice::ChunksExact<'_, u8>> {
-        if numel.checked_mul(size) != Some(data.len()) {
-            return Err(mismatch());
-        }
-        Ok(data.chunks_exact(size))
+    // sinew's own element types: the shared checked decoding
+    let native = match dtype {
+        Dtype::F32 => Some(DType::F32),
+        Dtype::F64 => Some(DType::F64),
+        Dtype::I64 => Some(DType::I64),
+        _ => None,
     };
+    if let Some(dtype) = native {
+        return Tensor::try_from_le_bytes(data, dtype, shape).map_err(|_| mismatch());
+    }
+    // the others are converted, after the same check of shape against bytes
+    let check =
+        |size: usize| check_byte_len("read_safetensors", data.len(), shape, size).map_err(|_| mismatch());
     let t = match dtype {
-        Dtype::F32 => Tensor::from_vec(
-            chunks(4)?.map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect::<Vec<_>>(),
-            shape,
-        ),
-        Dtype::F64 => Tensor::from_vec(
-            chunks(8)?.map(|b| f64::from_le_bytes(b.try_into().unwrap())).collect::<Vec<_>>(),
-            shape,
-        ),
-        Dtype::I64 => Tensor::from_vec(
-            chunks(8)?.map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect::<Vec<_>>(),
-            shape,
-        ),
-        Dtype::I32 => Tensor::from_vec(
-            chunks(4)?.map(|b| i32::from_le_bytes(b.try_into().unwrap()) as i64).collect::<Vec<_>>(),
-            shape,
-        ),
-        Dtype::F16 => Tensor::from_vec(
-            chunks(2)?.map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]]))).collect::<Vec<_>>(),
-            shape,
-        ),
-        Dtype::BF16 => Tensor::from_vec(
-            chunks(2)?
-                .map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16))
-                .collect::<Vec<_>>(),
-            shape,
-        ),
+        Dtype::I32 => {
+            check(4)?;
+            let (chunks, _) = data.as_chunks::<4>();
+            Tensor::from_vec(
+                chunks.iter().map(|&b| i64::from(i32::from_le_bytes(b))).collect::<Vec<_>>(),
+                shape,
+            )
+        }
+        Dtype::F16 => {
+            check(2)?;
+            let (chunks, _) = data.as_chunks::<2>();
+            Tensor::from_vec(
+                chunks.iter().map(|&b| f16_to_f32(u16::from_le_bytes(b))).collect::<Vec<_>>(),
+                shape,
+            )
+        }
+        Dtype::BF16 => {
+            check(2)?;
+            let (chunks, _) = data.as_chunks::<2>();
+            let bf16_to_f32 = |b: [u8; 2]| f32::from_bits(u32::from(u16::from_le_bytes(b)) << 16);
+            Tensor::from_vec(chunks.iter().map(|&b| bf16_to_f32(b)).collect::<Vec<_>>(), shape)
+        }
         other => {
             return Err(SerializeError::UnsupportedDType {
                 name: name.to_string(),
@@ -251,12 +253,12 @@ impl View for &TensorBytes {
 }
 
 fn encode(t: &Tensor) -> TensorBytes {
-    let (dtype, bytes) = match t.dtype() {
-        DType::F32 => (Dtype::F32, t.to_vec::<f32>().iter().flat_map(|v| v.to_le_bytes()).collect()),
-        DType::F64 => (Dtype::F64, t.to_vec::<f64>().iter().flat_map(|v| v.to_le_bytes()).collect()),
-        DType::I64 => (Dtype::I64, t.to_vec::<i64>().iter().flat_map(|v| v.to_le_bytes()).collect()),
+    let dtype = match t.dtype() {
+        DType::F32 => Dtype::F32,
+        DType::F64 => Dtype::F64,
+        DType::I64 => Dtype::I64,
     };
-    TensorBytes { dtype, shape: t.dims().to_vec(), bytes }
+    TensorBytes { dtype, shape: t.dims().to_vec(), bytes: t.to_le_bytes() }
 }
 
 /// Serialises named tensors as safetensors bytes (loadable by

@@ -31,6 +31,7 @@
 
 mod binary;
 pub mod buffer;
+mod bytes;
 mod convert;
 mod convolution;
 mod dtype;
@@ -51,6 +52,7 @@ mod unary;
 mod view;
 
 pub use buffer::{buffer_cache_bytes, clear_buffer_cache, set_buffer_cache_limit};
+pub use bytes::check_byte_len;
 pub use convolution::{Conv1dOptions, Conv2dOptions};
 pub use dtype::{DType, Element, Float};
 pub use error::{Result, TensorError};

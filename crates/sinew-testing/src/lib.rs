@@ -2,7 +2,9 @@
 //!
 //! Test support shared by sinew's crates (a dev-dependency only, never published):
 //! reading PyTorch's golden fixtures in `tests/fixtures/` (see its README for the
-//! format) into tensors.
+//! format) into tensors ([`golden`]), and the table of the ops those fixtures test,
+//! shared by the tensor and autograd parity tests ([`ops`]; `Var` support behind the
+//! `autograd` feature).
 //!
 //! ```
 //! use sinew_tensor::DType;
@@ -14,6 +16,8 @@
 //! ```
 
 pub use serde_json::Value;
+
+pub mod ops;
 
 /// Readers for the golden JSON files.
 pub mod golden {
@@ -64,6 +68,20 @@ pub mod golden {
             return Tensor::from_vec(data, &shape).expect("shape matches data");
         }
         Tensor::from_vec(data_of(v), &shape).expect("shape matches data").to_dtype(dtype)
+    }
+
+    /// Asserts that `got` has the shape of the `{shape, data}` entry `want` and its values
+    /// within `rtol` relative (absolute below 1), naming `what` and the first element off.
+    #[track_caller]
+    pub fn assert_close(what: &str, got: &Tensor, want: &Value, rtol: f64) {
+        assert_eq!(got.dims(), &shape_of(want)[..], "{what}: shape");
+        let want = data_of(want);
+        let got = got.to_vec::<f64>();
+        assert_eq!(got.len(), want.len(), "{what}: element count");
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            let tol = rtol * w.abs().max(1.0);
+            assert!((g - w).abs() <= tol, "{what} ({rtol}): element {i} is {g}, PyTorch says {w}");
+        }
     }
 
     /// The input called `name` of a case.

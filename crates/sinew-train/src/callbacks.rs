@@ -9,11 +9,10 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
 use sinew_nn::Forward;
-use sinew_optim::{LrSchedule, Optimizer, PlateauMode, ReduceLrOnPlateau};
+use sinew_optim::{LrSchedule, Optimizer, PlateauMode, ReduceLrOnPlateau, StateTensor};
 use sinew_serialize::Checkpoint;
-use sinew_tensor::{DType, Tensor};
+use sinew_tensor::Tensor;
 
 use crate::history::Logs;
 use crate::state::{CallbackState, ResumeError};
@@ -437,35 +436,16 @@ impl EarlyStopping {
     }
 }
 
-/// A tensor as serde data (callback states that hold weights).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-enum SavedTensor {
-    F32(Vec<usize>, Vec<f32>),
-    F64(Vec<usize>, Vec<f64>),
-    I64(Vec<usize>, Vec<i64>),
+/// A saved tensor back, its shape checked against its data.
+fn saved_tensor(t: StateTensor) -> Result<Tensor, ResumeError> {
+    t.into_tensor().map_err(|e| ResumeError::Decode { what: "a saved tensor".into(), msg: e.to_string() })
 }
 
-impl SavedTensor {
-    fn new(t: &Tensor) -> Self {
-        let shape = t.dims().to_vec();
-        match t.dtype() {
-            DType::F32 => SavedTensor::F32(shape, t.to_vec()),
-            DType::F64 => SavedTensor::F64(shape, t.to_vec()),
-            DType::I64 => SavedTensor::I64(shape, t.to_vec()),
-        }
-    }
-    fn tensor(&self) -> Result<Tensor, ResumeError> {
-        let t = match self {
-            SavedTensor::F32(shape, data) => Tensor::from_vec(data.clone(), shape),
-            SavedTensor::F64(shape, data) => Tensor::from_vec(data.clone(), shape),
-            SavedTensor::I64(shape, data) => Tensor::from_vec(data.clone(), shape),
-        };
-        t.map_err(|e| ResumeError::Decode { what: "a saved tensor".into(), msg: e.to_string() })
-    }
-}
-
+/// Best value, epochs waited, stopped epoch, best epoch, best weights. The weights' bincode
+/// is that of the `SavedTensor` enum sinew-train had before it used `StateTensor`
+/// (same variants in the same order: F32, F64, I64), so older checkpoints still resume.
 type EarlyStoppingState =
-    (Option<f64>, usize, Option<usize>, Option<usize>, Option<Vec<(String, SavedTensor)>>);
+    (Option<f64>, usize, Option<usize>, Option<usize>, Option<Vec<(String, StateTensor)>>);
 
 impl Callback for EarlyStopping {
     fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, ctx: &mut Context<'_>) {
@@ -512,7 +492,7 @@ impl Callback for EarlyStopping {
         let weights = self
             .best_weights
             .as_ref()
-            .map(|w| w.iter().map(|(n, t)| (n.clone(), SavedTensor::new(t))).collect());
+            .map(|w| w.iter().map(|(n, t)| (n.clone(), StateTensor::from_tensor(t))).collect());
         let state: EarlyStoppingState = (self.best, self.wait, self.stopped_epoch, self.best_epoch, weights);
         Some(CallbackState::encode(&state))
     }
@@ -521,7 +501,7 @@ impl Callback for EarlyStopping {
         let (best, wait, stopped, best_epoch, weights): EarlyStoppingState = state.decode()?;
         self.best_weights = weights
             .map(|w| {
-                w.into_iter().map(|(n, t)| Ok((n, t.tensor()?))).collect::<Result<Vec<_>, ResumeError>>()
+                w.into_iter().map(|(n, t)| Ok((n, saved_tensor(t)?))).collect::<Result<Vec<_>, ResumeError>>()
             })
             .transpose()?;
         (self.best, self.wait, self.stopped_epoch, self.best_epoch) = (best, wait, stopped, best_epoch);
@@ -1034,5 +1014,43 @@ impl std::fmt::Debug for LrScheduleCallback {
             .field("base_lrs", &self.base_lrs)
             .field("count", &self.count)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The enum `EarlyStopping` saved its weights as before it used `StateTensor`.
+    #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+    enum LegacySavedTensor {
+        F32(Vec<usize>, Vec<f32>),
+        F64(Vec<usize>, Vec<f64>),
+        I64(Vec<usize>, Vec<i64>),
+    }
+
+    #[test]
+    fn early_stopping_weights_keep_their_bincode() {
+        let legacy = vec![
+            ("w".to_string(), LegacySavedTensor::F32(vec![2], vec![1.5, -0.0])),
+            ("d".to_string(), LegacySavedTensor::F64(vec![1, 1], vec![f64::MIN_POSITIVE])),
+            ("n".to_string(), LegacySavedTensor::I64(vec![3], vec![i64::MIN, 0, 7])),
+        ];
+        let tensors = [
+            Tensor::from_vec(vec![1.5f32, -0.0], &[2]).unwrap(),
+            Tensor::from_vec(vec![f64::MIN_POSITIVE], &[1, 1]).unwrap(),
+            Tensor::from_vec(vec![i64::MIN, 0, 7], &[3]).unwrap(),
+        ];
+        let now: Vec<(String, StateTensor)> =
+            legacy.iter().zip(&tensors).map(|((n, _), t)| (n.clone(), StateTensor::from_tensor(t))).collect();
+        let old_state = (Some(0.5f64), 2usize, None::<usize>, Some(1usize), Some(legacy));
+        let new_state: EarlyStoppingState = (Some(0.5), 2, None, Some(1), Some(now));
+        assert_eq!(CallbackState::encode(&old_state), CallbackState::encode(&new_state));
+        // and an old state loads
+        let mut stop = EarlyStopping::new("val_loss", 3).restore_best_weights(true);
+        stop.load_state(&CallbackState::encode(&old_state)).unwrap();
+        let w = stop.best_weights.as_ref().unwrap();
+        assert_eq!(w[2].1.to_vec::<i64>(), vec![i64::MIN, 0, 7]);
+        assert_eq!(w[0].1.to_vec::<f32>()[0], 1.5);
     }
 }
