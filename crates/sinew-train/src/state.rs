@@ -42,6 +42,17 @@ impl CallbackState {
     /// # Panics
     /// If `value`'s `Serialize` implementation fails (derived ones do not; maps with
     /// non-string keys and sequences of unknown length are fine in bincode).
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use sinew_train::CallbackState;
+    /// let counts = BTreeMap::from([("epochs".to_string(), 4u64)]);
+    /// let state = CallbackState::encode(&counts);
+    /// assert_eq!(state.decode::<BTreeMap<String, u64>>()?, counts);
+    /// // standard bincode: a one-byte length, then the key and the value
+    /// assert_eq!(state.as_bytes()[..2], [1, 6]);
+    /// # Ok::<(), sinew_train::ResumeError>(())
+    /// ```
     pub fn encode<T: Serialize + ?Sized>(value: &T) -> CallbackState {
         CallbackState(
             bincode::serde::encode_to_vec(value, config())
@@ -54,6 +65,16 @@ impl CallbackState {
     /// # Errors
     /// [`ResumeError::Decode`] if the bytes are not a `T`, or are followed by bytes a `T`
     /// does not use.
+    ///
+    /// ```
+    /// use sinew_train::{CallbackState, ResumeError};
+    /// let state = CallbackState::encode(&(2u32, 0.5f64));
+    /// assert_eq!(state.decode::<(u32, f64)>()?, (2, 0.5));
+    /// // the wrong type, or bytes left over, is an error naming the type, never a panic
+    /// assert!(matches!(state.decode::<u8>(), Err(ResumeError::Decode { .. })));
+    /// assert!(CallbackState::from_bytes(vec![]).decode::<u64>().is_err());
+    /// # Ok::<(), ResumeError>(())
+    /// ```
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, ResumeError> {
         decode(&self.0, std::any::type_name::<T>())
     }
