@@ -175,20 +175,7 @@ impl fmt::Display for Summary {
         let w = [width(0), width(1), width(2), width(3)];
         let rule = "-".repeat(w.iter().sum::<usize>() + 6);
         writeln!(f, "{rule}")?;
-        writeln!(
-            f,
-            "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}",
-            header[0],
-            header[1],
-            header[2],
-            header[3],
-            w0 = w[0],
-            w1 = w[1],
-            w2 = w[2],
-            w3 = w[3]
-        )?;
-        writeln!(f, "{rule}")?;
-        for c in &cells {
+        let row = |f: &mut fmt::Formatter<'_>, c: [&str; 4]| {
             writeln!(
                 f,
                 "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}",
@@ -200,7 +187,12 @@ impl fmt::Display for Summary {
                 w1 = w[1],
                 w2 = w[2],
                 w3 = w[3]
-            )?;
+            )
+        };
+        row(f, header)?;
+        writeln!(f, "{rule}")?;
+        for c in &cells {
+            row(f, [&c[0], &c[1], &c[2], &c[3]])?;
         }
         writeln!(f, "{rule}")?;
         write!(f, "Total params: {}", thousands(self.total_params))?;

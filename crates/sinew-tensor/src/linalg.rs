@@ -59,6 +59,27 @@ fn batch_of(t: &Tensor) -> &[usize] {
     &t.dims()[..t.ndim() - 2]
 }
 
+/// A kernel from one `n × n` matrix into another (`kernels::linalg::{inv, cholesky}`).
+type MatrixKernel<T> = fn(&[T], usize, &mut [T]) -> std::result::Result<(), Failure>;
+
+/// `t`'s batch of `n × n` matrices, each through `kernel` into an `n × n` result of the
+/// same batch shape (what `inv` and `cholesky` share).
+fn map_matrices<T: crate::dtype::Float + crate::tensor::StorageElement>(
+    op: &'static str,
+    t: &Tensor,
+    n: usize,
+    kernel: MatrixKernel<T>,
+) -> Result<Tensor> {
+    let count = shape::numel(batch_of(t));
+    let a = t.contiguous_slice::<T>();
+    let mut out = vec![T::ZERO; count * n * n];
+    for i in 0..count {
+        let r = i * n * n..(i + 1) * n * n;
+        kernel(&a[r.clone()], n, &mut out[r]).map_err(|f| failure(op, t, i, f))?;
+    }
+    Ok(Tensor::from_parts(out, t.dims()))
+}
+
 /// The error for a numerical failure of matrix `index` of `t`'s batch.
 fn failure(op: &'static str, t: &Tensor, index: usize, f: Failure) -> TensorError {
     let what = match f {
@@ -204,16 +225,7 @@ impl Tensor {
     pub fn try_inv(&self) -> Result<Tensor> {
         const OP: &str = "inv";
         let n = square(OP, self)?;
-        let count = shape::numel(batch_of(self));
-        Ok(with_float!(self.dtype(), OP, |T| {
-            let ad = self.contiguous_slice::<T>();
-            let mut out = vec![T::ZERO; count * n * n];
-            for i in 0..count {
-                let r = i * n * n..(i + 1) * n * n;
-                kernel::inv(&ad[r.clone()], n, &mut out[r]).map_err(|f| failure(OP, self, i, f))?;
-            }
-            Tensor::from_parts(out, self.dims())
-        }))
+        Ok(with_float!(self.dtype(), OP, |T| map_matrices::<T>(OP, self, n, kernel::inv::<T>)?))
     }
 
     /// The inverse of a square matrix, or of each in a batch `(*, n, n)`
@@ -296,16 +308,7 @@ impl Tensor {
     pub fn try_cholesky(&self) -> Result<Tensor> {
         const OP: &str = "cholesky";
         let n = square(OP, self)?;
-        let count = shape::numel(batch_of(self));
-        Ok(with_float!(self.dtype(), OP, |T| {
-            let ad = self.contiguous_slice::<T>();
-            let mut out = vec![T::ZERO; count * n * n];
-            for i in 0..count {
-                let r = i * n * n..(i + 1) * n * n;
-                kernel::cholesky(&ad[r.clone()], n, &mut out[r]).map_err(|f| failure(OP, self, i, f))?;
-            }
-            Tensor::from_parts(out, self.dims())
-        }))
+        Ok(with_float!(self.dtype(), OP, |T| map_matrices::<T>(OP, self, n, kernel::cholesky::<T>)?))
     }
 
     /// The lower-triangular Cholesky factor `L` of a symmetric positive-definite matrix,
