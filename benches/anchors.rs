@@ -1,18 +1,22 @@
-//! The anchor training workloads of `shared/anchors/bench_torch.py`, built once for the
-//! `workloads` runner and the `training` criterion bench: the same shapes, data sizes and
-//! hyperparameters. A step is forward, loss, backward and optimizer step, in f32
-//! (gradients are returned, never accumulated, so there is no zero-grad).
+//! The workloads of `benches/torch_workloads.py` (the anchors of
+//! `shared/anchors/bench_torch.py` and issue 13's modern ones), built once for the
+//! `workloads` runner, the `training` criterion bench and the `workload_parity` check:
+//! the same shapes, data sizes and hyperparameters. A training step is forward, loss,
+//! backward and optimizer step, in f32 (gradients are returned, never accumulated, so
+//! there is no zero-grad); an inference step is one forward without a graph.
 
-use sinew_autograd::Var;
+use sinew_autograd::{Var, no_grad};
+use sinew_nn::functional::embedding;
 use sinew_nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss};
 use sinew_nn::{
-    Conv2d, Flatten, Forward, Linear, Lstm, MaxPool2d, Module, RecurrentOptions, Relu, Sequential,
+    AttentionMask, BatchNorm2d, Conv2d, Embedding, Flatten, Forward, Gelu, LayerNorm, Linear, Lstm,
+    MaxPool2d, Module, RecurrentOptions, Relu, Sequential, scaled_dot_product_attention,
 };
 use sinew_optim::{Adam, Optimizer, Sgd};
 use sinew_tensor::{Conv2dOptions, DType, Generator, Tensor};
 
-/// One workload: its name in `bench_torch.py`, the steps per timed repetition there, and
-/// a closure that runs one training step (owning its model, optimizer and data).
+/// One workload: its name in `torch_workloads.py`, the steps per timed repetition there,
+/// and a closure that runs one step (owning its model, optimizer and data).
 pub struct Workload {
     pub name: &'static str,
     #[allow(dead_code)] // read by the `workloads` runner; criterion picks its own counts
@@ -20,24 +24,44 @@ pub struct Workload {
     pub step: Box<dyn FnMut()>,
 }
 
-/// A classification step: cross entropy of `model(x)` against `y`, then the update.
-fn classify_step(
-    model: impl Forward + 'static,
+/// A training step: `loss(model(x), y)`, backward, then the update.
+fn train_step<M: Forward + 'static>(
+    model: M,
     mut opt: impl Optimizer + 'static,
     x: Tensor,
     y: Tensor,
+    loss: fn(&Var, &Tensor) -> Var,
 ) -> Box<dyn FnMut()> {
-    let opts = CrossEntropyOptions::default();
     Box::new(move || {
-        let loss = cross_entropy(&model.forward(&Var::constant(x.clone())), &y, &opts);
+        let loss = loss(&model.forward(&Var::constant(x.clone())), &y);
         let grads = loss.backward();
         drop(loss); // free the graph first, so the step updates parameters in place
         opt.step(&grads);
     })
 }
 
+/// An inference step: one forward without a graph.
+fn infer_step<M: Forward + 'static>(model: M, x: Tensor) -> Box<dyn FnMut()> {
+    model.eval();
+    let x = Var::constant(x);
+    Box::new(move || {
+        std::hint::black_box(no_grad(|| model.forward(&x)));
+    })
+}
+
+/// Mean cross entropy of `(N, C)` logits against `(N)` class ids.
+pub fn classify_loss(logits: &Var, y: &Tensor) -> Var {
+    cross_entropy(logits, y, &CrossEntropyOptions::default())
+}
+
+/// Mean cross entropy over every position of `(B, T, V)` logits against `(B, T)` ids.
+pub fn gpt_loss(logits: &Var, y: &Tensor) -> Var {
+    let v = logits.dims()[2];
+    classify_loss(&logits.reshape_infer(&[-1, v as isize]), &y.reshape_infer(&[-1]))
+}
+
 #[derive(Module)]
-struct LstmClassifier {
+pub struct LstmClassifier {
     l: Lstm,
     o: Linear,
 }
@@ -49,7 +73,16 @@ impl Forward for LstmClassifier {
     }
 }
 
-fn mlp(g: &mut Generator) -> Sequential {
+/// LSTM in 32, hidden 128, batch first; the last step's hidden state to 10 classes.
+pub fn lstm_classifier(g: &mut Generator) -> LstmClassifier {
+    LstmClassifier {
+        l: Lstm::new(32, 128, RecurrentOptions::default().batch_first(true), g),
+        o: Linear::new(128, 10, g),
+    }
+}
+
+/// The 784-512-256-10 ReLU MLP.
+pub fn mlp(g: &mut Generator) -> Sequential {
     Sequential::new()
         .add(Linear::new(784, 512, g))
         .add(Relu)
@@ -58,7 +91,133 @@ fn mlp(g: &mut Generator) -> Sequential {
         .add(Linear::new(256, 10, g))
 }
 
-/// The five training workloads, in `bench_torch.py`'s order.
+/// LeNet-5 on 1×28×28.
+pub fn lenet(g: &mut Generator) -> Sequential {
+    Sequential::new()
+        .add(Conv2d::new(1, 6, 5, Conv2dOptions::default().padding(2), g))
+        .add(Relu)
+        .add(MaxPool2d::new(2))
+        .add(Conv2d::new(6, 16, 5, Conv2dOptions::default(), g))
+        .add(Relu)
+        .add(MaxPool2d::new(2))
+        .add(Flatten::new())
+        .add(Linear::new(400, 120, g))
+        .add(Relu)
+        .add(Linear::new(120, 84, g))
+        .add(Relu)
+        .add(Linear::new(84, 10, g))
+}
+
+/// The CIFAR-size CNN: two conv–BN–ReLU pairs at 32 and at 64 channels, each pair
+/// followed by a 2×2 max pool, then Linear(4096, 10).
+pub fn cifar_cnn(g: &mut Generator) -> Sequential {
+    let mut net = Sequential::new();
+    for (i, (cin, cout)) in [(3, 32), (32, 32), (32, 64), (64, 64)].into_iter().enumerate() {
+        net = net
+            .add(Conv2d::new(cin, cout, 3, Conv2dOptions::default().padding(1), g))
+            .add(BatchNorm2d::new(cout))
+            .add(Relu);
+        if i % 2 == 1 {
+            net = net.add(MaxPool2d::new(2));
+        }
+    }
+    net.add(Flatten::new()).add(Linear::new(4096, 10, g))
+}
+
+/// Causal self-attention: one Linear for q, k and v, `heads` heads, an output Linear.
+#[derive(Module)]
+pub struct CausalSelfAttention {
+    qkv: Linear,
+    proj: Linear,
+    #[module(skip)]
+    heads: usize,
+}
+
+impl Forward for CausalSelfAttention {
+    fn forward(&self, x: &Var) -> Var {
+        let (b, t, c) = (x.dims()[0], x.dims()[1], x.dims()[2]);
+        // (B, T, 3C) -> (3, B, heads, T, C / heads): q, k, v as strided views
+        let qkv =
+            self.qkv.forward(x).reshape(&[b, t, 3, self.heads, c / self.heads]).permute(&[2, 0, 3, 1, 4]);
+        let (q, k, v) = (qkv.select(0, 0), qkv.select(0, 1), qkv.select(0, 2));
+        let y = scaled_dot_product_attention(&q, &k, &v, AttentionMask::causal());
+        self.proj.forward(&y.permute(&[0, 2, 1, 3]).reshape(&[b, t, c]))
+    }
+}
+
+/// A pre-norm transformer block: `x + attn(ln1(x))`, then `x + fc2(gelu(fc1(ln2(x))))`.
+#[derive(Module)]
+pub struct Block {
+    ln1: LayerNorm,
+    attn: CausalSelfAttention,
+    ln2: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+}
+
+impl Forward for Block {
+    fn forward(&self, x: &Var) -> Var {
+        let x = x + &self.attn.forward(&self.ln1.forward(x));
+        &x + &self.fc2.forward(&Gelu.forward(&self.fc1.forward(&self.ln2.forward(&x))))
+    }
+}
+
+/// A character-level GPT: token and learned position embeddings, pre-norm blocks, a final
+/// LayerNorm and a Linear head with bias. Its input is `(B, T)` token ids (`i64`).
+#[derive(Module)]
+pub struct Gpt {
+    tok: Embedding,
+    pos: Embedding,
+    blocks: Vec<Block>,
+    ln_f: LayerNorm,
+    head: Linear,
+}
+
+/// Vocabulary 65, context 64, width 128, 4 heads, 2 blocks.
+pub fn gpt(g: &mut Generator) -> Gpt {
+    let (vocab, context, width, heads) = (65, 64, 128, 4);
+    let blocks = (0..2)
+        .map(|_| Block {
+            ln1: LayerNorm::new(&[width]),
+            attn: CausalSelfAttention {
+                qkv: Linear::new(width, 3 * width, g),
+                proj: Linear::new(width, width, g),
+                heads,
+            },
+            ln2: LayerNorm::new(&[width]),
+            fc1: Linear::new(width, 4 * width, g),
+            fc2: Linear::new(4 * width, width, g),
+        })
+        .collect();
+    Gpt {
+        tok: Embedding::new(vocab, width, g),
+        pos: Embedding::new(context, width, g),
+        blocks,
+        ln_f: LayerNorm::new(&[width]),
+        head: Linear::new(width, vocab, g),
+    }
+}
+
+impl Forward for Gpt {
+    /// Logits `(B, T, vocabulary)` of `(B, T)` ids.
+    fn forward(&self, ids: &Var) -> Var {
+        let ids = ids.value();
+        let t = ids.dims()[1];
+        let positions = Tensor::arange_dtype(0.0, t as f64, 1.0, DType::I64);
+        let mut x = &embedding(ids, &self.tok.weight.var()) + &embedding(&positions, &self.pos.weight.var());
+        for block in &self.blocks {
+            x = block.forward(&x);
+        }
+        self.head.forward(&self.ln_f.forward(&x))
+    }
+}
+
+/// The GPT's batch: 32 random sequences of 64 ids and their random targets.
+pub fn gpt_batch(g: &mut Generator) -> (Tensor, Tensor) {
+    (Tensor::rand_int_with(&[32, 64], 0, 65, g), Tensor::rand_int_with(&[32, 64], 0, 65, g))
+}
+
+/// Every workload, in `torch_workloads.py`'s order.
 pub fn training_workloads() -> Vec<Workload> {
     let mut g = Generator::new(0);
     let mut all = Vec::new();
@@ -80,43 +239,69 @@ pub fn training_workloads() -> Vec<Workload> {
     let y = Tensor::rand_int_with(&[128], 0, 10, &mut g);
     let model = mlp(&mut g);
     let sgd = Sgd::momentum(model.parameters(), 0.01, 0.9);
-    let step = classify_step(model, sgd, x.clone(), y.clone());
+    let step = train_step(model, sgd, x.clone(), y.clone(), classify_loss);
     all.push(Workload { name: "mlp_784_512_256_10_b128_sgd", iters: 30, step });
     let model = mlp(&mut g);
     let adam = Adam::new(model.parameters(), 1e-3);
-    all.push(Workload {
-        name: "mlp_784_512_256_10_b128_adam",
-        iters: 30,
-        step: classify_step(model, adam, x, y),
-    });
+    let step = train_step(model, adam, x, y, classify_loss);
+    all.push(Workload { name: "mlp_784_512_256_10_b128_adam", iters: 30, step });
 
     // 3. LeNet-5, 1x28x28, batch 64, SGD with momentum
-    let lenet = Sequential::new()
-        .add(Conv2d::new(1, 6, 5, Conv2dOptions::default().padding(2), &mut g))
-        .add(Relu)
-        .add(MaxPool2d::new(2))
-        .add(Conv2d::new(6, 16, 5, Conv2dOptions::default(), &mut g))
-        .add(Relu)
-        .add(MaxPool2d::new(2))
-        .add(Flatten::new())
-        .add(Linear::new(400, 120, &mut g))
-        .add(Relu)
-        .add(Linear::new(120, 84, &mut g))
-        .add(Relu)
-        .add(Linear::new(84, 10, &mut g));
+    let model = lenet(&mut g);
     let x = Tensor::randn_with(&[64, 1, 28, 28], DType::F32, &mut g);
     let y = Tensor::rand_int_with(&[64], 0, 10, &mut g);
-    let sgd = Sgd::momentum(lenet.parameters(), 0.01, 0.9);
-    all.push(Workload { name: "lenet5_b64_sgd", iters: 10, step: classify_step(lenet, sgd, x, y) });
+    let sgd = Sgd::momentum(model.parameters(), 0.01, 0.9);
+    all.push(Workload {
+        name: "lenet5_b64_sgd",
+        iters: 10,
+        step: train_step(model, sgd, x, y, classify_loss),
+    });
 
     // 4. LSTM: 32 steps, batch 32, input 32, hidden 128, classify the last step, Adam
-    let lstm = LstmClassifier {
-        l: Lstm::new(32, 128, RecurrentOptions::default().batch_first(true), &mut g),
-        o: Linear::new(128, 10, &mut g),
-    };
+    let model = lstm_classifier(&mut g);
     let x = Tensor::randn_with(&[32, 32, 32], DType::F32, &mut g);
     let y = Tensor::rand_int_with(&[32], 0, 10, &mut g);
-    let adam = Adam::new(lstm.parameters(), 1e-3);
-    all.push(Workload { name: "lstm_t32_b32_h128_adam", iters: 10, step: classify_step(lstm, adam, x, y) });
+    let adam = Adam::new(model.parameters(), 1e-3);
+    let step = train_step(model, adam, x, y, classify_loss);
+    all.push(Workload { name: "lstm_t32_b32_h128_adam", iters: 10, step });
+
+    // 5. the character GPT, Adam lr 3e-4
+    let model = gpt(&mut g);
+    let (x, y) = gpt_batch(&mut g);
+    let adam = Adam::new(model.parameters(), 3e-4);
+    let step = train_step(model, adam, x, y, gpt_loss);
+    all.push(Workload { name: "gpt_char_l2_d128_h4_t64_b32_adam", iters: 3, step });
+
+    // 6. the CIFAR-size CNN with batch norm, SGD with momentum
+    let model = cifar_cnn(&mut g);
+    let x = Tensor::randn_with(&[64, 3, 32, 32], DType::F32, &mut g);
+    let y = Tensor::rand_int_with(&[64], 0, 10, &mut g);
+    let sgd = Sgd::momentum(model.parameters(), 0.01, 0.9);
+    all.push(Workload {
+        name: "cnn_cifar_bn_b64_sgd",
+        iters: 3,
+        step: train_step(model, sgd, x, y, classify_loss),
+    });
+
+    // 7. the MLP at other batch sizes
+    for (name, batch, iters) in
+        [("mlp_sgd_b32", 32, 30), ("mlp_sgd_b512", 512, 10), ("mlp_sgd_b1024", 1024, 5)]
+    {
+        let model = mlp(&mut g);
+        let x = Tensor::randn_with(&[batch, 784], DType::F32, &mut g);
+        let y = Tensor::rand_int_with(&[batch], 0, 10, &mut g);
+        let sgd = Sgd::momentum(model.parameters(), 0.01, 0.9);
+        all.push(Workload { name, iters, step: train_step(model, sgd, x, y, classify_loss) });
+    }
+
+    // 8. one-row inference: per-call latency
+    let x = Tensor::randn_with(&[1, 784], DType::F32, &mut g);
+    all.push(Workload { name: "mlp_infer_b1", iters: 2000, step: infer_step(mlp(&mut g), x) });
+    let x = Tensor::randn_with(&[1, 32, 32], DType::F32, &mut g);
+    all.push(Workload {
+        name: "lstm_infer_b1_t32",
+        iters: 200,
+        step: infer_step(lstm_classifier(&mut g), x),
+    });
     all
 }

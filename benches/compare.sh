@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs sinew's anchor workloads and, when a PyTorch install is available (a venv at
-# .venv-torch, or torch importable by python3), PyTorch's, then prints the ratios.
+# Runs the workloads of benches/torch_workloads.py in sinew and, when a PyTorch install
+# is found (see find_torch.sh), in PyTorch, then prints the ratios.
 #   benches/compare.sh [THREADS]
 set -euo pipefail
 cd "$(dirname "$0")/.."

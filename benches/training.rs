@@ -1,6 +1,6 @@
-//! The anchor training workloads (`shared/anchors/bench_torch.py`) under criterion: one
-//! training step each, with exactly the shapes and hyperparameters of the PyTorch script.
-//! The `workloads` binary prints the same workloads as `bench_torch.py`'s lines.
+//! The workloads of `benches/torch_workloads.py` under criterion: one step each (training,
+//! or a forward for the inference ones), with exactly the shapes and hyperparameters of
+//! the PyTorch script. The `workloads` binary prints the same lines as the script.
 #![allow(missing_docs)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -9,7 +9,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 mod anchors;
 
 fn training(c: &mut Criterion) {
-    let mut group = c.benchmark_group("train_step");
+    let mut group = c.benchmark_group("workload_step");
     group.sample_size(20);
     for mut w in anchors::training_workloads() {
         for _ in 0..3 {

@@ -1,10 +1,12 @@
-//! The anchor workloads of `shared/anchors/bench_torch.py`, in sinew, timed the same way
+//! The workloads of `benches/torch_workloads.py` (the anchors of
+//! `shared/anchors/bench_torch.py` and the newer ones), in sinew, timed the same way
 //! (warm-up, then the median of 5 repetitions of `iters` steps) and printed in the same
-//! `name: X ms/step` lines, so the two outputs sit side by side. A step is: forward, loss,
-//! backward, optimizer step (gradients are returned, never accumulated, so there is no
-//! zero-grad), f32.
+//! `name: X ms/step` lines, so the two outputs sit side by side. A training step is:
+//! forward, loss, backward, optimizer step (gradients are returned, never accumulated,
+//! so there is no zero-grad), f32; an inference step is one forward without a graph.
 //!
-//! `cargo run --release -p sinew-benches --bin workloads [THREADS [NAME_PREFIX]]`
+//! `cargo run --release -p sinew-benches --bin workloads [THREADS [NAME_PREFIX]]`, or
+//! `--list` for the workload names.
 
 use std::time::Instant;
 
@@ -34,6 +36,10 @@ fn bench(name: &str, step: &mut dyn FnMut(), iters: usize) {
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("--list") {
+        anchors::training_workloads().iter().for_each(|w| println!("{}", w.name));
+        return;
+    }
     if let Some(t) = std::env::args().nth(1).and_then(|a| a.parse().ok()) {
         sinew_tensor::set_num_threads(t);
     }
