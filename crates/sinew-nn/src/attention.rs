@@ -142,12 +142,23 @@ impl<'a> From<&'a Tensor> for AttentionMask<'a> {
 /// ```
 #[track_caller]
 pub fn scaled_dot_product_attention(q: &Var, k: &Var, v: &Var, mask: AttentionMask<'_>) -> Var {
-    attention("scaled_dot_product_attention", q, k, v, mask.attn_mask, mask.is_causal).0
+    attention("scaled_dot_product_attention", q, k, v, mask.attn_mask, mask.is_causal, false).0
 }
 
-/// The attention output and the attention probabilities `(..., L, S)`.
+/// The attention output and, when `need_probs`, the attention probabilities `(..., L, S)`.
+/// Without them, and when `q`, `k` and `v` share their leading dimensions (no
+/// broadcasting), this is one fused op ([`Var::scaled_dot_product_attention`]);
+/// otherwise it is composed from matmul, softmax and the mask.
 #[track_caller]
-fn attention(who: &str, q: &Var, k: &Var, v: &Var, mask: Option<&Tensor>, causal: bool) -> (Var, Var) {
+fn attention(
+    who: &str,
+    q: &Var,
+    k: &Var,
+    v: &Var,
+    mask: Option<&Tensor>,
+    causal: bool,
+    need_probs: bool,
+) -> (Var, Option<Var>) {
     assert!(
         q.ndim() >= 2 && k.ndim() >= 2 && v.ndim() >= 2,
         "{who}: expected q, k, v of at least 2 dimensions [.., L, E], [.., S, E], [.., S, Ev], \
@@ -167,6 +178,12 @@ fn attention(who: &str, q: &Var, k: &Var, v: &Var, mask: Option<&Tensor>, causal
         v.dims()
     );
     let scale = 1.0 / (e.max(1) as f64).sqrt();
+    let lead = |x: &Var| x.dims()[..x.ndim() - 2].to_vec();
+    let same_lead = k.ndim() == q.ndim() && v.ndim() == q.ndim() && lead(k) == lead(q) && lead(v) == lead(q);
+    if !need_probs && same_lead && q.dtype().is_float() && k.dtype() == q.dtype() && v.dtype() == q.dtype() {
+        let bias = mask_bias(who, mask, false, l, s, &scores_dims(q, s), q.dtype());
+        return (Var::scaled_dot_product_attention(q, k, v, bias.as_ref(), causal, scale), None);
+    }
     let mut scores = q.matmul(&k.t()).mul_scalar(scale);
     let mut keep_rows = None;
     if let Some(bias) = mask_bias(who, mask, causal, l, s, scores.dims(), scores.dtype()) {
@@ -184,7 +201,15 @@ fn attention(who: &str, q: &Var, k: &Var, v: &Var, mask: Option<&Tensor>, causal
     if let Some(keep) = keep_rows {
         probs = &probs * &Var::constant(keep);
     }
-    (probs.matmul(v), probs)
+    (probs.matmul(v), Some(probs))
+}
+
+/// The shape of `q·kᵀ` for `q (.., L, E)` and `s` keys, when `q` and `k` share leading
+/// dimensions.
+fn scores_dims(q: &Var, s: usize) -> Vec<usize> {
+    let mut dims = q.dims()[..q.ndim() - 1].to_vec();
+    dims.push(s);
+    dims
 }
 
 /// The additive bias of the mask and the causal pattern, if any, in `dtype`.
@@ -550,8 +575,8 @@ impl MultiheadAttention {
         // (N, len, E) -> (N, heads, len, d)
         let split = |x: &Var, len: usize| x.reshape(&[n, len, heads, d]).permute(&[0, 2, 1, 3]);
         let mask = self.head_mask(mask, n, l, s);
-        let (out, probs) =
-            attention(&self.to_string(), &split(&q, l), &split(&k, s), &split(&v, s), mask.as_ref(), causal);
+        let (q, k, v) = (split(&q, l), split(&k, s), split(&v, s));
+        let (out, probs) = attention(&self.to_string(), &q, &k, &v, mask.as_ref(), causal, need_weights);
         let out = out.permute(&[0, 2, 1, 3]).reshape(&[n, l, e]).matmul(&w_out.t());
         let out = match b_out {
             Some(b) => &out + b,
@@ -564,7 +589,7 @@ impl MultiheadAttention {
         } else {
             out.transpose(0, 1)
         };
-        let avg = need_weights.then(|| {
+        let avg = probs.map(|probs| {
             let w = probs.mean(&[1], false);
             if batched { w } else { w.squeeze_dim(0) }
         });

@@ -143,6 +143,22 @@ impl Tensor {
     /// # Ok::<(), sinew_tensor::TensorError>(())
     /// ```
     pub fn try_reshape_infer(&self, sizes: &[isize]) -> Result<Tensor> {
+        self.try_reshape(&self.try_infer_shape(sizes)?)
+    }
+
+    /// The shape [`Tensor::try_reshape_infer`] would give, without touching the elements
+    /// (a non-contiguous tensor is not copied to find it).
+    ///
+    /// # Errors
+    /// As [`Tensor::try_reshape_infer`].
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let t = Tensor::zeros(&[2, 3, 4]).transpose(0, 2);
+    /// assert_eq!(t.try_infer_shape(&[4, -1])?, [4, 6]);
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    pub fn try_infer_shape(&self, sizes: &[isize]) -> Result<Vec<usize>> {
         let invalid = |msg: String| TensorError::InvalidArgument { op: "reshape", msg };
         let inferred: Vec<usize> = (0..sizes.len()).filter(|&i| sizes[i] == -1).collect();
         if inferred.len() > 1 {
@@ -172,7 +188,8 @@ impl Tensor {
                 *d = 0;
             }
         }
-        self.try_reshape(&shape)
+        crate::shape::try_numel("reshape", &shape)?;
+        Ok(shape)
     }
 
     /// [`Tensor::try_reshape_infer`], panicking on error.

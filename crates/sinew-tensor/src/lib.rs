@@ -29,6 +29,7 @@
 //! - Large elementwise and reduction work runs on sinew's own thread pool
 //!   ([`set_num_threads`]); results do not depend on the number of threads.
 
+mod attention;
 mod binary;
 pub mod buffer;
 mod bytes;

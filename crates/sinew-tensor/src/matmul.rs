@@ -121,6 +121,26 @@ fn matrix_view(t: &Tensor, batch: &[usize]) -> (Strided, Vec<usize>) {
     (view, batch_strides)
 }
 
+/// `a`'s batch of `(m, k)` matrices as one `(batch·m, k)` matrix, when every batch
+/// dimension steps over whole blocks of rows (`stride = rows below · row stride`), as in a
+/// contiguous `(B, T, k)` activation. `None` for other layouts, or when `a` itself is
+/// broadcast over the batch.
+fn folded_rows(a: &Tensor, batch: &[usize], view: Strided) -> Option<Strided> {
+    let nd = a.ndim();
+    if nd - 2 != batch.len() || a.dims()[..nd - 2] != *batch {
+        return None;
+    }
+    let (dims, strides) = (a.dims(), a.strides());
+    let mut rows = view.rows;
+    for d in (0..nd - 2).rev() {
+        if dims[d] > 1 && strides[d] as isize != rows as isize * view.row_stride {
+            return None;
+        }
+        rows *= dims[d];
+    }
+    Some(Strided { rows, ..view })
+}
+
 fn batched<T: Float + StorageElement>(
     a: &Tensor,
     b: &Tensor,
@@ -133,6 +153,23 @@ fn batched<T: Float + StorageElement>(
     let (bv, bbs) = matrix_view(b, batch);
     let (ad, bd) = (a.storage_slice::<T>(), b.storage_slice::<T>());
     let count = shape::numel(batch);
+    if count > 1
+        && bbs.iter().all(|&s| s == 0)
+        && m * n > 0
+        && let Some(rows) = folded_rows(a, batch, av)
+    {
+        // one matrix broadcast over a batch whose rows lie at one stride (a linear
+        // layer on `(B, T, in)`): a single `(B·m, k)` by `(k, n)` product
+        let mut out = if k > 0 {
+            crate::buffer::scratch::<T>(count * m * n)
+        } else {
+            crate::buffer::filled(count * m * n, T::ZERO)
+        };
+        let par = gemm::par_for(rows.rows, n, k);
+        let (oa, ob) = (a.layout().offset, b.layout().offset);
+        gemm::gemm(&mut out, Strided::row_major(rows.rows, n), &ad[oa..], rows, &bd[ob..], bv, false, par);
+        return Tensor::from_parts(out, &[count, m, n]);
+    }
     let bstrides = shape::contiguous_strides(batch);
     let offsets = |i: usize| {
         let (mut oa, mut ob) = (a.layout().offset, b.layout().offset);
@@ -217,6 +254,28 @@ mod tests {
                     prop_assert!(c.select(0, i).select(0, j).allclose(&want, 1e-12, 1e-12));
                 }
             }
+        }
+    }
+
+    #[test]
+    fn folded_batches_match_per_item_products() {
+        // a contiguous batch folds into one product; a permuted one (batch stride not a
+        // multiple of the rows) and a column-major one take the per-item path
+        let w = values(&[5, 3], 0.7);
+        for a in [
+            values(&[2, 4, 5], 0.3),
+            values(&[4, 2, 5], 0.3).transpose(0, 1),
+            values(&[2, 5, 4], 0.3).transpose(1, 2),
+            values(&[2, 3, 1, 5], 0.3),
+        ] {
+            let c = a.matmul(&w);
+            let flat = a.reshape(&[a.numel() / 5, 5]);
+            let want = naive(&flat.to_vec::<f64>(), &w.to_vec::<f64>(), a.numel() / 5, 5, 3);
+            assert!(
+                c.to_vec::<f64>().iter().zip(&want).all(|(x, y)| (x - y).abs() < 1e-12),
+                "{:?}",
+                a.dims()
+            );
         }
     }
 

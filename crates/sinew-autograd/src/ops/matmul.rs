@@ -47,6 +47,16 @@ impl Var {
                 sum_to(&full, a2.dims()).reshape(a.dims())
             });
             let gb = b.requires_grad().then(|| {
+                // A matrix broadcast over a batch (a linear layer's weight on `(B, T, in)`):
+                // its gradient sums `aᵀ·g` over the batch, which is one product of the
+                // batch's rows stacked, `(k, B·m)` by `(B·m, n)`, not B products summed.
+                let (a2, g2) = if b2.ndim() == 2 && a2.ndim() > 2 {
+                    let (k, n) = (a2.dims()[a2.ndim() - 1], g2.dims()[g2.ndim() - 1]);
+                    let rows = a2.dims()[..a2.ndim() - 1].iter().product();
+                    (a2.reshape(&[rows, k]), g2.reshape(&[rows, n]))
+                } else {
+                    (a2.clone(), g2.clone())
+                };
                 let full = if column_major(b) { g2.t().matmul(&a2).t() } else { a2.t().matmul(&g2) };
                 sum_to(&full, b2.dims()).reshape(b.dims())
             });

@@ -5,6 +5,7 @@
 
 use sinew_tensor::Tensor;
 
+use super::vjp_through;
 use crate::Var;
 use crate::mode::is_grad_enabled;
 
@@ -171,13 +172,6 @@ fn gru_sequence_unfused(p: &Var, w: &Var, b_hn: &Var, h0: &Var) -> Var {
     }
     let refs: Vec<&Var> = outputs.iter().collect();
     Var::stack(&refs, 0)
-}
-
-/// The vector-Jacobian product of `output` (built from `inputs` by differentiable ops)
-/// with `grad`, as differentiable `Var`s: one per input, `None` where it has no influence.
-fn vjp_through(output: &Var, grad: &Var, inputs: &[&Var]) -> Vec<Option<Var>> {
-    let grads = output.backward_pass().grad_output(grad.clone()).create_graph(true).retain(inputs).run();
-    inputs.iter().map(|v| grads.get_var(v).cloned()).collect()
 }
 
 /// The LSTM step's gradient from differentiable ops (for `create_graph`): the same

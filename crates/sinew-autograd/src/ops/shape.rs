@@ -63,7 +63,7 @@ impl Var {
     /// ```
     #[track_caller]
     pub fn reshape_infer(&self, sizes: &[isize]) -> Var {
-        let shape = self.value().reshape_infer(sizes).dims().to_vec();
+        let shape = self.value().try_infer_shape(sizes).unwrap_or_else(|e| panic!("{e}"));
         self.reshape(&shape)
     }
 

@@ -3,6 +3,7 @@
 //! Crate-internal: `Tensor`'s methods check shapes and call them. Only the GEMM's choice
 //! of parallelism is public, so that benchmarks can call faer directly with the same one.
 
+pub(crate) mod attention;
 pub(crate) mod conv;
 pub mod gemm;
 pub(crate) mod linalg;
