@@ -165,7 +165,7 @@ fn batched<T: Float + StorageElement>(
         } else {
             crate::buffer::filled(count * m * n, T::ZERO)
         };
-        let par = gemm::par_for(rows.rows, n, k);
+        let par = gemm::split_for(rows.rows, n, k);
         let (oa, ob) = (a.layout().offset, b.layout().offset);
         gemm::gemm(&mut out, Strided::row_major(rows.rows, n), &ad[oa..], rows, &bd[ob..], bv, false, par);
         return Tensor::from_parts(out, &[count, m, n]);
@@ -197,7 +197,7 @@ fn batched<T: Float + StorageElement>(
             out.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| one(i, c, faer::Par::Seq));
         });
     } else if m * n > 0 {
-        let par = gemm::par_for(m, n, k);
+        let par = gemm::split_for(m, n, k);
         for (i, c) in out.chunks_mut(m * n).enumerate() {
             one(i, c, par);
         }

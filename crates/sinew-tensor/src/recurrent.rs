@@ -500,7 +500,7 @@ fn recurrent_weight_grad<T: crate::dtype::Float>(
     }
     let (rows, nh) = (gates * h, n * h);
     let dwv = Strided::row_major(rows, h);
-    let par = gemm::par_for(rows, h, (steps - 1).max(1) * n);
+    let par = gemm::split_for(rows, h, (steps - 1).max(1) * n);
     let first = Strided::row_major(n, rows).t();
     gemm::gemm(dw, dwv, &d[..n * rows], first, h0, Strided::row_major(n, h), false, par);
     if steps > 1 {

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use super::gemm::{self, Strided};
 use crate::dtype::Float;
 use crate::parallel;
+use crate::simd::Kernel;
 
 /// One operand: its storage, the offset of each batch item's matrix, and the matrix view.
 pub(crate) struct Operand<'a, T> {
@@ -78,8 +79,12 @@ pub(crate) fn forward<T: Float>(
     dims: Dims,
 ) -> (Vec<T>, Vec<T>) {
     let Dims { l, s, ev, .. } = dims;
-    let mut out = crate::buffer::filled(dims.items * l * ev, T::ZERO);
-    let mut probs = crate::buffer::filled(dims.items * l * s, T::ZERO);
+    // the GEMMs replace every element, unless there is nothing to sum over
+    let zeros_or_scratch = |n: usize, summed: usize| {
+        if summed > 0 { crate::buffer::scratch(n) } else { crate::buffer::filled(n, T::ZERO) }
+    };
+    let mut out = zeros_or_scratch(dims.items * l * ev, s);
+    let mut probs = zeros_or_scratch(dims.items * l * s, dims.e);
     for_items(dims, [(&mut out[..], l * ev), (&mut probs[..], l * s)], |i, [out, p]| {
         if dims.e > 0 {
             gemm::gemm(
@@ -94,7 +99,7 @@ pub(crate) fn forward<T: Float>(
             );
         }
         let bias = bias.map(|b| (b.item(i), b.view));
-        crate::simd::vectorized(|| softmax_rows(p, l, s, scale, bias, causal));
+        crate::simd::vectorized(SoftmaxRows { p, l, s, scale, bias, causal });
         if s > 0 {
             gemm::gemm(
                 out,
@@ -111,45 +116,117 @@ pub(crate) fn forward<T: Float>(
     (out, probs)
 }
 
-/// `p ← softmax(p·scale + bias)` row by row, with the causal pattern; rows with no
-/// finite score become zeros.
+/// The sum of `xs` in 16 interleaved partial sums (added in a fixed order), so the
+/// loop vectorises; the result depends on nothing but `xs`.
 #[inline(always)]
-fn softmax_rows<T: Float>(
-    p: &mut [T],
+fn lane_sum<T: Float>(xs: &[T]) -> T {
+    let mut acc = [T::ZERO; 16];
+    let chunks = xs.chunks_exact(16);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += x;
+        }
+    }
+    acc.iter().fold(T::ZERO, |a, &b| a + b) + tail.iter().fold(T::ZERO, |a, &b| a + b)
+}
+
+/// The largest of `xs` (NaNs skipped), `-∞` for none, in 16 lanes.
+#[inline(always)]
+fn lane_max<T: Float>(xs: &[T]) -> T {
+    let pick = |m: T, x: T| if x > m { x } else { m };
+    let mut acc = [T::NEG_INFINITY; 16];
+    let chunks = xs.chunks_exact(16);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a = pick(*a, x);
+        }
+    }
+    tail.iter().fold(acc.iter().fold(T::NEG_INFINITY, |m, &x| pick(m, x)), |m, &x| pick(m, x))
+}
+
+/// `p ← softmax(p·scale + bias)` row by row, with the causal pattern; rows with no
+/// finite score become zeros. A [`Kernel`], so that its body is compiled into the
+/// vector-instruction copies of [`crate::simd::vectorized`].
+struct SoftmaxRows<'a, T> {
+    p: &'a mut [T],
     l: usize,
     s: usize,
     scale: T,
-    bias: Option<(&[T], Strided)>,
+    bias: Option<(&'a [T], Strided)>,
     causal: bool,
-) {
-    for r in 0..l {
-        let row = &mut p[r * s..(r + 1) * s];
-        let visible = if causal { (r + 1).min(s) } else { s };
-        for x in row.iter_mut() {
-            *x *= scale;
-        }
-        if let Some((b, view)) = bias {
-            let start = r as isize * view.row_stride;
-            for (j, x) in row.iter_mut().enumerate() {
-                *x += b[(start + j as isize * view.col_stride) as usize];
+}
+
+impl<T: Float> Kernel for SoftmaxRows<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let SoftmaxRows { p, l, s, scale, bias, causal } = self;
+        for r in 0..l {
+            let row = &mut p[r * s..(r + 1) * s];
+            let visible = if causal { (r + 1).min(s) } else { s };
+            let (seen, hidden) = row.split_at_mut(visible);
+            hidden.fill(T::ZERO);
+            for x in seen.iter_mut() {
+                *x *= scale;
+            }
+            if let Some((b, view)) = bias {
+                let start = r as isize * view.row_stride;
+                if view.col_stride == 1 {
+                    let b = &b[start as usize..start as usize + visible];
+                    for (x, &b) in seen.iter_mut().zip(b) {
+                        *x += b;
+                    }
+                } else {
+                    for (j, x) in seen.iter_mut().enumerate() {
+                        *x += b[(start + j as isize * view.col_stride) as usize];
+                    }
+                }
+            }
+            // (a NaN score is skipped here and turns the whole row to NaN below)
+            let max = lane_max(seen);
+            if max == T::NEG_INFINITY && seen.iter().all(|&x| x == T::NEG_INFINITY) {
+                seen.fill(T::ZERO);
+                continue;
+            }
+            for x in seen.iter_mut() {
+                *x = (*x - max).exp();
+            }
+            let inv = T::ONE / lane_sum(seen);
+            for x in seen.iter_mut() {
+                *x *= inv;
             }
         }
-        let (seen, hidden) = row.split_at_mut(visible);
-        hidden.fill(T::ZERO);
-        // (a NaN score is skipped here and turns the whole row to NaN below)
-        let max = seen.iter().fold(T::NEG_INFINITY, |m, &x| if x > m { x } else { m });
-        if max == T::NEG_INFINITY && seen.iter().all(|&x| x == T::NEG_INFINITY) {
-            seen.fill(T::ZERO);
-            continue;
-        }
-        let mut sum = T::ZERO;
-        for x in seen.iter_mut() {
-            *x = (*x - max).exp();
-            sum += *x;
-        }
-        let inv = T::ONE / sum;
-        for x in seen.iter_mut() {
-            *x *= inv;
+    }
+}
+
+/// `ds ← p·(ds - Σ ds·p)·scale` row by row: the softmax's backward, and the scale.
+struct SoftmaxGrad<'a, T> {
+    ds: &'a mut [T],
+    p: &'a [T],
+    s: usize,
+    scale: T,
+}
+
+impl<T: Float> Kernel for SoftmaxGrad<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        let SoftmaxGrad { ds, p, s, scale } = self;
+        let mut prod = [T::ZERO; 16];
+        for (ds, p) in ds.chunks_exact_mut(s).zip(p.chunks_exact(s)) {
+            // Σ ds·p through a 16-lane buffer, so both loops vectorise
+            let mut dot = T::ZERO;
+            for (d16, p16) in ds.chunks(16).zip(p.chunks(16)) {
+                for ((a, &d), &q) in prod.iter_mut().zip(d16).zip(p16) {
+                    *a = d * q;
+                }
+                dot += lane_sum(&prod[..d16.len()]);
+            }
+            for (d, &p) in ds.iter_mut().zip(p) {
+                *d = p * (*d - dot) * scale;
+            }
         }
     }
 }
@@ -187,14 +264,7 @@ pub(crate) fn backward<T: Float>(
                 gemm::gemm(&mut ds, p_view, g, g_view, v.item(i), v.view.t(), false, seq);
             }
             // the softmax's backward, and the scale: ds = p·(dp - Σ dp·p)·scale
-            crate::simd::vectorized(|| {
-                for (ds, p) in ds.chunks_exact_mut(s).zip(p.chunks_exact(s)) {
-                    let dot = ds.iter().zip(p).fold(T::ZERO, |a, (&d, &p)| a + d * p);
-                    for (d, &p) in ds.iter_mut().zip(p) {
-                        *d = p * (*d - dot) * scale;
-                    }
-                }
-            });
+            crate::simd::vectorized(SoftmaxGrad { ds: &mut ds, p, s, scale });
             if e > 0 {
                 gemm::gemm(dq, Strided::row_major(l, e), &ds, p_view, k.item(i), k.view, false, seq);
                 gemm::gemm(dk, Strided::row_major(s, e), &ds, p_view.t(), q.item(i), q.view, false, seq);

@@ -18,7 +18,7 @@
 //! only compare buffer lengths.
 
 use crate::dtype::Float;
-use crate::kernels::gemm::{Strided, gemm, par_for};
+use crate::kernels::gemm::{Strided, gemm, split_for};
 use faer::Par;
 use rayon::prelude::*;
 use std::ops::Range;
@@ -448,7 +448,7 @@ fn forward_impl<T: Float>(x: &[T], w: &[T], bias: Option<&[T]>, p: &Plan, allow_
     let (x_item, y_item) = (p.x_item(), p.y_item());
     let mut y = crate::buffer::filled(p.batch * y_item, T::ZERO);
     let parallel = allow_parallel && p.parallel();
-    let par = if parallel { Par::Seq } else { par_for(p.og, p.ohw, p.ckk) };
+    let par = if parallel { Par::Seq } else { split_for(p.og, p.ohw, p.ckk) };
     for_each_item(&mut y, y_item, parallel, |i, yi, col| {
         let xi = &x[i * x_item..(i + 1) * x_item];
         for gi in 0..p.groups {
@@ -484,7 +484,7 @@ fn input_grad_impl<T: Float>(dy: &[T], w: &[T], p: &Plan, allow_parallel: bool) 
     let (x_item, y_item) = (p.x_item(), p.y_item());
     let mut dx = crate::buffer::filled(p.batch * x_item, T::ZERO);
     let parallel = allow_parallel && p.parallel();
-    let par = if parallel { Par::Seq } else { par_for(p.ckk, p.ohw, p.og) };
+    let par = if parallel { Par::Seq } else { split_for(p.ckk, p.ohw, p.og) };
     for_each_item(&mut dx, x_item, parallel, |i, dxi, col| {
         let dyi = &dy[i * y_item..(i + 1) * y_item];
         for gi in 0..p.groups {
@@ -558,7 +558,7 @@ fn weight_grad_impl<T: Float>(x: &[T], dy: &[T], p: &Plan, allow_parallel: bool)
     let chunks = p.batch.div_ceil(per);
     if chunks == 1 {
         let mut col = Vec::new();
-        weight_grad_chunk(p, x, dy, 0..p.batch, &mut dw, &mut col, par_for(p.og, p.ckk, p.ohw));
+        weight_grad_chunk(p, x, dy, 0..p.batch, &mut dw, &mut col, split_for(p.og, p.ckk, p.ohw));
         return dw;
     }
     let mut partials = crate::buffer::filled(chunks * w_len, T::ZERO);

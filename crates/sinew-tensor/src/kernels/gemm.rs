@@ -79,7 +79,43 @@ impl Strided {
     }
 }
 
+/// Work (m·n·k) of one block of a split product: enough for faer's sequential kernel to
+/// run at full speed (about 126³).
+const BLOCK_WORK: usize = 2_000_000;
+
+/// The most blocks a product is split into.
+const MAX_BLOCKS: usize = 8;
+
+/// How sinew's kernels run a product that may use the thread pool: [`Par::Seq`] when the
+/// product is too small to split (see [`gemm`]), else a marker that lets [`gemm`] split
+/// it. Unlike [`par_for`], the choice depends on the shape alone, never on the number of
+/// threads, so the arithmetic (and every bit of the result) is the same at any thread count.
+pub(crate) fn split_for(m: usize, n: usize, k: usize) -> Par {
+    if blocks_for(m, n, k) > 1 { Par::rayon(0) } else { Par::Seq }
+}
+
+/// Into how many blocks (a power of two) the product `m×k · k×n` is split: the longer
+/// side of C is halved while each block keeps [`BLOCK_WORK`] and 32 rows or columns.
+fn blocks_for(m: usize, n: usize, k: usize) -> usize {
+    let work = m.saturating_mul(n).saturating_mul(k);
+    if work < PARALLEL_GEMM_WORK || m.min(n) < 32 || k < 16 {
+        return 1;
+    }
+    let mut blocks = 1;
+    while blocks < MAX_BLOCKS && work / (2 * blocks) >= BLOCK_WORK && m.max(n) / (2 * blocks) >= 32 {
+        blocks *= 2;
+    }
+    blocks
+}
+
 /// `c = a·b` (or `c += a·b` when `accumulate`), all three strided views into slices.
+///
+/// With `par` = [`Par::Seq`] the product runs as one sequential faer GEMM on the calling
+/// thread. Otherwise (see [`split_for`]) C is cut into blocks along its longer side, by
+/// the shape alone, and each block is a sequential GEMM: two halves as two rayon tasks,
+/// recursively, when the pool has more than one thread, one after the other otherwise.
+/// Coarse blocks with one join each scale better on few cores than faer's own parallel
+/// kernel, whose fine-grained barriers spin whenever a thread is descheduled.
 ///
 /// # Panics
 /// If the shapes disagree or a view reaches outside its slice (an internal error:
@@ -97,12 +133,47 @@ pub(crate) fn gemm<T: Float>(
 ) {
     with_views(c, c_view, a, a_view, b, b_view, |c, a, b| {
         let accum = if accumulate { Accum::Add } else { Accum::Replace };
-        if matches!(par, Par::Seq) {
-            faer::linalg::matmul::matmul(c, accum, a, b, T::ONE, par);
+        let blocks = if matches!(par, Par::Seq) { 1 } else { blocks_for(c.nrows(), c.ncols(), a.ncols()) };
+        if blocks == 1 {
+            faer::linalg::matmul::matmul(c, accum, a, b, T::ONE, Par::Seq);
         } else {
-            crate::parallel::install(move || faer::linalg::matmul::matmul(c, accum, a, b, T::ONE, par));
+            let on_pool = crate::parallel::num_threads() > 1;
+            crate::parallel::install(move || split_product(c, a, b, accum, blocks, on_pool));
         }
     });
+}
+
+/// `c (+)= a·b` as `blocks` sequential GEMMs on halves of C's longer side, recursively.
+fn split_product<T: Float>(
+    c: MatMut<'_, T>,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    accum: Accum,
+    blocks: usize,
+    parallel: bool,
+) {
+    if blocks <= 1 {
+        faer::linalg::matmul::matmul(c, accum, a, b, T::ONE, Par::Seq);
+        return;
+    }
+    let half = blocks / 2;
+    if c.ncols() >= c.nrows() {
+        let mid = (c.ncols() / 2).next_multiple_of(16).min(c.ncols());
+        let ((c1, c2), (b1, b2)) = (c.split_at_col_mut(mid), b.split_at_col(mid));
+        join(
+            parallel,
+            move || split_product(c1, a, b1, accum, half, parallel),
+            move || split_product(c2, a, b2, accum, half, parallel),
+        );
+    } else {
+        let mid = (c.nrows() / 2).next_multiple_of(16).min(c.nrows());
+        let ((c1, c2), (a1, a2)) = (c.split_at_row_mut(mid), a.split_at_row(mid));
+        join(
+            parallel,
+            move || split_product(c1, a1, b, accum, half, parallel),
+            move || split_product(c2, a2, b, accum, half, parallel),
+        );
+    }
 }
 
 /// [`gemm`] as two sequential halves of C's longer side, run as two rayon tasks: for the
