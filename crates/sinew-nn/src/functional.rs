@@ -5,7 +5,7 @@
 //! Activations, softmax and pooling are methods on [`Var`] (`x.relu()`,
 //! `x.max_pool2d(..)`); the losses are in [`crate::loss`].
 
-use sinew_autograd::{Var, no_grad};
+use sinew_autograd::Var;
 use sinew_tensor::{Conv2dOptions, DType, Generator, Tensor};
 
 use crate::module::Buffer;
@@ -166,7 +166,6 @@ pub fn batch_norm(
     channel_sized("weight", weight.map(|w| w.dims().to_vec()));
     channel_sized("bias", bias.map(|b| b.dims().to_vec()));
 
-    let dims: Vec<isize> = (0..x.ndim() as isize).filter(|&d| d != 1).collect();
     let mut bshape = vec![1usize; x.ndim()];
     bshape[1] = c;
     let (mean, var) = match running {
@@ -175,12 +174,12 @@ pub fn batch_norm(
             Var::constant(rv.value().to_dtype(x.dtype()).reshape(&bshape)),
         ),
         _ => {
-            let mean = x.mean(&dims, true);
-            let var = x.var(&dims, false, true);
+            // the batch's statistics: one fused op
+            let (y, mean, var) = Var::batch_norm_training(x, weight, bias, options.eps);
             if let Some((rm, rv)) = running.filter(|_| options.training) {
                 update_running(rm, rv, &mean, &var, (x.numel() / c.max(1)) as f64, options.momentum);
             }
-            (mean, var)
+            return y;
         }
     };
     let mut y = &(x - &mean) * &var.add_scalar(options.eps).rsqrt();
@@ -194,16 +193,12 @@ pub fn batch_norm(
 }
 
 /// Moves the running statistics `momentum` of the way to the batch's mean and unbiased
-/// variance (`n` values per channel).
-fn update_running(rm: &Buffer, rv: &Buffer, mean: &Var, var: &Var, n: f64, momentum: f64) {
-    no_grad(|| {
-        let c = rm.value().numel();
-        let dt = rm.value().dtype();
-        let batch_mean = mean.value().reshape(&[c]).to_dtype(dt);
-        let unbiased = var.value().reshape(&[c]).mul_scalar(n / (n - 1.0).max(1.0)).to_dtype(dt);
-        rm.set(&(&rm.value() * (1.0 - momentum)) + &(&batch_mean * momentum));
-        rv.set(&(&rv.value() * (1.0 - momentum)) + &(&unbiased * momentum));
-    });
+/// variance (`(C)` tensors over `n` values per channel).
+fn update_running(rm: &Buffer, rv: &Buffer, mean: &Tensor, var: &Tensor, n: f64, momentum: f64) {
+    let dt = rm.value().dtype();
+    let unbiased = var.mul_scalar(n / (n - 1.0).max(1.0)).to_dtype(dt);
+    rm.set(&(&rm.value() * (1.0 - momentum)) + &(&mean.to_dtype(dt) * momentum));
+    rv.set(&(&rv.value() * (1.0 - momentum)) + &(&unbiased * momentum));
 }
 
 /// The rows of `weight` `(num, dim)` at `ids` (`i64`, any shape): shape `ids.shape + [dim]`

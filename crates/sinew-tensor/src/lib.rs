@@ -30,6 +30,7 @@
 //!   ([`set_num_threads`]); results do not depend on the number of threads.
 
 mod attention;
+mod batch_norm;
 mod binary;
 pub mod buffer;
 mod bytes;

@@ -2,6 +2,7 @@
 //! forward and backward rule side by side.
 
 mod attention;
+mod batch_norm;
 mod binary;
 mod conv;
 mod index;

@@ -7,6 +7,7 @@
 use rayon::prelude::*;
 
 use super::gemm::{self, Strided};
+use super::lanes::{lane_max, lane_sum};
 use crate::dtype::Float;
 use crate::parallel;
 use crate::simd::Kernel;
@@ -114,36 +115,6 @@ pub(crate) fn forward<T: Float>(
         }
     });
     (out, probs)
-}
-
-/// The sum of `xs` in 16 interleaved partial sums (added in a fixed order), so the
-/// loop vectorises; the result depends on nothing but `xs`.
-#[inline(always)]
-fn lane_sum<T: Float>(xs: &[T]) -> T {
-    let mut acc = [T::ZERO; 16];
-    let chunks = xs.chunks_exact(16);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for (a, &x) in acc.iter_mut().zip(c) {
-            *a += x;
-        }
-    }
-    acc.iter().fold(T::ZERO, |a, &b| a + b) + tail.iter().fold(T::ZERO, |a, &b| a + b)
-}
-
-/// The largest of `xs` (NaNs skipped), `-∞` for none, in 16 lanes.
-#[inline(always)]
-fn lane_max<T: Float>(xs: &[T]) -> T {
-    let pick = |m: T, x: T| if x > m { x } else { m };
-    let mut acc = [T::NEG_INFINITY; 16];
-    let chunks = xs.chunks_exact(16);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for (a, &x) in acc.iter_mut().zip(c) {
-            *a = pick(*a, x);
-        }
-    }
-    tail.iter().fold(acc.iter().fold(T::NEG_INFINITY, |m, &x| pick(m, x)), |m, &x| pick(m, x))
 }
 
 /// `p ← softmax(p·scale + bias)` row by row, with the causal pattern; rows with no

@@ -4,8 +4,10 @@
 //! of parallelism is public, so that benchmarks can call faer directly with the same one.
 
 pub(crate) mod attention;
+pub(crate) mod batch_norm;
 pub(crate) mod conv;
 pub mod gemm;
+pub(crate) mod lanes;
 pub(crate) mod linalg;
 pub(crate) mod pool;
 pub(crate) mod recurrent;
