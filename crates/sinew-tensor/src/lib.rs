@@ -40,6 +40,7 @@ mod index;
 pub mod kernels;
 mod linalg;
 mod matmul;
+mod norm;
 pub mod parallel;
 mod pooling;
 mod random;
