@@ -495,3 +495,45 @@ fn fused_lstm_cell_equals_the_unfused_formula() {
     assert!(c_fused.value().allclose(&c_ref, 1e-14, 1e-14));
     assert!(h_fused.value().allclose(&h_ref, 1e-14, 1e-14));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// The fused LayerNorm: first derivatives from its kernel, second derivatives through
+    /// the composed rule, with and without weight and bias, over one or two normalised
+    /// dims. Inputs are spaced values (a shuffled ramp), so no row has a tiny variance.
+    #[test]
+    fn layer_norm(
+        lead in proptest::collection::vec(1usize..4, 0..=2),
+        normalized in proptest::collection::vec(1usize..4, 1..=2),
+        affine in 0u8..4,
+        seed in any::<u64>(),
+    ) {
+        let shape: Vec<usize> = lead.iter().chain(&normalized).copied().collect();
+        let (has_w, has_b) = (affine & 1 == 1, affine & 2 == 2);
+        let mut inputs = vec![distinct(&shape, seed)];
+        if has_w {
+            inputs.push(normal(&normalized, seed + 1));
+        }
+        if has_b {
+            inputs.push(normal(&normalized, seed + 2));
+        }
+        let f = move |v: &[Var]| {
+            let w = has_w.then(|| &v[1]);
+            let b = has_b.then(|| &v[1 + usize::from(has_w)]);
+            v[0].layer_norm(&normalized, w, b, 1e-5)
+        };
+        gradcheck(f.clone(), &inputs, opts()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        gradgradcheck(f, &inputs, opts()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    }
+
+    /// Softmax and log-softmax along a dim of at most rank 4 (contiguous last dim and
+    /// strided lanes): kernel gradients, and second derivatives through the composed rule.
+    #[test]
+    fn softmax_family_fused(s in nonscalar_shape(4), seed in any::<u64>(), pick in any::<u64>()) {
+        let d = (pick % s.len() as u64) as isize - s.len() as isize;
+        let x = &normal(&s, seed) * 2.0;
+        check1(move |v| v.softmax(d), x.clone(), true)?;
+        check1(move |v| v.log_softmax(d), x, true)?;
+    }
+}

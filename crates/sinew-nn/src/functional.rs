@@ -48,7 +48,8 @@ pub fn linear(x: &Var, weight: &Var, bias: Option<&Var>) -> Var {
 }
 
 /// Normalises over the trailing `normalized_shape` dimensions, then scales and shifts
-/// (`F.layer_norm`): `(x - mean) / √(var + eps)·weight + bias`, biased variance.
+/// (`F.layer_norm`): `(x - mean) / √(var + eps)·weight + bias`, biased variance. One
+/// fused op ([`Var::layer_norm`]), whose backward is one pass over the rows.
 ///
 /// # Panics
 /// If `x` does not end in `normalized_shape`, or `weight`/`bias` are not shaped like it.
@@ -79,17 +80,7 @@ pub fn layer_norm(
         weight.map(|w| w.dims().to_vec()),
         bias.map(|b| b.dims().to_vec())
     );
-    let dims: Vec<isize> = (x.ndim() - k..x.ndim()).map(|d| d as isize).collect();
-    let mean = x.mean(&dims, true);
-    let var = x.var(&dims, false, true);
-    let mut y = &(x - &mean) * &var.add_scalar(eps).rsqrt();
-    if let Some(w) = weight {
-        y = &y * w;
-    }
-    if let Some(b) = bias {
-        y = &y + b;
-    }
-    y
+    x.layer_norm(normalized_shape, weight, bias, eps)
 }
 
 /// How [`batch_norm`] normalises: `F.batch_norm`'s `training`, `momentum` and `eps`, with

@@ -42,6 +42,7 @@ mod index;
 pub mod kernels;
 mod linalg;
 mod matmul;
+mod norm;
 pub mod parallel;
 mod pooling;
 mod random;

@@ -16,17 +16,17 @@ use crate::shape::normalize_dim;
 use crate::tensor::{StorageElement, Tensor, with_elem, with_float};
 
 /// A tensor viewed as `(outer, reduced, inner)` over contiguous data, plus the output shape.
-struct Plan {
-    src: Tensor,
-    outer: usize,
-    reduced: usize,
-    inner: usize,
-    out_shape: Vec<usize>,
+pub(crate) struct Plan {
+    pub(crate) src: Tensor,
+    pub(crate) outer: usize,
+    pub(crate) reduced: usize,
+    pub(crate) inner: usize,
+    pub(crate) out_shape: Vec<usize>,
 }
 
 impl Tensor {
     #[track_caller]
-    fn plan(&self, op: &'static str, dims: &[isize], keepdim: bool) -> Plan {
+    pub(crate) fn plan(&self, op: &'static str, dims: &[isize], keepdim: bool) -> Plan {
         let nd = self.ndim();
         let mut axes: Vec<usize> = if dims.is_empty() {
             (0..nd).collect()
@@ -576,50 +576,16 @@ impl Tensor {
         self.normalize_lanes("log_softmax", dim, true)
     }
 
+    #[track_caller]
     fn normalize_lanes(&self, op: &'static str, dim: isize, log: bool) -> Tensor {
         let t = if self.dtype() == DType::I64 { self.to_dtype(DType::F32) } else { self.clone() };
         let plan = t.plan(op, &[dim], true);
-        let (outer, reduced, inner) = (plan.outer, plan.reduced, plan.inner);
-        let dims = t.dims().to_vec();
         with_float!(t.dtype(), op, |T| {
             let x = plan.src.as_slice::<T>().expect("contiguous");
-            let mut out = crate::buffer::filled(x.len(), T::ZERO);
-            // one block = one outer index: `reduced × inner` values, all lanes within it
-            let block = |o: usize, dst: &mut [T]| {
-                for i in 0..inner {
-                    let lane = Lane { data: x, start: o * reduced * inner + i, stride: inner, len: reduced };
-                    let m = lane_max(lane);
-                    let m = if m.is_finite() { m } else { T::ZERO };
-                    if log {
-                        // (x - m) - ln Σ, not x - (m + ln Σ): the latter rounds away the
-                        // small log-probabilities of large logits in f32
-                        let ln_sum = lane.iter().map(|v| (v - m).exp()).fold(T::ZERO, |a, b| a + b).ln();
-                        for r in 0..reduced {
-                            dst[r * inner + i] = (lane.get(r) - m) - ln_sum;
-                        }
-                    } else {
-                        let mut s = T::ZERO;
-                        for r in 0..reduced {
-                            let e = (lane.get(r) - m).exp();
-                            dst[r * inner + i] = e;
-                            s += e;
-                        }
-                        let inv = T::ONE / s;
-                        for r in 0..reduced {
-                            dst[r * inner + i] *= inv;
-                        }
-                    }
-                }
-            };
-            let bs = (reduced * inner).max(1);
-            if outer > 1 && parallel::worth_parallel(x.len()) {
-                parallel::install(|| out.par_chunks_mut(bs).enumerate().for_each(|(o, d)| block(o, d)));
-            } else {
-                for (o, d) in out.chunks_mut(bs).enumerate() {
-                    block(o, d);
-                }
-            }
-            Tensor::from_parts(out, &dims)
+            // every element is written by the kernel
+            let mut out = crate::buffer::scratch::<T>(x.len());
+            crate::kernels::norm::softmax_forward(x, plan.outer, plan.reduced, plan.inner, log, &mut out);
+            Tensor::from_parts(out, t.dims())
         })
     }
 }

@@ -8,6 +8,7 @@ mod conv;
 mod index;
 mod linalg;
 mod matmul;
+mod norm;
 mod recurrent;
 mod reduce;
 mod shape;

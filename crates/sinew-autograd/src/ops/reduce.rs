@@ -1,10 +1,13 @@
 //! Reductions and normalisations on variables: `sum`, `mean`, `max`/`min`, `var`/`std`,
 //! `logsumexp`, `softmax`, `log_softmax`, `norm`. Backward rules broadcast the upstream
-//! gradient back over the reduced dimensions.
+//! gradient back over the reduced dimensions. The softmax family's first-order backward
+//! is one tensor kernel; under `create_graph` it is composed from `Var` ops (the pattern
+//! of `ops/recurrent.rs`), so it stays twice differentiable.
 
 use sinew_tensor::Tensor;
 
 use crate::Var;
+use crate::mode::is_grad_enabled;
 
 /// The dimensions a reduction over `dims` removes (all when empty), normalised.
 fn reduced_axes(dims: &[isize], ndim: usize) -> Vec<isize> {
@@ -294,7 +297,8 @@ impl Var {
         })
     }
 
-    /// Softmax along `dim`.
+    /// Softmax along `dim`. Its gradient, `y·(g - Σ g·y)`, is one pass per lane
+    /// ([`Tensor::softmax_backward`]), or `Var` ops under `create_graph`.
     ///
     /// ```
     /// use sinew_autograd::{GradcheckOptions, Var, gradcheck};
@@ -312,12 +316,17 @@ impl Var {
     pub fn softmax(&self, dim: isize) -> Var {
         Var::from_op("softmax", self.value().softmax(dim), &[self], move |ctx| {
             let (y, g) = (ctx.output, ctx.grad);
+            if !is_grad_enabled() {
+                // first order: one pass per lane, the bits of the formula below
+                return vec![Some(Var::constant(Tensor::softmax_backward(y.value(), g.value(), dim)))];
+            }
             let inner = (g * y).sum(&[dim], true);
             vec![Some(y * &(g - &inner))]
         })
     }
 
-    /// `log(softmax(x))` along `dim`.
+    /// `log(softmax(x))` along `dim`. Its gradient, `g - exp(y)·Σ g`, is one pass per
+    /// lane ([`Tensor::log_softmax_backward`]), or `Var` ops under `create_graph`.
     ///
     /// ```
     /// use sinew_autograd::Var;
@@ -333,6 +342,9 @@ impl Var {
     pub fn log_softmax(&self, dim: isize) -> Var {
         Var::from_op("log_softmax", self.value().log_softmax(dim), &[self], move |ctx| {
             let (y, g) = (ctx.output, ctx.grad);
+            if !is_grad_enabled() {
+                return vec![Some(Var::constant(Tensor::log_softmax_backward(y.value(), g.value(), dim)))];
+            }
             vec![Some(g - &(&y.exp() * &g.sum(&[dim], true)))]
         })
     }
