@@ -4,8 +4,10 @@ so the two can be read side by side in one sitting:
     python3 benches/torch_reference.py [THREADS]
 
 matmul (GFLOP/s), elementwise (GB/s), conv2d LeNet shapes (forward and the two
-gradients, microseconds), autograd chain (ns per op), the MLP forward+backward (ms) and
-one Adam step (GB/s: 7 x 4 bytes per parameter element, as in benches/optim.rs).
+gradients, microseconds), autograd chain (ns per op), the MLP forward+backward (ms),
+one Adam step (GB/s: 7 x 4 bytes per parameter element, as in benches/optim.rs) and
+GELU on (2048, 512), exact and tanh, forward and `aten::gelu_backward` (microseconds per
+call, as benches/gelu.rs at the same thread count).
 """
 import sys
 import time
@@ -102,3 +104,14 @@ for name, sizes in (("adam_1M", [M]), ("adam_10M", [10 * M]), ("adam_10x1M", [M]
     opt.step()  # creates the moments
     t = median_time(opt.step)
     print(f"optim/{name}: {7 * 4 * sum(sizes) / t / 1e9:.1f} GB/s")
+
+# GELU on a (2048, 512) f32 activation: F.gelu and aten::gelu_backward(grad, x), the
+# kernels autograd runs (benches/gelu.rs names them forward / backward, tanh_ for the
+# approximation, with the thread count).
+x, gy = torch.randn(2048, 512), torch.randn(2048, 512)
+for name, fn in (("forward", lambda: torch.nn.functional.gelu(x)),
+                 ("backward", lambda: torch.ops.aten.gelu_backward(gy, x)),
+                 ("tanh_forward", lambda: torch.nn.functional.gelu(x, approximate="tanh")),
+                 ("tanh_backward", lambda: torch.ops.aten.gelu_backward(gy, x, approximate="tanh"))):
+    t = median_time(fn)
+    print(f"gelu_f32_2048x512/{name}/{threads}t: {t * 1e6:.0f} us")

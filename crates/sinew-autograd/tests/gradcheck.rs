@@ -435,6 +435,41 @@ proptest! {
     }
 }
 
+/// Values of standard deviation 3: both tails of the GELUs, where `Φ` and `φ` in their
+/// fused gradient kernels are far from their values near 0.
+fn wide(shape: &[usize], seed: u64) -> Tensor {
+    &normal(shape, seed) * 3.0
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// The GELUs: first derivatives through their fused gradient kernels (gradcheck),
+    /// second derivatives through the `Var` rule that `create_graph` selects
+    /// (gradgradcheck); also on transposed views, under a non-constant upstream gradient.
+    #[test]
+    fn gelu_fused_backward(s in shape(3), seed in any::<u64>()) {
+        let x = wide(&s, seed);
+        check1(|v| v.gelu(), x.clone(), true)?;
+        check1(|v| v.gelu_tanh(), x.clone(), true)?;
+        check1(|v| v.t().gelu().sin(), x.clone(), true)?;
+        check1(|v| v.t().gelu_tanh().sin(), x, true)?;
+    }
+}
+
+#[test]
+fn fused_gelu_gradients_equal_the_composed_ones() {
+    for (i, f) in [Var::gelu as fn(&Var) -> Var, Var::gelu_tanh].into_iter().enumerate() {
+        let x = Var::leaf(wide(&[4, 7], 10 + i as u64).t());
+        let w = Var::constant(normal(&[7, 4], 20));
+        let loss = || (&f(&x) * &w).sum_all();
+        let fused = loss().backward();
+        let composed = loss().backward_pass().create_graph(true).run();
+        let (fused, composed) = (fused.get(&x).unwrap(), composed.get(&x).unwrap());
+        assert!(fused.allclose(composed, 1e-15, 1e-15), "{fused} against {composed}");
+    }
+}
+
 #[test]
 fn fused_gru_sequence_equals_pytorch_equations() {
     let (steps, n, h) = (4, 3, 5);

@@ -14,6 +14,7 @@ use crate::dtype::{DType, Element, Float};
 use crate::error::{Result, or_panic};
 use crate::parallel;
 use crate::shape;
+use crate::simd::{BinaryFn, Closure, ZipKernel};
 use crate::tensor::{StorageElement, Tensor, with_elem, with_float};
 
 impl Tensor {
@@ -42,6 +43,18 @@ impl Tensor {
         op: &'static str,
         f: impl Fn(T, T) -> U + Sync + Send,
     ) -> Result<Tensor> {
+        self.try_zip_with(other, op, &Closure(f))
+    }
+
+    /// [`Tensor::try_zip_map`] over a [`BinaryFn`], whose body the vector copies of the
+    /// loop always inline (the fused gradient kernels).
+    #[track_caller]
+    pub(crate) fn try_zip_with<T: StorageElement, U: StorageElement>(
+        &self,
+        other: &Tensor,
+        op: &'static str,
+        f: &impl BinaryFn<T, U>,
+    ) -> Result<Tensor> {
         assert!(
             self.dtype() == T::DTYPE && other.dtype() == T::DTYPE,
             "{op}: operands are {} and {}, kernel takes {}",
@@ -61,15 +74,11 @@ impl Tensor {
         {
             assert!(a.len() == n && b.len() == n, "{op}: contiguous slices of the wrong length");
             // SAFETY: `a` and `b` have `n` elements (asserted), so for a chunk of `start..start
-            // + chunk.len()` within `0..n` the zip runs over the whole chunk and writes each
-            // element once.
+            // + chunk.len()` within `0..n` the kernel's zip runs over the whole chunk and
+            // writes each element once.
             let out = unsafe {
                 parallel::build_vec(n, |start, chunk| {
-                    crate::simd::vectorized(|| {
-                        for ((o, &x), &y) in chunk.iter_mut().zip(&a[start..]).zip(&b[start..]) {
-                            o.write(f(x, y));
-                        }
-                    })
+                    crate::simd::vectorized(ZipKernel { a: &a[start..], b: &b[start..], out: chunk, f })
                 })
             };
             return Ok(Tensor::from_parts(out, &out_shape));
@@ -83,16 +92,18 @@ impl Tensor {
             [&sa, &sb],
             [self.layout().offset, other.layout().offset],
             |[oa, ob], len, [ia, ib]| match (ia, ib) {
-                (1, 1) => out.extend(da[oa..oa + len].iter().zip(&db[ob..ob + len]).map(|(&a, &b)| f(a, b))),
+                (1, 1) => {
+                    out.extend(da[oa..oa + len].iter().zip(&db[ob..ob + len]).map(|(&a, &b)| f.apply(a, b)))
+                }
                 (1, 0) => {
                     let b = db[ob];
-                    out.extend(da[oa..oa + len].iter().map(|&a| f(a, b)))
+                    out.extend(da[oa..oa + len].iter().map(|&a| f.apply(a, b)))
                 }
                 (0, 1) => {
                     let a = da[oa];
-                    out.extend(db[ob..ob + len].iter().map(|&b| f(a, b)))
+                    out.extend(db[ob..ob + len].iter().map(|&b| f.apply(a, b)))
                 }
-                _ => out.extend((0..len).map(|i| f(da[oa + i * ia], db[ob + i * ib]))),
+                _ => out.extend((0..len).map(|i| f.apply(da[oa + i * ia], db[ob + i * ib]))),
             },
         );
         Ok(Tensor::from_parts(out, &out_shape))

@@ -26,6 +26,72 @@ impl<R, F: FnOnce() -> R> Kernel for F {
     }
 }
 
+/// An elementwise function of one value whose body `apply` is always inlined
+/// (`#[inline(always)]` in the impl), so a [`MapKernel`] over it is one loop in each
+/// vector copy however large the function is. A closure is only inlined below LLVM's size
+/// threshold: a larger one (erf, exp and a polynomial: GELU) stays a scalar call per
+/// element, and so does any function reached through a closure or a fn pointer.
+pub(crate) trait UnaryFn<T, U>: Sync {
+    fn apply(&self, x: T) -> U;
+}
+
+/// [`UnaryFn`] of two values.
+pub(crate) trait BinaryFn<T, U>: Sync {
+    fn apply(&self, x: T, y: T) -> U;
+}
+
+/// A closure as a [`UnaryFn`] or [`BinaryFn`] (inlined by LLVM's judgement, as before).
+pub(crate) struct Closure<F>(pub(crate) F);
+
+impl<T, U, F: Fn(T) -> U + Sync> UnaryFn<T, U> for Closure<F> {
+    #[inline(always)]
+    fn apply(&self, x: T) -> U {
+        (self.0)(x)
+    }
+}
+
+impl<T, U, F: Fn(T, T) -> U + Sync> BinaryFn<T, U> for Closure<F> {
+    #[inline(always)]
+    fn apply(&self, x: T, y: T) -> U {
+        (self.0)(x, y)
+    }
+}
+
+/// The loop of a unary elementwise kernel, `out[i] = f(src[i])`, as a [`Kernel`].
+pub(crate) struct MapKernel<'a, T, U, F> {
+    pub(crate) src: &'a [T],
+    pub(crate) out: &'a mut [std::mem::MaybeUninit<U>],
+    pub(crate) f: &'a F,
+}
+
+impl<T: Copy, U, F: UnaryFn<T, U>> Kernel for MapKernel<'_, T, U, F> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        for (o, &x) in self.out.iter_mut().zip(self.src) {
+            o.write(self.f.apply(x));
+        }
+    }
+}
+
+/// [`MapKernel`] for two inputs: `out[i] = f(a[i], b[i])`.
+pub(crate) struct ZipKernel<'a, T, U, F> {
+    pub(crate) a: &'a [T],
+    pub(crate) b: &'a [T],
+    pub(crate) out: &'a mut [std::mem::MaybeUninit<U>],
+    pub(crate) f: &'a F,
+}
+
+impl<T: Copy, U, F: BinaryFn<T, U>> Kernel for ZipKernel<'_, T, U, F> {
+    type Output = ();
+    #[inline(always)]
+    fn run(self) {
+        for ((o, &x), &y) in self.out.iter_mut().zip(self.a).zip(self.b) {
+            o.write(self.f.apply(x, y));
+        }
+    }
+}
+
 /// Runs `kernel`, compiled for the widest vector instructions this CPU supports.
 ///
 /// ```

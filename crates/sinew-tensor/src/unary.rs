@@ -2,9 +2,13 @@
 //! activations (`relu`, `gelu`, `silu`, ...). Float-only functions applied to an `i64`
 //! tensor compute in `f32`, as PyTorch promotes integers.
 
+use std::f64::consts::{FRAC_1_SQRT_2, PI};
+
 use crate::dtype::{DType, Element, Float};
+use crate::error::{Result, TensorError, or_panic};
 use crate::parallel;
 use crate::shape;
+use crate::simd::{BinaryFn, Closure, MapKernel, UnaryFn};
 use crate::tensor::{StorageElement, Tensor, with_elem, with_float};
 
 impl Tensor {
@@ -22,20 +26,23 @@ impl Tensor {
     /// ```
     #[track_caller]
     pub fn map<T: StorageElement, U: StorageElement>(&self, f: impl Fn(T) -> U + Sync + Send) -> Tensor {
+        self.map_with(&Closure(f))
+    }
+
+    /// [`Tensor::map`] over a [`UnaryFn`], whose body the vector copies of the loop always
+    /// inline (the float functions and activations).
+    #[track_caller]
+    pub(crate) fn map_with<T: StorageElement, U: StorageElement>(&self, f: &impl UnaryFn<T, U>) -> Tensor {
         assert_eq!(self.dtype(), T::DTYPE, "map: tensor is {}, closure takes {}", self.dtype(), T::DTYPE);
         let n = self.numel();
         if let Some(src) = self.as_slice::<T>() {
             assert_eq!(src.len(), n, "map: contiguous slice of the wrong length");
             // SAFETY: `src` has `n` elements (asserted), so for a chunk of `start..start +
-            // chunk.len()` within `0..n` the zip runs over the whole chunk and writes each
-            // element once.
+            // chunk.len()` within `0..n` the kernel's zip runs over the whole chunk and
+            // writes each element once.
             let out = unsafe {
                 parallel::build_vec(n, |start, chunk| {
-                    crate::simd::vectorized(|| {
-                        for (o, &x) in chunk.iter_mut().zip(&src[start..]) {
-                            o.write(f(x));
-                        }
-                    })
+                    crate::simd::vectorized(MapKernel { src: &src[start..], out: chunk, f })
                 })
             };
             return Tensor::from_parts(out, self.dims());
@@ -44,9 +51,9 @@ impl Tensor {
         let mut out = crate::buffer::take(n);
         shape::walk(self.dims(), [self.strides()], [self.layout().offset], |[o], len, [s]| {
             match s {
-                1 => out.extend(src[o..o + len].iter().map(|&x| f(x))),
-                0 => out.extend(std::iter::repeat_n(f(src[o]), len)), // a broadcast dimension
-                _ => out.extend(src[o..].iter().step_by(s).take(len).map(|&x| f(x))),
+                1 => out.extend(src[o..o + len].iter().map(|&x| f.apply(x))),
+                0 => out.extend(std::iter::repeat_n(f.apply(src[o]), len)), // a broadcast dimension
+                _ => out.extend(src[o..].iter().step_by(s).take(len).map(|&x| f.apply(x))),
             }
         });
         Tensor::from_parts(out, self.dims())
@@ -59,15 +66,23 @@ impl Tensor {
 }
 
 /// Defines float-only unary methods: `name(doc, |x| body)`, where the body sees `x: T`
-/// with `T: Float` bound to `f32` or `f64`.
+/// with `T: Float` bound to `f32` or `f64`. The body becomes a [`UnaryFn`], which the
+/// vector copies of `map`'s loop inline however large it is.
 macro_rules! float_unary {
     ($($(#[$m:meta])* $name:ident => |$x:ident| $body:expr;)*) => {
         impl Tensor {
             $(
                 $(#[$m])*
                 pub fn $name(&self) -> Tensor {
+                    struct Op;
+                    impl<T: Float> UnaryFn<T, T> for Op {
+                        #[inline(always)]
+                        fn apply(&self, $x: T) -> T {
+                            $body
+                        }
+                    }
                     let t = self.as_float();
-                    with_float!(t.dtype(), stringify!($name), |T| t.map::<T, T>(|$x: T| $body))
+                    with_float!(t.dtype(), stringify!($name), |T| t.map_with::<T, T>(&Op))
                 }
             )*
         }
@@ -210,7 +225,7 @@ float_unary! {
     /// assert!(y.allclose(&torch, 1e-12, 1e-15));
     /// # Ok::<(), sinew_tensor::TensorError>(())
     /// ```
-    gelu => |x| cast::<T>(0.5) * x * (T::ONE + Float::erf(x * cast::<T>(std::f64::consts::FRAC_1_SQRT_2)));
+    gelu => |x| cast::<T>(0.5) * x * (T::ONE + Float::erf(x * cast::<T>(FRAC_1_SQRT_2)));
     /// GELU, tanh approximation (`approximate='tanh'`).
     ///
     /// ```
@@ -222,7 +237,7 @@ float_unary! {
     /// # Ok::<(), sinew_tensor::TensorError>(())
     /// ```
     gelu_tanh => |x| {
-        let k = cast::<T>((2.0 / std::f64::consts::PI).sqrt());
+        let k = cast::<T>((2.0 / PI).sqrt());
         cast::<T>(0.5) * x * (T::ONE + Float::tanh(k * (x + cast::<T>(0.044715) * x * x * x)))
     };
     /// SiLU (swish): `x·sigmoid(x)`.
@@ -261,6 +276,163 @@ float_unary! {
     /// # Ok::<(), sinew_tensor::TensorError>(())
     /// ```
     round => |x| x.round_even();
+}
+
+/// The derivative of exact GELU, `Φ(x) + x·φ(x)`, in the operation order of
+/// `Var::gelu`'s composed rule (so the two agree to the last bit in `f64`).
+#[inline(always)]
+fn gelu_grad<T: Float>(x: T) -> T {
+    let cdf = Float::erf(x * cast::<T>(FRAC_1_SQRT_2)) * cast::<T>(0.5) + cast::<T>(0.5);
+    let pdf = Float::exp(x * x * cast::<T>(-0.5)) * cast::<T>(1.0 / (2.0 * PI).sqrt());
+    cdf + x * pdf
+}
+
+/// The derivative of tanh-approximated GELU: with `u = k·(x + 0.044715·x³)`, `k = √(2/π)`,
+/// `(1 + tanh u)/2 + x/2·(1 - tanh² u)·k·(1 + 3·0.044715·x²)`, in the operation order of
+/// `Var::gelu_tanh`'s composed rule.
+#[inline(always)]
+fn gelu_tanh_grad<T: Float>(x: T) -> T {
+    let k = (2.0 / PI).sqrt();
+    let x2 = x * x;
+    let t = Float::tanh((x + x2 * x * cast::<T>(0.044715)) * cast::<T>(k));
+    let dt = (T::ONE - t * t) * (x2 * cast::<T>(3.0 * 0.044715 * k) + cast::<T>(k));
+    (t + T::ONE) * cast::<T>(0.5) + x * cast::<T>(0.5) * dt
+}
+
+/// `grad·gelu'(x)` as a [`BinaryFn`] of `(x, grad)`.
+struct GeluBackward;
+
+impl<T: Float> BinaryFn<T, T> for GeluBackward {
+    #[inline(always)]
+    fn apply(&self, x: T, grad: T) -> T {
+        grad * gelu_grad(x)
+    }
+}
+
+/// `grad·gelu_tanh'(x)` as a [`BinaryFn`] of `(x, grad)`.
+struct GeluTanhBackward;
+
+impl<T: Float> BinaryFn<T, T> for GeluTanhBackward {
+    #[inline(always)]
+    fn apply(&self, x: T, grad: T) -> T {
+        grad * gelu_tanh_grad(x)
+    }
+}
+
+/// The input of a fused activation gradient as a float tensor, after checking that the
+/// upstream gradient has its shape and dtype.
+fn backward_operands(op: &'static str, x: &Tensor, grad: &Tensor) -> Result<Tensor> {
+    if x.dims() != grad.dims() {
+        return Err(TensorError::ShapeMismatch {
+            op,
+            lhs: x.dims().to_vec(),
+            rhs: grad.dims().to_vec(),
+            detail: ": the gradient must have the input's shape".into(),
+        });
+    }
+    let x = x.as_float();
+    if !grad.dtype().is_float() {
+        return Err(TensorError::UnsupportedDType {
+            op,
+            dtype: grad.dtype(),
+            detail: ": the gradient must be a float tensor".into(),
+        });
+    }
+    if grad.dtype() != x.dtype() {
+        return Err(TensorError::InvalidArgument {
+            op,
+            msg: format!("the input is {} but the gradient is {}", x.dtype(), grad.dtype()),
+        });
+    }
+    Ok(x)
+}
+
+/// Fused gradients of the activations: one pass over the input and the upstream gradient
+/// (vectorised, parallel above [`parallel::PARALLEL_ELEMENT_THRESHOLD`]) instead of a
+/// chain of tensor ops. `Var::gelu` and `Var::gelu_tanh` use them for first-order
+/// backward passes.
+impl Tensor {
+    /// [`Tensor::gelu_backward`] that returns an error instead of panicking.
+    ///
+    /// # Errors
+    /// If `grad`'s shape differs from the input's, or its dtype from the input's (an
+    /// `i64` input counts as `f32`, as in [`Tensor::gelu`]).
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let x = Tensor::from_vec(vec![-1.0f64, 0.0, 1.5], &[3])?;
+    /// assert!(x.try_gelu_backward(&x.ones_like())?.allclose(
+    ///     &Tensor::from_vec(vec![-0.08331547058768629, 0.5, 1.1274691922299795], &[3])?, 1e-12, 1e-12));
+    /// assert!(x.try_gelu_backward(&Tensor::ones(&[2])).is_err()); // not the input's shape
+    /// assert!(x.try_gelu_backward(&Tensor::ones(&[3])).is_err()); // f32 gradient, f64 input
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    pub fn try_gelu_backward(&self, grad: &Tensor) -> Result<Tensor> {
+        const OP: &str = "gelu_backward";
+        let x = backward_operands(OP, self, grad)?;
+        with_float!(x.dtype(), OP, |T| x.try_zip_with::<T, T>(grad, OP, &GeluBackward))
+    }
+
+    /// Gradient of exact [`Tensor::gelu`] at this input: `grad·(Φ(x) + x·φ(x))`, with `Φ`
+    /// and `φ` the standard normal distribution and density (PyTorch's
+    /// `aten::gelu_backward(grad, x)`). One pass; the result is contiguous, of the
+    /// input's shape.
+    ///
+    /// # Panics
+    /// As [`Tensor::try_gelu_backward`] errs; the message names the op and both shapes.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// // torch.ops.aten.gelu_backward(torch.ones(3), x)
+    /// let x = Tensor::from_vec(vec![-1.0f64, 0.0, 1.5], &[3])?;
+    /// let dx = x.gelu_backward(&x.full_like(2.0));
+    /// let torch = Tensor::from_vec(vec![-0.08331547058768629, 0.5, 1.1274691922299795], &[3])?;
+    /// assert!(dx.allclose(&torch.mul_scalar(2.0), 1e-12, 1e-12));
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    #[track_caller]
+    pub fn gelu_backward(&self, grad: &Tensor) -> Tensor {
+        or_panic(self.try_gelu_backward(grad))
+    }
+
+    /// [`Tensor::gelu_tanh_backward`] that returns an error instead of panicking.
+    ///
+    /// # Errors
+    /// As [`Tensor::try_gelu_backward`].
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let x = Tensor::from_vec(vec![-1.0f64, 0.0, 1.5], &[3])?;
+    /// assert!(x.try_gelu_tanh_backward(&x.ones_like())?.allclose(
+    ///     &Tensor::from_vec(vec![-0.08296408384578255, 0.5, 1.1277107931514332], &[3])?, 1e-12, 1e-12));
+    /// assert!(x.try_gelu_tanh_backward(&Tensor::ones(&[3, 1])).is_err());
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    pub fn try_gelu_tanh_backward(&self, grad: &Tensor) -> Result<Tensor> {
+        const OP: &str = "gelu_tanh_backward";
+        let x = backward_operands(OP, self, grad)?;
+        with_float!(x.dtype(), OP, |T| x.try_zip_with::<T, T>(grad, OP, &GeluTanhBackward))
+    }
+
+    /// Gradient of [`Tensor::gelu_tanh`] at this input (PyTorch's
+    /// `aten::gelu_backward(grad, x, approximate='tanh')`). One pass; the result is
+    /// contiguous, of the input's shape.
+    ///
+    /// # Panics
+    /// As [`Tensor::try_gelu_tanh_backward`] errs; the message names the op and both shapes.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// let x = Tensor::from_vec(vec![-1.0f64, 0.0, 1.5], &[3])?;
+    /// let dx = x.gelu_tanh_backward(&x.ones_like());
+    /// let torch = Tensor::from_vec(vec![-0.08296408384578255, 0.5, 1.1277107931514332], &[3])?;
+    /// assert!(dx.allclose(&torch, 1e-12, 1e-12));
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    #[track_caller]
+    pub fn gelu_tanh_backward(&self, grad: &Tensor) -> Tensor {
+        or_panic(self.try_gelu_tanh_backward(grad))
+    }
 }
 
 impl Tensor {
@@ -476,7 +648,11 @@ impl Tensor {
 
 #[cfg(test)]
 mod tests {
-    use crate::{DType, Tensor};
+    use std::f64::consts::{FRAC_1_SQRT_2, PI};
+
+    use proptest::prelude::*;
+
+    use crate::{DType, Generator, Tensor};
 
     fn t64(v: &[f64]) -> Tensor {
         Tensor::from_vec(v.to_vec(), &[v.len()]).unwrap()
@@ -526,5 +702,96 @@ mod tests {
         let t = Tensor::arange(0.0, n as f64, 1.0);
         let y = t.neg().to_vec::<f32>();
         assert!(y.iter().enumerate().all(|(i, &v)| v == -(i as f32)));
+    }
+
+    /// `Var::gelu`'s composed gradient, in tensor ops.
+    fn gelu_backward_composed(x: &Tensor, g: &Tensor) -> Tensor {
+        let cdf = x.mul_scalar(FRAC_1_SQRT_2).erf().mul_scalar(0.5).add_scalar(0.5);
+        let pdf = x.square().mul_scalar(-0.5).exp().mul_scalar(1.0 / (2.0 * PI).sqrt());
+        g.mul(&cdf.add(&x.mul(&pdf)))
+    }
+
+    /// `Var::gelu_tanh`'s composed gradient, in tensor ops.
+    fn gelu_tanh_backward_composed(x: &Tensor, g: &Tensor) -> Tensor {
+        let k = (2.0 / PI).sqrt();
+        let x2 = x.square();
+        let t = x.add(&x2.mul(x).mul_scalar(0.044715)).mul_scalar(k).tanh();
+        let dt = t.square().rsub_scalar(1.0).mul(&x2.mul_scalar(3.0 * 0.044715 * k).add_scalar(k));
+        g.mul(&t.add_scalar(1.0).mul_scalar(0.5).add(&x.mul_scalar(0.5).mul(&dt)))
+    }
+
+    /// Largest `|a - b| / max(|b|, 1)`.
+    fn max_rel_diff(a: &Tensor, b: &Tensor) -> f64 {
+        assert_eq!(a.dims(), b.dims());
+        let (a, b) = (a.to_vec::<f64>(), b.to_vec::<f64>());
+        a.iter().zip(&b).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0.0, f64::max)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// The fused kernels equal the composed formulas of their `Var` rules, over shapes,
+        /// values as wide as ±12 (both tails) and transposed or broadcast operands.
+        #[test]
+        fn gelu_backward_is_the_composed_formula(
+            shape in proptest::collection::vec(1usize..6, 0..4),
+            scale in 0.5f64..4.0,
+            seed in any::<u64>(),
+        ) {
+            let mut rng = Generator::new(seed);
+            let x = Tensor::randn_with(&shape, DType::F64, &mut rng).mul_scalar(scale);
+            let g = Tensor::randn_with(&shape, DType::F64, &mut rng);
+            let cases = [
+                (x.clone(), g.clone()),
+                (x.t().contiguous().t(), g.t().contiguous().t()), // strided operands
+                (x.clone(), Tensor::scalar(1.5f64).broadcast_to(&shape)), // a broadcast gradient
+            ];
+            for (x, g) in cases {
+                let fused = x.gelu_backward(&g);
+                prop_assert!(fused.is_contiguous() && fused.dims() == x.dims());
+                prop_assert!(max_rel_diff(&fused, &gelu_backward_composed(&x, &g)) <= 1e-15);
+                let fused = x.gelu_tanh_backward(&g);
+                prop_assert!(max_rel_diff(&fused, &gelu_tanh_backward_composed(&x, &g)) <= 1e-15);
+                // f32 follows f64 to f32 accuracy
+                let (x32, g32) = (x.to_dtype(DType::F32), g.to_dtype(DType::F32));
+                let want = gelu_backward_composed(&x32.to_dtype(DType::F64), &g32.to_dtype(DType::F64));
+                prop_assert!(max_rel_diff(&x32.gelu_backward(&g32), &want) <= 1e-6);
+                let want = gelu_tanh_backward_composed(&x32.to_dtype(DType::F64), &g32.to_dtype(DType::F64));
+                prop_assert!(max_rel_diff(&x32.gelu_tanh_backward(&g32), &want) <= 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn gelu_backward_in_parallel_chunks_and_at_the_extremes() {
+        let n = 3 << 16; // above the parallel threshold, not a multiple of the chunk
+        let mut rng = Generator::new(7);
+        let x = Tensor::randn_with(&[n], DType::F32, &mut rng).mul_scalar(3.0);
+        let g = Tensor::randn_with(&[n], DType::F32, &mut rng);
+        let want = gelu_backward_composed(&x.to_dtype(DType::F64), &g.to_dtype(DType::F64));
+        assert!(max_rel_diff(&x.gelu_backward(&g), &want) <= 1e-6);
+        let x = Tensor::from_vec(vec![f32::NEG_INFINITY, -40.0, -0.0, 40.0, f32::INFINITY, f32::NAN], &[6])
+            .unwrap();
+        let d = x.gelu_backward(&x.ones_like()).to_vec::<f32>();
+        // torch.ops.aten.gelu_backward(torch.ones(6), x): ±∞·φ(±∞) = ±∞·0 is NaN there too
+        assert_eq!(&d[1..4], &[0.0, 0.5, 1.0]);
+        assert!(d[0].is_nan() && d[4].is_nan() && d[5].is_nan());
+        // integer inputs count as f32
+        let xi = Tensor::from_vec(vec![0i64, 1], &[2]).unwrap();
+        assert_eq!(xi.gelu_backward(&Tensor::ones(&[2])).dtype(), DType::F32);
+    }
+
+    #[test]
+    fn gelu_backward_checks_its_operands() {
+        let x = Tensor::zeros(&[2, 3]);
+        let err = x.try_gelu_backward(&Tensor::zeros(&[3, 2])).unwrap_err().to_string();
+        assert!(err.contains("gelu_backward") && err.contains("[2, 3]") && err.contains("[3, 2]"), "{err}");
+        let err =
+            x.try_gelu_tanh_backward(&Tensor::zeros_dtype(&[2, 3], DType::F64)).unwrap_err().to_string();
+        assert!(err.contains("gelu_tanh_backward") && err.contains("float64"), "{err}");
+        assert!(x.try_gelu_backward(&Tensor::zeros_dtype(&[2, 3], DType::I64)).is_err());
+        let panic = std::panic::catch_unwind(|| x.gelu_backward(&Tensor::zeros(&[6]))).unwrap_err();
+        let msg = panic.downcast_ref::<String>().unwrap();
+        assert!(msg.contains("gelu_backward") && msg.contains("[2, 3]") && msg.contains("[6]"), "{msg}");
     }
 }

@@ -1,9 +1,12 @@
 //! Elementwise functions of one variable. Each backward rule is written with `Var` ops,
-//! so it can be differentiated again; masks (`x > 0`) are constants.
+//! so it can be differentiated again; masks (`x > 0`) are constants. The GELUs' rules are
+//! the exception of `ops/recurrent.rs`: a fused tensor kernel in first-order backward
+//! passes, the same gradient in `Var` ops when `is_grad_enabled()` (under `create_graph`).
 
 use std::f64::consts::{FRAC_1_SQRT_2, PI};
 
 use crate::Var;
+use crate::mode::is_grad_enabled;
 
 /// Defines `name(&self) -> Var` as the tensor op of the same name, with backward
 /// `|x, y, g| expr` (input, output, upstream gradient).
@@ -233,42 +236,6 @@ unary_ops! {
     /// # Ok::<(), sinew_tensor::TensorError>(())
     /// ```
     abs => |x, y, g| g * &Var::constant(x.value().sign());
-    /// GELU (erf form): derivative `Φ(x) + x·φ(x)`.
-    ///
-    /// ```
-    /// use sinew_autograd::Var;
-    /// use sinew_tensor::Tensor;
-    /// let x = Var::leaf(Tensor::from_vec(vec![-1.0f64, 0.0, 1.5], &[3])?);
-    /// let y = x.gelu();   // F.gelu(x)
-    /// let g = y.sum_all().backward();   // y.sum().backward()
-    /// assert!(y.value().allclose(&Tensor::from_vec(vec![-0.15865525393145707, 0.0, 1.399789198096713], &[3])?, 1e-12, 1e-12));
-    /// assert!(g.get(&x).unwrap().allclose(&Tensor::from_vec(vec![-0.08331547058768629, 0.5, 1.1274691922299795], &[3])?, 1e-12, 1e-12));
-    /// # Ok::<(), sinew_tensor::TensorError>(())
-    /// ```
-    gelu => |x, y, g| {
-        let cdf = (x * FRAC_1_SQRT_2).erf().mul_scalar(0.5).add_scalar(0.5);
-        let pdf = (&x.square() * -0.5).exp().mul_scalar(1.0 / (2.0 * PI).sqrt());
-        g * &(&cdf + &(x * &pdf))
-    };
-    /// GELU (tanh approximation).
-    ///
-    /// ```
-    /// use sinew_autograd::Var;
-    /// use sinew_tensor::Tensor;
-    /// let x = Var::leaf(Tensor::from_vec(vec![-1.0f64, 0.0, 1.5], &[3])?);
-    /// let y = x.gelu_tanh();   // F.gelu(x, approximate='tanh')
-    /// let g = y.sum_all().backward();   // y.sum().backward()
-    /// assert!(y.value().allclose(&Tensor::from_vec(vec![-0.15880800939172324, 0.0, 1.3995715769802328], &[3])?, 1e-12, 1e-12));
-    /// assert!(g.get(&x).unwrap().allclose(&Tensor::from_vec(vec![-0.08296408384578255, 0.5, 1.1277107931514332], &[3])?, 1e-12, 1e-12));
-    /// # Ok::<(), sinew_tensor::TensorError>(())
-    /// ```
-    gelu_tanh => |x, y, g| {
-        let k = (2.0 / PI).sqrt();
-        let x2 = x.square();
-        let t = (&(x + &(&(&x2 * x) * 0.044715)) * k).tanh();
-        let dt = &t.square().rsub_scalar(1.0) * &(&x2 * (3.0 * 0.044715 * k)).add_scalar(k);
-        g * &(&(&t.add_scalar(1.0) * 0.5) + &(&(x * 0.5) * &dt))
-    };
     /// SiLU `x·sigmoid(x)`: derivative `s·(1 + x·(1 - s))`.
     ///
     /// ```
@@ -285,6 +252,66 @@ unary_ops! {
         let s = x.sigmoid();
         g * &(&s * &(x * &s.rsub_scalar(1.0)).add_scalar(1.0))
     };
+}
+
+impl Var {
+    /// GELU (erf form): derivative `Φ(x) + x·φ(x)`.
+    ///
+    /// The first-order backward pass is one fused kernel ([`Tensor::gelu_backward`](sinew_tensor::Tensor::gelu_backward)); with
+    /// `create_graph` the same gradient is composed from `Var` ops, so it can be
+    /// differentiated again.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::from_vec(vec![-1.0f64, 0.0, 1.5], &[3])?);
+    /// let y = x.gelu();   // F.gelu(x)
+    /// let g = y.sum_all().backward();   // y.sum().backward()
+    /// assert!(y.value().allclose(&Tensor::from_vec(vec![-0.15865525393145707, 0.0, 1.399789198096713], &[3])?, 1e-12, 1e-12));
+    /// assert!(g.get(&x).unwrap().allclose(&Tensor::from_vec(vec![-0.08331547058768629, 0.5, 1.1274691922299795], &[3])?, 1e-12, 1e-12));
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    pub fn gelu(&self) -> Var {
+        Var::from_op("gelu", self.value().gelu(), &[self], |ctx| {
+            let (x, g) = (&ctx.inputs[0], ctx.grad);
+            if is_grad_enabled() {
+                // building a graph of the gradient (`create_graph`): differentiable ops
+                let cdf = (x * FRAC_1_SQRT_2).erf().mul_scalar(0.5).add_scalar(0.5);
+                let pdf = (&x.square() * -0.5).exp().mul_scalar(1.0 / (2.0 * PI).sqrt());
+                return vec![Some(g * &(&cdf + &(x * &pdf)))];
+            }
+            vec![Some(Var::constant(x.value().gelu_backward(g.value())))]
+        })
+    }
+
+    /// GELU (tanh approximation).
+    ///
+    /// Backward as for [`Var::gelu`]: one fused kernel ([`Tensor::gelu_tanh_backward`](sinew_tensor::Tensor::gelu_tanh_backward)),
+    /// or `Var` ops under `create_graph`.
+    ///
+    /// ```
+    /// use sinew_autograd::Var;
+    /// use sinew_tensor::Tensor;
+    /// let x = Var::leaf(Tensor::from_vec(vec![-1.0f64, 0.0, 1.5], &[3])?);
+    /// let y = x.gelu_tanh();   // F.gelu(x, approximate='tanh')
+    /// let g = y.sum_all().backward();   // y.sum().backward()
+    /// assert!(y.value().allclose(&Tensor::from_vec(vec![-0.15880800939172324, 0.0, 1.3995715769802328], &[3])?, 1e-12, 1e-12));
+    /// assert!(g.get(&x).unwrap().allclose(&Tensor::from_vec(vec![-0.08296408384578255, 0.5, 1.1277107931514332], &[3])?, 1e-12, 1e-12));
+    /// # Ok::<(), sinew_tensor::TensorError>(())
+    /// ```
+    pub fn gelu_tanh(&self) -> Var {
+        Var::from_op("gelu_tanh", self.value().gelu_tanh(), &[self], |ctx| {
+            let (x, g) = (&ctx.inputs[0], ctx.grad);
+            if is_grad_enabled() {
+                let k = (2.0 / PI).sqrt();
+                let x2 = x.square();
+                let t = (&(x + &(&(&x2 * x) * 0.044715)) * k).tanh();
+                let dt = &t.square().rsub_scalar(1.0) * &(&x2 * (3.0 * 0.044715 * k)).add_scalar(k);
+                return vec![Some(g * &(&(&t.add_scalar(1.0) * 0.5) + &(&(x * 0.5) * &dt)))];
+            }
+            vec![Some(Var::constant(x.value().gelu_tanh_backward(g.value())))]
+        })
+    }
 }
 
 impl Var {
