@@ -752,12 +752,14 @@ mod tests {
                 prop_assert!(max_rel_diff(&fused, &gelu_backward_composed(&x, &g)) <= 1e-15);
                 let fused = x.gelu_tanh_backward(&g);
                 prop_assert!(max_rel_diff(&fused, &gelu_tanh_backward_composed(&x, &g)) <= 1e-15);
-                // f32 follows f64 to f32 accuracy
+                // f32 follows f64 to f32 accuracy (worst seen over 2·10⁵ values of spread 4:
+                // 1.5e-7 exact; 1.4e-6 tanh, whose derivative multiplies tanh_f32's few-ulp
+                // error by up to |x|·k·(1 + 0.134·x²)/2)
                 let (x32, g32) = (x.to_dtype(DType::F32), g.to_dtype(DType::F32));
                 let want = gelu_backward_composed(&x32.to_dtype(DType::F64), &g32.to_dtype(DType::F64));
                 prop_assert!(max_rel_diff(&x32.gelu_backward(&g32), &want) <= 1e-6);
                 let want = gelu_tanh_backward_composed(&x32.to_dtype(DType::F64), &g32.to_dtype(DType::F64));
-                prop_assert!(max_rel_diff(&x32.gelu_tanh_backward(&g32), &want) <= 1e-6);
+                prop_assert!(max_rel_diff(&x32.gelu_tanh_backward(&g32), &want) <= 1e-5);
             }
         }
     }
