@@ -5,22 +5,8 @@
 use crate::dtype::Element;
 use crate::error::{Result, TensorError, or_panic};
 use crate::kernels::norm as k;
+use crate::recurrent::same_float_dtype;
 use crate::tensor::{Tensor, with_float};
-
-/// Every operand is a float tensor of one dtype.
-fn same_float_dtype(op: &'static str, ts: &[&Tensor]) -> Result<()> {
-    let dtype = ts[0].dtype();
-    if !dtype.is_float() {
-        return Err(TensorError::UnsupportedDType { op, dtype, detail: String::new() });
-    }
-    if let Some(other) = ts.iter().find(|t| t.dtype() != dtype) {
-        return Err(TensorError::InvalidArgument {
-            op,
-            msg: format!("all operands must share one dtype, got {dtype} and {}", other.dtype()),
-        });
-    }
-    Ok(())
-}
 
 /// The rows and row length of `x` normalised over its trailing `normalized_shape`, and
 /// the shape of the statistics (`x`'s leading dims, then a 1 per normalised dim).

@@ -17,7 +17,8 @@ fn two_d(op: &'static str, name: &str, t: &Tensor, rows: usize, cols: usize) -> 
     Ok(())
 }
 
-fn same_float_dtype(op: &'static str, ts: &[&Tensor]) -> Result<()> {
+/// Every operand is a float tensor of one dtype (shared with the other fused ops).
+pub(crate) fn same_float_dtype(op: &'static str, ts: &[&Tensor]) -> Result<()> {
     let dtype = ts[0].dtype();
     if !dtype.is_float() {
         return Err(TensorError::UnsupportedDType { op, dtype, detail: String::new() });
