@@ -7,7 +7,7 @@
 use rayon::prelude::*;
 
 use super::gemm::{self, Strided};
-use super::lanes::{lane_max, lane_sum};
+use super::lanes::{lane_max, lane_sum, lane_sum_pairs};
 use crate::dtype::Float;
 use crate::parallel;
 use crate::simd::Kernel;
@@ -185,16 +185,8 @@ impl<T: Float> Kernel for SoftmaxGrad<'_, T> {
     #[inline(always)]
     fn run(self) {
         let SoftmaxGrad { ds, p, s, scale } = self;
-        let mut prod = [T::ZERO; 16];
         for (ds, p) in ds.chunks_exact_mut(s).zip(p.chunks_exact(s)) {
-            // Σ ds·p through a 16-lane buffer, so both loops vectorise
-            let mut dot = T::ZERO;
-            for (d16, p16) in ds.chunks(16).zip(p.chunks(16)) {
-                for ((a, &d), &q) in prod.iter_mut().zip(d16).zip(p16) {
-                    *a = d * q;
-                }
-                dot += lane_sum(&prod[..d16.len()]);
-            }
+            let dot = lane_sum_pairs(ds, p, |d, q| d * q);
             for (d, &p) in ds.iter_mut().zip(p) {
                 *d = p * (*d - dot) * scale;
             }
@@ -229,7 +221,9 @@ pub(crate) fn backward<T: Float>(
             let p = &probs[i * l * s..(i + 1) * l * s];
             let g = &grad[i * l * ev..(i + 1) * l * ev];
             let (p_view, g_view) = (Strided::row_major(l, s), Strided::row_major(l, ev));
-            let mut ds = crate::buffer::filled(l * s, T::ZERO);
+            // dO·vᵀ replaces every element, unless there are no value features to sum
+            let mut ds =
+                if ev > 0 { crate::buffer::scratch(l * s) } else { crate::buffer::filled(l * s, T::ZERO) };
             if ev > 0 {
                 gemm::gemm(dv, Strided::row_major(s, ev), p, p_view.t(), g, g_view, false, seq);
                 gemm::gemm(&mut ds, p_view, g, g_view, v.item(i), v.view.t(), false, seq);

@@ -6,7 +6,7 @@
 
 use rayon::prelude::*;
 
-use super::lanes::lane_sum;
+use super::lanes::{lane_sum, lane_sum_pairs};
 use crate::dtype::Float;
 use crate::parallel;
 use crate::simd::Kernel;
@@ -74,16 +74,11 @@ impl<T: Float> Kernel for ChannelStats<'_, T> {
         let ChannelStats { x, dims, ch, count } = self;
         let sum = (0..dims.n).fold(T::ZERO, |a, i| a + lane_sum(dims.row(x, i, ch)));
         let mean = sum / count;
-        let mut sq = [T::ZERO; 16];
-        let mut total = T::ZERO;
-        for i in 0..dims.n {
-            for c16 in dims.row(x, i, ch).chunks(16) {
-                for (a, &v) in sq.iter_mut().zip(c16) {
-                    *a = (v - mean) * (v - mean);
-                }
-                total += lane_sum(&sq[..c16.len()]);
-            }
-        }
+        let squares = |i| {
+            let row = dims.row(x, i, ch);
+            lane_sum_pairs(row, row, |v, _| (v - mean) * (v - mean))
+        };
+        let total = (0..dims.n).fold(T::ZERO, |a, i| a + squares(i));
         (mean, total / count)
     }
 }
@@ -156,16 +151,10 @@ impl<T: Float> Kernel for GradSums<'_, T> {
     fn run(self) -> (T, T) {
         let GradSums { x, grad, dims, ch, mean } = self;
         let (mut sum_g, mut sum_gx) = (T::ZERO, T::ZERO);
-        let mut prod = [T::ZERO; 16];
         for i in 0..dims.n {
             let (xs, gs) = (dims.row(x, i, ch), dims.row(grad, i, ch));
             sum_g += lane_sum(gs);
-            for (x16, g16) in xs.chunks(16).zip(gs.chunks(16)) {
-                for ((a, &v), &g) in prod.iter_mut().zip(x16).zip(g16) {
-                    *a = g * (v - mean);
-                }
-                sum_gx += lane_sum(&prod[..x16.len()]);
-            }
+            sum_gx += lane_sum_pairs(xs, gs, |v, g| g * (v - mean));
         }
         (sum_g, sum_gx)
     }

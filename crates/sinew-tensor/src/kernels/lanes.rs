@@ -33,3 +33,20 @@ pub(crate) fn lane_max<T: Float>(xs: &[T]) -> T {
     }
     tail.iter().fold(acc.iter().fold(T::NEG_INFINITY, |m, &x| pick(m, x)), |m, &x| pick(m, x))
 }
+
+/// `Σ f(a_i, b_i)` over the pairs of `a` and `b` (the shorter sets the length): each block
+/// of 16 pairs is mapped into a lane buffer and summed with [`lane_sum`], the block sums
+/// added in order. Both loops vectorise; the result depends only on the inputs.
+#[inline(always)]
+pub(crate) fn lane_sum_pairs<T: Float>(a: &[T], b: &[T], f: impl Fn(T, T) -> T) -> T {
+    let mut buf = [T::ZERO; 16];
+    let mut total = T::ZERO;
+    for (a16, b16) in a.chunks(16).zip(b.chunks(16)) {
+        let len = a16.len().min(b16.len());
+        for ((slot, &x), &y) in buf.iter_mut().zip(a16).zip(b16) {
+            *slot = f(x, y);
+        }
+        total += lane_sum(&buf[..len]);
+    }
+    total
+}
