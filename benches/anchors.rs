@@ -6,6 +6,7 @@
 //! there is no zero-grad); an inference step is one forward without a graph.
 
 use sinew_autograd::{Var, no_grad};
+use sinew_models::bert::{BertConfig, BertInput, BertModel};
 use sinew_nn::functional::embedding;
 use sinew_nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss};
 use sinew_nn::{
@@ -303,5 +304,30 @@ pub fn training_workloads() -> Vec<Workload> {
         iters: 200,
         step: infer_step(lstm_classifier(&mut g), x),
     });
+
+    // 9. a pretrained encoder's inference: all-MiniLM-L6-v2's architecture (random
+    // weights of its config), all tokens attended, tokenization excluded
+    let config = minilm_config();
+    let bert = std::sync::Arc::new(BertModel::new(&config, true, &mut g));
+    bert.eval();
+    for (name, batch, len, iters) in
+        [("bert_minilm_infer_b1_t16", 1, 16, 200), ("bert_minilm_infer_b32_t128", 32, 128, 3)]
+    {
+        let ids = Tensor::rand_int_with(&[batch, len], 1, 30522, &mut g);
+        let input = BertInput::new(ids).with_attention_mask(Tensor::ones_dtype(&[batch, len], DType::I64));
+        let bert = bert.clone();
+        let step = Box::new(move || {
+            std::hint::black_box(no_grad(|| bert.forward(&input)).expect("valid input"));
+        });
+        all.push(Workload { name, iters, step });
+    }
     all
+}
+
+/// all-MiniLM-L6-v2's `config.json`: 6 layers, width 384, 12 heads, GELU.
+pub fn minilm_config() -> BertConfig {
+    BertConfig::from_json(
+        r#"{"hidden_size": 384, "num_hidden_layers": 6, "num_attention_heads": 12, "intermediate_size": 1536}"#,
+    )
+    .expect("a valid configuration")
 }

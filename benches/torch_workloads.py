@@ -229,6 +229,31 @@ bench("mlp_infer_b1", infer_step(m, torch.randn(1, 784)), iters=2000)
 m = LstmClassifier().eval()
 bench("lstm_infer_b1_t32", infer_step(m, torch.randn(1, 32, 32)), iters=200)
 
+
+# --- a pretrained encoder's inference: all-MiniLM-L6-v2's architecture (random weights
+# of its config: speed does not depend on the values), transformers' BertModel with its
+# default sdpa attention, under inference_mode; tokenization excluded
+def bert_infer_step(model, ids):
+    mask = torch.ones_like(ids)
+    def step():
+        with torch.inference_mode():
+            model(input_ids=ids, attention_mask=mask)
+    return step
+
+
+if "bert".startswith(only) or only.startswith("bert"):
+    try:
+        from transformers import BertConfig, BertModel
+    except ImportError:
+        print("bert_minilm_*: skipped (no transformers)", flush=True)
+    else:
+        torch.manual_seed(0)
+        m = BertModel(BertConfig(hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
+                                 intermediate_size=1536)).eval()
+        for batch, length, iters in ((1, 16, 200), (32, 128, 3)):
+            ids = torch.randint(1, 30522, (batch, length))
+            bench(f"bert_minilm_infer_b{batch}_t{length}", bert_infer_step(m, ids), iters=iters)
+
 # --- matmul throughput (as bench_torch.py)
 if "matmul".startswith(only) or only.startswith("matmul"):
     for n in [256, 1024, 2048]:

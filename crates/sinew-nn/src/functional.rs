@@ -214,16 +214,58 @@ fn update_running(rm: &Buffer, rv: &Buffer, mean: &Tensor, var: &Tensor, n: f64,
 /// ```
 #[track_caller]
 pub fn embedding(ids: &Tensor, weight: &Var) -> Var {
+    embedding_with_padding(ids, weight, None)
+}
+
+/// [`embedding`] with PyTorch's `padding_idx`: the row `padding_idx` is looked up as any
+/// other, but gets no gradient (`F.embedding(ids, weight, padding_idx)`), so training
+/// leaves the padding vector as it is.
+///
+/// # Panics
+/// As [`embedding`], and if `padding_idx` is out of range.
+///
+/// ```
+/// use sinew_nn::functional::embedding_with_padding;
+/// use sinew_autograd::Var;
+/// use sinew_tensor::Tensor;
+/// let table = Var::leaf(Tensor::from([[5.0f32, 5.0], [1.0, 1.0]]));
+/// let ids = Tensor::from([0i64, 1, 0]);
+/// let e = embedding_with_padding(&ids, &table, Some(0));
+/// assert_eq!(e.value().to_vec::<f32>(), [5.0, 5.0, 1.0, 1.0, 5.0, 5.0]);
+/// let g = e.sum_all().backward().get(&table).unwrap().to_vec::<f32>();
+/// assert_eq!(g, [0.0, 0.0, 1.0, 1.0]); // the padding row learns nothing
+/// ```
+#[track_caller]
+pub fn embedding_with_padding(ids: &Tensor, weight: &Var, padding_idx: Option<usize>) -> Var {
     assert!(weight.ndim() == 2, "embedding: expected a weight of shape [num, dim], got {:?}", weight.dims());
     let (num, dim) = (weight.dims()[0], weight.dims()[1]);
     assert_eq!(ids.dtype(), DType::I64, "Embedding({num}, {dim}): ids must be int64, got {}", ids.dtype());
     let flat = ids.reshape(&[ids.numel()]);
-    if let Some(bad) = flat.to_vec::<i64>().into_iter().find(|&i| i < 0 || i as usize >= num) {
+    let list = flat.to_vec::<i64>();
+    if let Some(bad) = list.iter().find(|&&i| i < 0 || i as usize >= num) {
         panic!("Embedding({num}, {dim}): id {bad} is out of range 0..{num}");
     }
     let mut shape = ids.dims().to_vec();
     shape.push(dim);
-    weight.index_select(0, &flat).reshape(&shape)
+    let pad = padding_idx.map(|p| {
+        assert!(p < num, "Embedding({num}, {dim}): padding_idx {p} is out of range 0..{num}");
+        p as i64
+    });
+    let rows = match pad.filter(|p| list.contains(p)) {
+        None => weight.index_select(0, &flat),
+        Some(p) => {
+            // the upstream gradient of the padding positions is dropped before it is scattered
+            let keep: Vec<f64> = list.iter().map(|&i| (i != p) as u8 as f64).collect();
+            let keep =
+                Tensor::from_vec(keep, &[list.len(), 1]).expect("one flag per id").to_dtype(weight.dtype());
+            let idx = flat.clone();
+            Var::from_op("embedding", weight.value().index_select(0, &flat), &[weight], move |ctx| {
+                let zeros = Var::constant(Tensor::zeros_dtype(ctx.inputs[0].dims(), ctx.grad.dtype()));
+                vec![Some(zeros.index_add(0, &idx, &ctx.grad.mul(&Var::constant(keep.clone()))))]
+            })
+        }
+    };
+    rows.reshape(&shape)
 }
 
 /// 2-D convolution (`F.conv2d`): `x` `(N, C, H, W)`, `weight` `(out, C/groups, kH, kW)`,

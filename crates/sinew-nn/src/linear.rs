@@ -168,6 +168,9 @@ impl Forward for Flatten {
 pub struct Embedding {
     /// `(num_embeddings, embedding_dim)`.
     pub weight: Param,
+    /// A row that gets no gradient (PyTorch's `padding_idx`); see
+    /// [`Embedding::with_padding_idx`].
+    pub padding_idx: Option<usize>,
 }
 
 impl Embedding {
@@ -181,7 +184,38 @@ impl Embedding {
     /// assert_eq!(emb.weight.value().dims(), &[10, 3]);
     /// ```
     pub fn new(num: usize, dim: usize, g: &mut Generator) -> Self {
-        Embedding { weight: Param::new("weight", init::normal(&[num, dim], 0.0, 1.0, g)) }
+        Embedding { weight: Param::new("weight", init::normal(&[num, dim], 0.0, 1.0, g)), padding_idx: None }
+    }
+
+    /// The same table with row `padding_idx` zeroed and excluded from gradients
+    /// (`nn.Embedding(num, dim, padding_idx=p)`).
+    ///
+    /// # Panics
+    /// If `padding_idx` is out of range.
+    ///
+    /// ```
+    /// use sinew_nn::Embedding;
+    /// use sinew_tensor::Generator;
+    /// let emb = Embedding::new(10, 3, &mut Generator::new(0)).with_padding_idx(0);
+    /// assert_eq!(emb.weight.value().to_vec::<f32>()[..3], [0.0, 0.0, 0.0]);
+    /// assert_eq!(emb.to_string(), "Embedding(10, 3, padding_idx=0)");
+    /// ```
+    #[track_caller]
+    pub fn with_padding_idx(mut self, padding_idx: usize) -> Self {
+        let mut w = self.weight.value();
+        let (num, dim) = (w.dims()[0], w.dims()[1]);
+        assert!(
+            padding_idx < num,
+            "Embedding({num}, {dim}): padding_idx {padding_idx} is out of range 0..{num}"
+        );
+        let zero_row = Tensor::zeros_dtype(&[1, dim], w.dtype());
+        w = Tensor::cat(
+            &[&w.narrow(0, 0, padding_idx), &zero_row, &w.narrow(0, padding_idx + 1, num - padding_idx - 1)],
+            0,
+        );
+        self.weight.set_value(w);
+        self.padding_idx = Some(padding_idx);
+        self
     }
 
     /// The vectors of `ids` (`i64`, any shape): output shape `ids.shape + [dim]`.
@@ -203,7 +237,7 @@ impl Embedding {
     /// ```
     #[track_caller]
     pub fn lookup(&self, ids: &Tensor) -> Var {
-        crate::functional::embedding(ids, &self.weight.var())
+        crate::functional::embedding_with_padding(ids, &self.weight.var(), self.padding_idx)
     }
 }
 
@@ -213,7 +247,10 @@ impl Module for Embedding {
     }
     fn extra_repr(&self) -> String {
         let w = self.weight.value();
-        format!("{}, {}", w.dims()[0], w.dims()[1])
+        match self.padding_idx {
+            Some(p) => format!("{}, {}, padding_idx={p}", w.dims()[0], w.dims()[1]),
+            None => format!("{}, {}", w.dims()[0], w.dims()[1]),
+        }
     }
 }
 impl std::fmt::Display for Embedding {

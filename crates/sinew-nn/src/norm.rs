@@ -63,6 +63,19 @@ impl Dropout {
     pub fn p(&self) -> f64 {
         self.p
     }
+
+    /// Whether the layer is in training mode (new layers are), where it drops.
+    ///
+    /// ```
+    /// use sinew_nn::{Dropout, Module};
+    /// let drop = Dropout::new(0.1, 0);
+    /// assert!(drop.is_training());
+    /// drop.eval();
+    /// assert!(!drop.is_training());
+    /// ```
+    pub fn is_training(&self) -> bool {
+        self.training.load(Ordering::Relaxed)
+    }
 }
 
 impl Module for Dropout {

@@ -48,6 +48,9 @@
 pub use sinew_autograd as autograd;
 #[doc(inline)]
 pub use sinew_data as data;
+#[cfg(feature = "models")]
+#[doc(inline)]
+pub use sinew_models as models;
 #[doc(inline)]
 pub use sinew_nn as nn;
 #[doc(inline)]
