@@ -39,5 +39,38 @@ fn matmul(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, matmul);
+/// A linear layer on a few rows, `x (m×k) · Wᵀ` with `W (n×k)` row-major (one sequence
+/// through a transformer, a recurrence step): sinew next to one sequential faer
+/// call on the same buffers.
+fn skinny(c: &mut Criterion) {
+    let mut g = c.benchmark_group("skinny");
+    g.sample_size(20);
+    let mut rng = Generator::new(0);
+    for (k, n) in [(384usize, 1536usize), (1536, 384), (384, 384)] {
+        let w = Tensor::randn_with(&[n, k], DType::F32, &mut rng);
+        let wd = w.to_vec::<f32>();
+        for m in [1usize, 4, 16, 32] {
+            let x = Tensor::randn_with(&[m, k], DType::F32, &mut rng);
+            let xd = x.to_vec::<f32>();
+            let id = format!("{m}x{k}x{n}");
+            g.throughput(Throughput::Elements(2 * (m * k * n) as u64));
+            g.bench_function(BenchmarkId::new("sinew", &id), |bench| {
+                bench.iter(|| black_box(x.matmul(&w.t())))
+            });
+            let mut cd = vec![0f32; m * n];
+            g.bench_function(BenchmarkId::new("faer_seq", &id), |bench| {
+                bench.iter(|| {
+                    let am = MatRef::from_row_major_slice(&xd, m, k);
+                    let bm = MatRef::from_row_major_slice(&wd, n, k).transpose();
+                    let cm = MatMut::from_row_major_slice_mut(&mut cd, m, n);
+                    faer::linalg::matmul::matmul(cm, Accum::Replace, am, bm, 1.0f32, Par::Seq);
+                    black_box(&cd);
+                });
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, matmul, skinny);
 criterion_main!(benches);

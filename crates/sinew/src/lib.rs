@@ -74,6 +74,7 @@ pub use sinew_train as train;
 /// | [`saving`](guide::saving) | safetensors to and from PyTorch, state dicts, checkpoints and resuming |
 /// | [`pytorch_cheatsheet`](guide::pytorch_cheatsheet) | PyTorch expression → sinew expression, and the differences that matter |
 /// | [`performance`](guide::performance) | threads, determinism, views and contiguity, matmul parallelism, the benchmarks |
+/// | `pretrained` (feature `models`) | loading a Hugging Face model, tokenization, sentence embeddings, fine-tuning |
 pub mod guide {
     #[doc = include_str!("../docs/getting-started.md")]
     pub mod getting_started {}
@@ -98,6 +99,10 @@ pub mod guide {
 
     #[doc = include_str!("../docs/performance.md")]
     pub mod performance {}
+
+    #[cfg(feature = "models")]
+    #[doc = include_str!("../docs/pretrained.md")]
+    pub mod pretrained {}
 }
 
 /// The names most programs need: `use sinew::prelude::*;`.
