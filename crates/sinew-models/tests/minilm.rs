@@ -139,12 +139,14 @@ fn f32_hidden_states_and_embeddings_match_pytorch() {
     let diff = hidden.value().to_dtype(DType::F64).sub(&want("hidden.f32").to_dtype(DType::F64)).abs();
     let (on_real, on_pad) =
         (diff.mul(&real).max_all().item(), diff.mul(&real.rsub_scalar(1.0)).max_all().item());
+    println!("f32 last hidden states: {on_real:e} on tokens, {on_pad:e} on padding");
     assert!(
         on_real < 1e-5 && on_pad < 1e-3,
         "last hidden states differ by {on_real:e} (tokens), {on_pad:e} (padding)"
     );
     let emb = no_grad(|| e.embed_input(&f.input)).unwrap();
     let d = max_diff(emb.value(), want("embeddings.f32"));
+    println!("f32 embeddings: {d:e}");
     assert!(d < 1e-5, "embeddings differ by {d:e}");
     // from text, through the tokenizer, in batches
     let mut short = SentenceEmbedder::from_pretrained(&dir).unwrap();
@@ -161,6 +163,7 @@ fn f64_hidden_states_embeddings_and_gradients_match_pytorch() {
     e.model.cast(DType::F64);
     let out = e.model.forward(&f.input).unwrap();
     let d = max_diff(out.last_hidden_state.value(), want("hidden.f64"));
+    println!("f64 last hidden states: {d:e}");
     assert!(d < 1e-9, "f64 last hidden states differ by {d:e}");
     let emb = e.embed_input(&f.input).unwrap();
     let d = max_diff(emb.value(), want("embeddings.f64"));
@@ -179,6 +182,7 @@ fn f64_hidden_states_embeddings_and_gradients_match_pytorch() {
         "embeddings.LayerNorm.bias",
     ] {
         let d = max_diff(&grad(name), want(&format!("grad.{name}")));
+        println!("f64 gradient of {name}: {d:e}");
         assert!(d < 1e-8, "gradient of {name} differs by {d:e}");
     }
     // the word embeddings: the rows of the ids used, zero elsewhere
@@ -230,4 +234,54 @@ fn inference_records_no_graph() {
     let e = embedder(&dir);
     let out = no_grad(|| e.model.forward(&fixture().input)).unwrap();
     assert!(!out.last_hidden_state.requires_grad());
+}
+
+#[test]
+fn broken_sentence_transformers_files_are_errors_not_panics() {
+    let Some(dir) = model_dir() else { return };
+    let scratch = std::env::temp_dir().join(format!("sinew-minilm-broken-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(scratch.join("1_Pooling")).unwrap();
+    for f in [
+        "config.json",
+        "tokenizer.json",
+        "modules.json",
+        "sentence_bert_config.json",
+        "1_Pooling/config.json",
+    ] {
+        std::fs::copy(dir.join(f), scratch.join(f)).unwrap();
+    }
+    // the weights are large: link rather than copy
+    std::os::unix::fs::symlink(
+        dir.join("model.safetensors").canonicalize().unwrap(),
+        scratch.join("model.safetensors"),
+    )
+    .unwrap();
+    let tokenizer = std::fs::read(dir.join("tokenizer.json")).unwrap();
+    for cut in [0, 1, 100, tokenizer.len() / 3, tokenizer.len() - 2] {
+        std::fs::write(scratch.join("tokenizer.json"), &tokenizer[..cut]).unwrap();
+        let r = std::panic::catch_unwind(|| Tokenizer::from_file(scratch.join("tokenizer.json")).map(|_| ()));
+        assert!(matches!(r, Ok(Err(sinew_models::ModelError::Tokenizer(_)))), "tokenizer.json cut at {cut}");
+    }
+    std::fs::write(scratch.join("tokenizer.json"), &tokenizer).unwrap();
+    let load = || SentenceEmbedder::from_pretrained(&scratch).map(|_| ()).unwrap_err().to_string();
+    std::fs::write(
+        scratch.join("1_Pooling/config.json"),
+        r#"{"pooling_mode_cls_token": true, "pooling_mode_mean_tokens": true}"#,
+    )
+    .unwrap();
+    assert!(load().contains("several pooling modes"), "{}", load());
+    std::fs::copy(dir.join("1_Pooling/config.json"), scratch.join("1_Pooling/config.json")).unwrap();
+    std::fs::write(
+        scratch.join("modules.json"),
+        r#"[{"idx": 0, "path": "x", "type": "sentence_transformers.models.Dense"}]"#,
+    )
+    .unwrap();
+    assert!(load().contains("Dense"), "{}", load());
+    std::fs::write(scratch.join("modules.json"), "[{").unwrap();
+    assert!(load().contains("modules.json"), "{}", load());
+    std::fs::copy(dir.join("modules.json"), scratch.join("modules.json")).unwrap();
+    std::fs::write(scratch.join("sentence_bert_config.json"), r#"{"max_seq_length": 1}"#).unwrap();
+    assert!(load().contains("max_length 1"), "{}", load());
+    let _ = std::fs::remove_dir_all(&scratch);
 }
