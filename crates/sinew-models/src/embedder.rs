@@ -121,9 +121,7 @@ impl SentenceEmbedder {
     /// As [`BertModel::forward`].
     pub fn embed_input(&self, input: &BertInput) -> Result<Var> {
         let hidden = self.model.forward(input)?.last_hidden_state;
-        let (b, t) = input.batch_and_len();
-        let all = Tensor::ones_dtype(&[b, t], sinew_tensor::DType::I64);
-        let pooled = self.pooling.pool(&hidden, input.attention_mask.as_ref().unwrap_or(&all));
+        let pooled = self.pooling.pool(&hidden, input.attention_mask.as_ref());
         Ok(if self.normalize { l2_normalize(&pooled) } else { pooled })
     }
 }

@@ -83,7 +83,8 @@ impl PoolingMode {
     }
 
     /// Pools `hidden` `(batch, seq, dim)` over the tokens whose `mask` `(batch, seq)`
-    /// (`i64`, 1 = real token) is set, to `(batch, dim)`.
+    /// (`i64`, 1 = real token) is set, or over every token without a mask, to
+    /// `(batch, dim)`.
     ///
     /// ```
     /// use sinew_models::PoolingMode;
@@ -91,12 +92,22 @@ impl PoolingMode {
     /// use sinew_tensor::Tensor;
     /// let hidden = Var::constant(Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 100.0, 100.0], &[1, 3, 2])?);
     /// let mask = Tensor::from_vec(vec![1i64, 1, 0], &[1, 3])?; // the last token is padding
-    /// assert_eq!(PoolingMode::Mean.pool(&hidden, &mask).value().to_vec::<f32>(), vec![2.0, 3.0]);
-    /// assert_eq!(PoolingMode::Max.pool(&hidden, &mask).value().to_vec::<f32>(), vec![3.0, 4.0]);
-    /// assert_eq!(PoolingMode::Cls.pool(&hidden, &mask).value().to_vec::<f32>(), vec![1.0, 2.0]);
+    /// assert_eq!(PoolingMode::Mean.pool(&hidden, Some(&mask)).value().to_vec::<f32>(), vec![2.0, 3.0]);
+    /// assert_eq!(PoolingMode::Max.pool(&hidden, Some(&mask)).value().to_vec::<f32>(), vec![3.0, 4.0]);
+    /// assert_eq!(PoolingMode::Cls.pool(&hidden, Some(&mask)).value().to_vec::<f32>(), vec![1.0, 2.0]);
+    /// // without a mask every token counts
+    /// let all = PoolingMode::Mean.pool(&hidden, None).value().to_vec::<f32>();
+    /// assert!((all[0] - 104.0 / 3.0).abs() < 1e-5 && (all[1] - 106.0 / 3.0).abs() < 1e-5);
     /// # Ok::<(), sinew_tensor::TensorError>(())
     /// ```
-    pub fn pool(self, hidden: &Var, mask: &Tensor) -> Var {
+    pub fn pool(self, hidden: &Var, mask: Option<&Tensor>) -> Var {
+        let Some(mask) = mask else {
+            return match self {
+                PoolingMode::Cls => hidden.select(1, 0),
+                PoolingMode::Mean => hidden.mean(&[1], false),
+                PoolingMode::Max => hidden.max_dim(1, false).0,
+            };
+        };
         let keep = mask.to_dtype(hidden.dtype()).unsqueeze(-1); // (batch, seq, 1)
         match self {
             PoolingMode::Cls => hidden.select(1, 0),

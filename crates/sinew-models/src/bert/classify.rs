@@ -4,7 +4,7 @@ use sinew_autograd::Var;
 use sinew_nn::{Dropout, Forward, Linear, Module, Visitor};
 use sinew_tensor::Generator;
 
-use super::model::{BertInput, BertModel};
+use super::model::{BertInput, BertModel, Init};
 use crate::error::{ModelError, Result};
 use crate::sentence::PoolingMode;
 
@@ -71,14 +71,10 @@ impl BertForSequenceClassification {
             });
         }
         let c = bert.config();
-        let (h, std, p) = (c.hidden_size, c.initializer_range, c.hidden_dropout_prob);
-        let classifier = Linear::new(h, num_labels, g);
-        classifier.weight.set_value(sinew_nn::init::normal(&[num_labels, h], 0.0, std, g));
-        if let Some(b) = &classifier.bias {
-            b.set_value(sinew_tensor::Tensor::zeros(&[num_labels]));
-        }
+        let mut init = Init::random(g, c);
+        let (classifier, dropout) =
+            (init.linear(c.hidden_size, num_labels), init.dropout(c.hidden_dropout_prob));
         let dtype = bert.embeddings.word_embeddings.weight.value().dtype();
-        let dropout = Dropout::new(p, g.int_in(0, i64::MAX) as u64);
         let model = BertForSequenceClassification { bert, classifier, dropout, pooling };
         model.classifier.cast(dtype);
         model.train();
@@ -93,10 +89,9 @@ impl BertForSequenceClassification {
         let out = self.bert.forward(input)?;
         let pooled = match self.pooling {
             ClassifierPooling::Pooler => out.pooler_output.expect("checked in new: the encoder has a pooler"),
-            ClassifierPooling::Mean => match &input.attention_mask {
-                Some(mask) => PoolingMode::Mean.pool(&out.last_hidden_state, mask),
-                None => out.last_hidden_state.mean(&[1], false),
-            },
+            ClassifierPooling::Mean => {
+                PoolingMode::Mean.pool(&out.last_hidden_state, input.attention_mask.as_ref())
+            }
         };
         Ok(self.classifier.forward(&self.dropout.forward(&pooled)))
     }

@@ -27,7 +27,7 @@ pub enum Activation {
 
 /// A BERT encoder's shape and hyper-parameters, read from `config.json` with Hugging
 /// Face's field names and defaults (those of `transformers.BertConfig`). Fields sinew does
-/// not use (`architectures`, `initializer_range`, ...) are ignored.
+/// not use (`architectures`, `use_cache`, ...) are ignored.
 ///
 /// ```
 /// use sinew_models::bert::{Activation, BertConfig};

@@ -135,18 +135,24 @@ impl<'a> Init<'a> {
         }
     }
 
-    fn linear(&mut self, fin: usize, fout: usize) -> Linear {
+    pub(crate) fn linear(&mut self, fin: usize, fout: usize) -> Linear {
         Linear {
             weight: Param::new("weight", self.normal(&[fout, fin])),
             bias: Some(Param::new("bias", Tensor::zeros(&[fout]))),
         }
     }
 
-    fn table(&mut self, num: usize, dim: usize) -> Embedding {
-        Embedding { weight: Param::new("weight", self.normal(&[num, dim])), padding_idx: None }
+    /// An embedding table; with `padding_idx`, that row zero and without gradient (the
+    /// zero table already has it: no copy).
+    fn table(&mut self, num: usize, dim: usize, padding_idx: Option<usize>) -> Embedding {
+        let table = Embedding { weight: Param::new("weight", self.normal(&[num, dim])), padding_idx: None };
+        match (padding_idx, &self.rng) {
+            (Some(p), Some(_)) => table.with_padding_idx(p),
+            (padding_idx, _) => Embedding { padding_idx, ..table },
+        }
     }
 
-    fn dropout(&mut self, p: f64) -> Dropout {
+    pub(crate) fn dropout(&mut self, p: f64) -> Dropout {
         self.next_seed = self.next_seed.wrapping_add(1);
         Dropout::new(p, self.next_seed)
     }
@@ -178,9 +184,9 @@ impl BertEmbeddings {
         let h = c.hidden_size;
         BertEmbeddings {
             // nn.Embedding(padding_idx=pad_token_id): that row starts at zero and learns nothing
-            word_embeddings: init.table(c.vocab_size, h).with_padding_idx(c.pad_token_id),
-            position_embeddings: init.table(c.max_position_embeddings, h),
-            token_type_embeddings: init.table(c.type_vocab_size, h),
+            word_embeddings: init.table(c.vocab_size, h, Some(c.pad_token_id)),
+            position_embeddings: init.table(c.max_position_embeddings, h, None),
+            token_type_embeddings: init.table(c.type_vocab_size, h, None),
             layer_norm: layer_norm(c),
             dropout: init.dropout(c.hidden_dropout_prob),
         }
@@ -235,7 +241,6 @@ impl BertSelfAttention {
         let split = |y: Var| y.reshape(&[b, t, self.heads, d]).permute(&[0, 2, 1, 3]);
         let (q, k, v) =
             (split(self.query.forward(x)), split(self.key.forward(x)), split(self.value.forward(x)));
-        let mask = AttentionMask { attn_mask: keep, is_causal: false };
         let context = if self.dropout.is_training() && self.dropout.p() > 0.0 {
             // dropout on the attention probabilities needs them: the composed form
             let mut scores = q.matmul(&k.t()).mul_scalar(1.0 / (d as f64).sqrt());
@@ -247,7 +252,12 @@ impl BertSelfAttention {
             }
             self.dropout.forward(&scores.softmax(-1)).matmul(&v)
         } else {
-            sinew_nn::scaled_dot_product_attention(&q, &k, &v, mask)
+            sinew_nn::scaled_dot_product_attention(
+                &q,
+                &k,
+                &v,
+                AttentionMask { attn_mask: keep, is_causal: false },
+            )
         };
         context.permute(&[0, 2, 1, 3]).reshape(&[b, t, e])
     }
@@ -365,17 +375,8 @@ impl BertLayer {
 impl Module for BertLayer {
     fn visit(&self, v: &mut dyn Visitor) {
         v.module("attention", &self.attention);
-        v.module("intermediate", &Named("dense", &self.intermediate));
+        v.module("intermediate.dense", &self.intermediate);
         v.module("output", &self.output);
-    }
-}
-
-/// A module seen under one more name: `intermediate.dense` for a lone `Linear`.
-struct Named<'a>(&'static str, &'a dyn Module);
-
-impl Module for Named<'_> {
-    fn visit(&self, v: &mut dyn Visitor) {
-        v.module(self.0, self.1);
     }
 }
 
@@ -479,28 +480,12 @@ impl BertModel {
 impl Module for BertModel {
     fn visit(&self, v: &mut dyn Visitor) {
         v.module("embeddings", &self.embeddings);
-        v.module("encoder", &Layers(&self.layers));
+        // dotted names, as `#[derive(Module)]` names a `Vec`'s elements
+        for (i, layer) in self.layers.iter().enumerate() {
+            v.module(&format!("encoder.layer.{i}"), layer);
+        }
         if let Some(p) = &self.pooler {
             v.module("pooler", p);
-        }
-    }
-}
-
-/// `encoder.layer.{i}`.
-struct Layers<'a>(&'a [BertLayer]);
-
-impl Module for Layers<'_> {
-    fn visit(&self, v: &mut dyn Visitor) {
-        v.module("layer", &LayerList(self.0));
-    }
-}
-
-struct LayerList<'a>(&'a [BertLayer]);
-
-impl Module for LayerList<'_> {
-    fn visit(&self, v: &mut dyn Visitor) {
-        for (i, layer) in self.0.iter().enumerate() {
-            v.module(&i.to_string(), layer);
         }
     }
 }
