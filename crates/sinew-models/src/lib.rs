@@ -13,11 +13,14 @@
 //! own graph; nothing in a forward pass mutates the model, but for the dropout
 //! generators in training mode, which are behind a lock).
 
+mod activation;
 mod error;
+mod init;
 
 pub mod bert;
 #[cfg(feature = "tokenizers")]
 mod embedder;
+pub mod gpt2;
 mod sentence;
 #[cfg(feature = "tokenizers")]
 mod tokenizer;

@@ -4,8 +4,9 @@ use sinew_autograd::Var;
 use sinew_nn::{Dropout, Forward, Linear, Module, Visitor};
 use sinew_tensor::Generator;
 
-use super::model::{BertInput, BertModel, Init};
+use super::model::{BertInput, BertModel};
 use crate::error::{ModelError, Result};
+use crate::init::Init;
 use crate::sentence::PoolingMode;
 
 /// Which summary of the sequence the classifier reads.
@@ -71,7 +72,7 @@ impl BertForSequenceClassification {
             });
         }
         let c = bert.config();
-        let mut init = Init::random(g, c);
+        let mut init = Init::random(g, c.initializer_range);
         let (classifier, dropout) =
             (init.linear(c.hidden_size, num_labels), init.dropout(c.hidden_dropout_prob));
         let dtype = bert.embeddings.word_embeddings.weight.value().dtype();

@@ -4,26 +4,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::activation::Activation;
 use crate::error::{ModelError, Result};
-
-/// The activation of a BERT layer's intermediate projection (`hidden_act`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum Activation {
-    /// `"gelu"`: the exact GELU, `x·Φ(x)` (PyTorch's `F.gelu`).
-    #[serde(rename = "gelu")]
-    Gelu,
-    /// `"gelu_new"`, `"gelu_pytorch_tanh"`, `"gelu_fast"`: the tanh approximation of GELU
-    /// (`F.gelu(approximate="tanh")`).
-    #[serde(rename = "gelu_new", alias = "gelu_pytorch_tanh", alias = "gelu_fast")]
-    GeluTanh,
-    /// `"relu"`.
-    #[serde(rename = "relu")]
-    Relu,
-    /// `"silu"` / `"swish"`: `x·σ(x)`.
-    #[serde(rename = "silu", alias = "swish")]
-    Silu,
-}
 
 /// A BERT encoder's shape and hyper-parameters, read from `config.json` with Hugging
 /// Face's field names and defaults (those of `transformers.BertConfig`). Fields sinew does

@@ -2,12 +2,13 @@
 //! parameter names (`embeddings.word_embeddings.weight`,
 //! `encoder.layer.0.attention.self.query.weight`, ...).
 
-use sinew_autograd::{Param, Var};
+use sinew_autograd::Var;
 use sinew_nn::{AttentionMask, Dropout, Embedding, Forward, LayerNorm, Linear, Module, Visitor};
 use sinew_tensor::{DType, Generator, Tensor};
 
 use super::config::{Activation, BertConfig};
 use crate::error::{ModelError, Result};
+use crate::init::Init;
 
 /// A batch for a BERT: token ids `(batch, seq)` (`i64`), and optionally the attention
 /// mask (`i64`, 1 = a real token, 0 = padding) and the token type (segment) ids, both of
@@ -106,56 +107,6 @@ pub struct BertOutput {
     pub last_hidden_state: Var,
     /// `tanh(dense(first token))`, `(batch, hidden)`, when the model has a pooler.
     pub pooler_output: Option<Var>,
-}
-
-/// Where a new model's weights come from: Hugging Face's random initialisation
-/// (`N(0, initializer_range)` weights, zero biases), or zeros for a model whose weights are
-/// about to be loaded, which draws no random numbers. Also seeds the dropout layers,
-/// each its own stream.
-pub(crate) struct Init<'a> {
-    rng: Option<&'a mut Generator>,
-    std: f64,
-    next_seed: u64,
-}
-
-impl<'a> Init<'a> {
-    pub(crate) fn random(g: &'a mut Generator, config: &BertConfig) -> Self {
-        let next_seed = g.int_in(0, i64::MAX) as u64;
-        Init { rng: Some(g), std: config.initializer_range, next_seed }
-    }
-
-    pub(crate) fn zeros() -> Self {
-        Init { rng: None, std: 0.0, next_seed: 0 }
-    }
-
-    fn normal(&mut self, shape: &[usize]) -> Tensor {
-        match &mut self.rng {
-            Some(g) => sinew_nn::init::normal(shape, 0.0, self.std, g),
-            None => Tensor::zeros(shape),
-        }
-    }
-
-    pub(crate) fn linear(&mut self, fin: usize, fout: usize) -> Linear {
-        Linear {
-            weight: Param::new("weight", self.normal(&[fout, fin])),
-            bias: Some(Param::new("bias", Tensor::zeros(&[fout]))),
-        }
-    }
-
-    /// An embedding table; with `padding_idx`, that row zero and without gradient (the
-    /// zero table already has it: no copy).
-    fn table(&mut self, num: usize, dim: usize, padding_idx: Option<usize>) -> Embedding {
-        let table = Embedding { weight: Param::new("weight", self.normal(&[num, dim])), padding_idx: None };
-        match (padding_idx, &self.rng) {
-            (Some(p), Some(_)) => table.with_padding_idx(p),
-            (padding_idx, _) => Embedding { padding_idx, ..table },
-        }
-    }
-
-    pub(crate) fn dropout(&mut self, p: f64) -> Dropout {
-        self.next_seed = self.next_seed.wrapping_add(1);
-        Dropout::new(p, self.next_seed)
-    }
 }
 
 fn layer_norm(config: &BertConfig) -> LayerNorm {
@@ -330,7 +281,7 @@ impl BertLayer {
     /// A randomly initialised layer (weights `N(0, initializer_range)`, biases 0), its
     /// dropout seeded from `g`.
     pub fn new(c: &BertConfig, g: &mut Generator) -> Self {
-        BertLayer::build(c, &mut Init::random(g, c))
+        BertLayer::build(c, &mut Init::random(g, c.initializer_range))
     }
 
     fn build(c: &BertConfig, init: &mut Init<'_>) -> Self {
@@ -362,12 +313,7 @@ impl BertLayer {
     pub fn forward(&self, x: &Var, keep: Option<&Tensor>) -> Var {
         let attended = self.attention.output.forward(&self.attention.self_attention.forward(x, keep), x);
         let inner = self.intermediate.forward(&attended);
-        let inner = match self.activation {
-            Activation::Gelu => inner.gelu(),
-            Activation::GeluTanh => inner.gelu_tanh(),
-            Activation::Relu => inner.relu(),
-            Activation::Silu => &inner * &inner.sigmoid(),
-        };
+        let inner = self.activation.apply(&inner);
         self.output.forward(&inner, &attended)
     }
 }
@@ -435,7 +381,7 @@ impl BertModel {
     /// `N(0, initializer_range)`, biases 0, LayerNorms 1 and 0, the padding embedding 0),
     /// in training mode, with or without the pooler. Dropout layers are seeded from `g`.
     pub fn new(config: &BertConfig, with_pooler: bool, g: &mut Generator) -> Self {
-        BertModel::build(config, with_pooler, &mut Init::random(g, config))
+        BertModel::build(config, with_pooler, &mut Init::random(g, config.initializer_range))
     }
 
     pub(crate) fn build(config: &BertConfig, with_pooler: bool, init: &mut Init<'_>) -> Self {

@@ -6,8 +6,9 @@ use sinew_nn::Module;
 use sinew_tensor::Tensor;
 
 use super::config::BertConfig;
-use super::model::{BertModel, Init};
+use super::model::BertModel;
 use crate::error::{ModelError, Result};
+use crate::init::Init;
 
 /// Keys a Hugging Face BERT checkpoint may hold that are not weights: the
 /// `position_ids` buffer (`0..max_position_embeddings`), which older `transformers`
