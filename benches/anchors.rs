@@ -1,5 +1,6 @@
 //! The workloads of `benches/torch_workloads.py` (the anchors of
-//! `shared/anchors/bench_torch.py` and issue 13's modern ones), built once for the
+//! `shared/anchors/bench_torch.py` and issue 13's modern ones, BERT inference and GPT-2
+//! generation), built once for the
 //! `workloads` runner, the `training` criterion bench and the `workload_parity` check:
 //! the same shapes, data sizes and hyperparameters. A training step is forward, loss,
 //! backward and optimizer step, in f32 (gradients are returned, never accumulated, so
@@ -7,11 +8,11 @@
 
 use sinew_autograd::{Var, no_grad};
 use sinew_models::bert::{BertConfig, BertInput, BertModel};
-use sinew_nn::functional::embedding;
+use sinew_models::gpt2::{GenerateOptions, Gpt2Config, Gpt2LMHeadModel};
 use sinew_nn::loss::{CrossEntropyOptions, Reduction, cross_entropy, mse_loss};
 use sinew_nn::{
-    AttentionMask, BatchNorm2d, Conv2d, Embedding, Flatten, Forward, Gelu, LayerNorm, Linear, Lstm,
-    MaxPool2d, Module, RecurrentOptions, Relu, Sequential, scaled_dot_product_attention,
+    BatchNorm2d, Conv2d, Flatten, Forward, Linear, Lstm, MaxPool2d, Module, RecurrentOptions, Relu,
+    Sequential,
 };
 use sinew_optim::{Adam, Optimizer, Sgd};
 use sinew_tensor::{Conv2dOptions, DType, Generator, Tensor};
@@ -125,91 +126,37 @@ pub fn cifar_cnn(g: &mut Generator) -> Sequential {
     net.add(Flatten::new()).add(Linear::new(4096, 10, g))
 }
 
-/// Causal self-attention: one Linear for q, k and v, `heads` heads, an output Linear.
-#[derive(Module)]
-pub struct CausalSelfAttention {
-    qkv: Linear,
-    proj: Linear,
-    #[module(skip)]
-    heads: usize,
+/// The character-level GPT, sinew-models' GPT-2 as nanoGPT's model is configured in
+/// `torch_workloads.py`: vocabulary 65, context 64, width 128, 4 heads, 2 pre-norm blocks,
+/// MLP 512 with exact GELU, an untied head with bias, no dropout. Its input is `(B, T)`
+/// token ids (`i64`).
+pub struct CharGpt(pub Gpt2LMHeadModel);
+
+/// The character GPT's configuration.
+pub fn char_gpt_config() -> Gpt2Config {
+    Gpt2Config::from_json(
+        r#"{"vocab_size": 65, "n_positions": 64, "n_embd": 128, "n_layer": 2, "n_head": 4,
+            "activation_function": "gelu", "tie_word_embeddings": false, "lm_head_bias": true,
+            "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0}"#,
+    )
+    .expect("a valid configuration")
 }
 
-impl Forward for CausalSelfAttention {
-    fn forward(&self, x: &Var) -> Var {
-        let (b, t, c) = (x.dims()[0], x.dims()[1], x.dims()[2]);
-        // (B, T, 3C) -> (3, B, heads, T, C / heads): q, k, v as strided views
-        let qkv =
-            self.qkv.forward(x).reshape(&[b, t, 3, self.heads, c / self.heads]).permute(&[2, 0, 3, 1, 4]);
-        let (q, k, v) = (qkv.select(0, 0), qkv.select(0, 1), qkv.select(0, 2));
-        let y = scaled_dot_product_attention(&q, &k, &v, AttentionMask::causal());
-        self.proj.forward(&y.permute(&[0, 2, 1, 3]).reshape(&[b, t, c]))
+/// The character GPT, initialised as Hugging Face initialises a GPT-2.
+pub fn gpt(g: &mut Generator) -> CharGpt {
+    CharGpt(Gpt2LMHeadModel::new(&char_gpt_config(), g))
+}
+
+impl Module for CharGpt {
+    fn visit(&self, v: &mut dyn sinew_nn::Visitor) {
+        self.0.visit(v);
     }
 }
 
-/// A pre-norm transformer block: `x + attn(ln1(x))`, then `x + fc2(gelu(fc1(ln2(x))))`.
-#[derive(Module)]
-pub struct Block {
-    ln1: LayerNorm,
-    attn: CausalSelfAttention,
-    ln2: LayerNorm,
-    fc1: Linear,
-    fc2: Linear,
-}
-
-impl Forward for Block {
-    fn forward(&self, x: &Var) -> Var {
-        let x = x + &self.attn.forward(&self.ln1.forward(x));
-        &x + &self.fc2.forward(&Gelu.forward(&self.fc1.forward(&self.ln2.forward(&x))))
-    }
-}
-
-/// A character-level GPT: token and learned position embeddings, pre-norm blocks, a final
-/// LayerNorm and a Linear head with bias. Its input is `(B, T)` token ids (`i64`).
-#[derive(Module)]
-pub struct Gpt {
-    tok: Embedding,
-    pos: Embedding,
-    blocks: Vec<Block>,
-    ln_f: LayerNorm,
-    head: Linear,
-}
-
-/// Vocabulary 65, context 64, width 128, 4 heads, 2 blocks.
-pub fn gpt(g: &mut Generator) -> Gpt {
-    let (vocab, context, width, heads) = (65, 64, 128, 4);
-    let blocks = (0..2)
-        .map(|_| Block {
-            ln1: LayerNorm::new(&[width]),
-            attn: CausalSelfAttention {
-                qkv: Linear::new(width, 3 * width, g),
-                proj: Linear::new(width, width, g),
-                heads,
-            },
-            ln2: LayerNorm::new(&[width]),
-            fc1: Linear::new(width, 4 * width, g),
-            fc2: Linear::new(4 * width, width, g),
-        })
-        .collect();
-    Gpt {
-        tok: Embedding::new(vocab, width, g),
-        pos: Embedding::new(context, width, g),
-        blocks,
-        ln_f: LayerNorm::new(&[width]),
-        head: Linear::new(width, vocab, g),
-    }
-}
-
-impl Forward for Gpt {
+impl Forward for CharGpt {
     /// Logits `(B, T, vocabulary)` of `(B, T)` ids.
     fn forward(&self, ids: &Var) -> Var {
-        let ids = ids.value();
-        let t = ids.dims()[1];
-        let positions = Tensor::arange_dtype(0.0, t as f64, 1.0, DType::I64);
-        let mut x = &embedding(ids, &self.tok.weight.var()) + &embedding(&positions, &self.pos.weight.var());
-        for block in &self.blocks {
-            x = block.forward(&x);
-        }
-        self.head.forward(&self.ln_f.forward(&x))
+        self.0.logits(ids.value()).expect("ids within the vocabulary and context")
     }
 }
 
@@ -326,7 +273,30 @@ pub fn training_workloads() -> Vec<Workload> {
         });
         all.push(Workload { name, iters, step });
     }
+
+    // 10. a GPT-2 language model's generation: 6 blocks, width 384, 6 heads, GPT-2's
+    // vocabulary (tied head), random weights; 200 greedy tokens after an 8-token prompt,
+    // with the key/value cache (built on the first step, as the BERT's)
+    let seed = g.int_in(0, i64::MAX) as u64;
+    let mut model: Option<(Gpt2LMHeadModel, Vec<i64>)> = None;
+    let step = Box::new(move || {
+        let (gpt, prompt) = model.get_or_insert_with(|| {
+            let mut g = Generator::new(seed);
+            let gpt = Gpt2LMHeadModel::new(&generation_config(), &mut g);
+            gpt.eval();
+            (gpt, Tensor::rand_int_with(&[8], 0, 50257, &mut g).to_vec::<i64>())
+        });
+        let tokens = gpt.generate(&[prompt.as_slice()], &GenerateOptions::new(200)).expect("valid prompt");
+        assert_eq!(tokens[0].len(), 200);
+    });
+    all.push(Workload { name: "gpt2_l6_d384_generate200_b1", iters: 1, step });
     all
+}
+
+/// The generation workload's GPT-2: 6 blocks, width 384, 6 heads, vocabulary 50257,
+/// 1024 positions, the head tied to the token embedding.
+pub fn generation_config() -> Gpt2Config {
+    Gpt2Config::from_json(r#"{"n_layer": 6, "n_embd": 384, "n_head": 6}"#).expect("a valid configuration")
 }
 
 /// all-MiniLM-L6-v2's `config.json`: 6 layers, width 384, 12 heads, GELU.

@@ -254,6 +254,28 @@ if "bert".startswith(only) or only.startswith("bert"):
             ids = torch.randint(1, 30522, (batch, length))
             bench(f"bert_minilm_infer_b{batch}_t{length}", bert_infer_step(m, ids), iters=iters)
 
+# --- a GPT-2 language model's generation: 6 blocks, width 384, 6 heads, GPT-2's vocabulary
+# (tied head), random weights; 200 greedy tokens after an 8-token prompt with transformers'
+# generate and its key/value cache, under inference_mode
+def generate_step(model, prompt):
+    def step():
+        with torch.inference_mode():
+            out = model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=200,
+                                 min_new_tokens=200, do_sample=False, use_cache=True, pad_token_id=0)
+        assert out.shape[1] == prompt.shape[1] + 200
+    return step
+
+
+if "gpt2_l6_d384_generate200_b1".startswith(only) or only.startswith("gpt2"):
+    try:
+        from transformers import GPT2Config, GPT2LMHeadModel
+    except ImportError:
+        print("gpt2_l6_d384_generate200_b1: skipped (no transformers)", flush=True)
+    else:
+        torch.manual_seed(0)
+        m = GPT2LMHeadModel(GPT2Config(n_layer=6, n_embd=384, n_head=6)).eval()
+        bench("gpt2_l6_d384_generate200_b1", generate_step(m, torch.randint(0, 50257, (1, 8))), iters=1)
+
 # --- matmul throughput (as bench_torch.py)
 if "matmul".startswith(only) or only.startswith("matmul"):
     for n in [256, 1024, 2048]:

@@ -18,7 +18,26 @@ mod anchors;
 /// Loads `DIR/<name>.safetensors` into `model`, runs `loss(model(x), y)` and its backward,
 /// and compares with `DIR/<name>.grads.safetensors`. Returns the worst relative error.
 fn check(dir: &str, name: &str, model: &dyn Forward, loss: fn(&Var, &Tensor) -> Var) -> f64 {
-    let tensors = load_safetensors(format!("{dir}/{name}.safetensors")).expect("read the weights and batch");
+    check_renamed(dir, name, model, loss, |n, t| (n.to_string(), t))
+}
+
+/// [`check`] for a model whose parameters PyTorch's side names and lays out otherwise:
+/// `rename` maps each of PyTorch's tensors (weights and gradients) to sinew's.
+fn check_renamed(
+    dir: &str,
+    name: &str,
+    model: &dyn Forward,
+    loss: fn(&Var, &Tensor) -> Var,
+    rename: fn(&str, Tensor) -> (String, Tensor),
+) -> f64 {
+    let renamed = |tensors: Vec<(String, Tensor)>| -> Vec<(String, Tensor)> {
+        tensors
+            .into_iter()
+            .map(|(n, t)| if ["x", "y", "loss"].contains(&n.as_str()) { (n, t) } else { rename(&n, t) })
+            .collect()
+    };
+    let tensors =
+        renamed(load_safetensors(format!("{dir}/{name}.safetensors")).expect("read the weights and batch"));
     let take = |key: &str| tensors.iter().find(|(n, _)| n == key).map(|(_, t)| t.clone()).expect(key);
     let state: Vec<(String, Tensor)> =
         tensors.iter().filter(|(n, _)| n != "x" && n != "y").cloned().collect();
@@ -29,7 +48,8 @@ fn check(dir: &str, name: &str, model: &dyn Forward, loss: fn(&Var, &Tensor) -> 
     model.train();
     let l = loss(&model.forward(&Var::constant(x)), &y);
     let grads = l.backward();
-    let expected = load_safetensors(format!("{dir}/{name}.grads.safetensors")).expect("read the gradients");
+    let expected =
+        renamed(load_safetensors(format!("{dir}/{name}.grads.safetensors")).expect("read the gradients"));
     let mut worst = 0.0f64;
     let mut compare = |what: &str, ours: &Tensor, theirs: &Tensor| {
         assert_eq!(ours.dims(), theirs.dims(), "{name}: {what} has the wrong shape");
@@ -59,12 +79,38 @@ fn check(dir: &str, name: &str, model: &dyn Forward, loss: fn(&Var, &Tensor) -> 
     worst
 }
 
+/// torch_workloads.py's nanoGPT-style names to Hugging Face's GPT-2 names, its `Linear`
+/// weights `(out, in)` transposed to `Conv1D`'s `(in, out)`.
+fn nanogpt_to_gpt2(name: &str, t: Tensor) -> (String, Tensor) {
+    let parts: Vec<&str> = name.split('.').collect();
+    match parts.as_slice() {
+        ["tok", p] => (format!("transformer.wte.{p}"), t),
+        ["pos", p] => (format!("transformer.wpe.{p}"), t),
+        ["ln_f", p] => (format!("transformer.ln_f.{p}"), t),
+        ["head", p] => (format!("lm_head.{p}"), t),
+        ["blocks", i, rest @ ..] => {
+            let (module, p) = match rest {
+                ["ln1", p] => ("ln_1", *p),
+                ["ln2", p] => ("ln_2", *p),
+                ["attn", "qkv", p] => ("attn.c_attn", *p),
+                ["attn", "proj", p] => ("attn.c_proj", *p),
+                ["fc1", p] => ("mlp.c_fc", *p),
+                ["fc2", p] => ("mlp.c_proj", *p),
+                _ => panic!("gpt: unexpected parameter {name}"),
+            };
+            let conv1d_weight = p == "weight" && !module.starts_with("ln");
+            (format!("transformer.h.{i}.{module}.{p}"), if conv1d_weight { t.t().contiguous() } else { t })
+        }
+        _ => panic!("gpt: unexpected parameter {name}"),
+    }
+}
+
 fn main() {
     let dir = std::env::args()
         .nth(1)
         .expect("usage: workload_parity DIR (written by torch_workloads.py --dump DIR)");
     let mut g = Generator::new(0); // initial weights are overwritten by PyTorch's
-    check(&dir, "gpt", &anchors::gpt(&mut g), anchors::gpt_loss);
+    check_renamed(&dir, "gpt", &anchors::gpt(&mut g), anchors::gpt_loss, nanogpt_to_gpt2);
     check(&dir, "cifar_cnn", &anchors::cifar_cnn(&mut g), anchors::classify_loss);
     check(&dir, "mlp", &anchors::mlp(&mut g), anchors::classify_loss);
     check(&dir, "lstm", &anchors::lstm_classifier(&mut g), anchors::classify_loss);

@@ -88,3 +88,59 @@ pub fn write_grey_grid(
     }
     write_rgb(path, w, h, &rgb)
 }
+
+/// Writes a line chart of `series` (each: its y values at x = 0, 1, ..., and its colour)
+/// on shared axes, with optional horizontal reference lines (value, colour), as a
+/// `width × height` PNG with a margin and a light grid at round y values.
+pub fn write_line_chart(
+    path: &Path,
+    width: usize,
+    height: usize,
+    series: &[(&[f64], [u8; 3])],
+    hlines: &[(f64, [u8; 3])],
+) -> std::io::Result<()> {
+    let mut rgb = vec![255u8; width * height * 3];
+    let margin = 20usize;
+    let values = series.iter().flat_map(|(ys, _)| ys.iter()).chain(hlines.iter().map(|(y, _)| y));
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &y| (lo.min(y), hi.max(y)));
+    let (lo, hi) = (lo.floor().min(hi - 1.0), hi.ceil());
+    let longest = series.iter().map(|(ys, _)| ys.len()).max().unwrap_or(2).max(2);
+    let (pw, ph) = ((width - 2 * margin) as f64, (height - 2 * margin) as f64);
+    let to_px = |i: f64, y: f64| {
+        (margin as f64 + i / (longest - 1) as f64 * pw, margin as f64 + (hi - y) / (hi - lo) * ph)
+    };
+    let mut put = |x: f64, y: f64, c: [u8; 3]| {
+        let (x, y) = (x.round() as isize, y.round() as isize);
+        if (0..width as isize).contains(&x) && (0..height as isize).contains(&y) {
+            let at = (y as usize * width + x as usize) * 3;
+            rgb[at..at + 3].copy_from_slice(&c);
+        }
+    };
+    // grid at every whole y value, then the axes
+    let mut y = lo;
+    while y <= hi {
+        let (_, py) = to_px(0.0, y);
+        (0..pw as usize).for_each(|dx| put((margin + dx) as f64, py, [225, 225, 225]));
+        y += 1.0;
+    }
+    (0..=ph as usize).for_each(|dy| put(margin as f64, (margin + dy) as f64, [0, 0, 0]));
+    (0..=pw as usize).for_each(|dx| put((margin + dx) as f64, (height - margin) as f64, [0, 0, 0]));
+    for &(y, c) in hlines {
+        let (_, py) = to_px(0.0, y);
+        (0..pw as usize).filter(|dx| dx % 6 < 3).for_each(|dx| put((margin + dx) as f64, py, c));
+    }
+    for (ys, c) in series {
+        for (i, w) in ys.windows(2).enumerate() {
+            let (x0, y0) = to_px(i as f64, w[0]);
+            let (x1, y1) = to_px((i + 1) as f64, w[1]);
+            let n = ((x1 - x0).abs().max((y1 - y0).abs()).ceil() as usize).max(1);
+            for k in 0..=n {
+                let t = k as f64 / n as f64;
+                let (x, y) = (x0 + t * (x1 - x0), y0 + t * (y1 - y0));
+                put(x, y, *c);
+                put(x, y + 1.0, *c);
+            }
+        }
+    }
+    write_rgb(path, width, height, &rgb)
+}

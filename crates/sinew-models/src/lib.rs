@@ -7,6 +7,11 @@
 //! ([`SentenceEmbedder`], [`PoolingMode`], [`cosine_similarity`], [`semantic_search`]) and
 //! a classification head for fine-tuning ([`bert::BertForSequenceClassification`]).
 //!
+//! The second is GPT-2 ([`gpt2`]): decoders loaded the same way (Hugging Face's `Conv1D`
+//! layouts, a head tied to the token embedding as one parameter), trained from scratch or
+//! further, and generating text ([`gpt2::Gpt2LMHeadModel::generate`]: greedy,
+//! temperature, top-k, top-p, a key/value cache, left-padded batches).
+//!
 //! A loaded model is an ordinary sinew module: `no_grad` for inference, `train()` and an
 //! optimizer for fine-tuning, `cast(DType::F64)` for double precision. A model is `Sync`:
 //! one loaded model serves inference from several threads at once (each call builds its

@@ -1,6 +1,6 @@
 //! Tokenization from a Hugging Face `tokenizer.json`, through Hugging Face's own
 //! `tokenizers` crate (so ids match the Python tokenizer's exactly), into a
-//! [`BertInput`] batch.
+//! [`BertInput`] batch or the ids of one text (GPT-2's byte-level BPE too), and back.
 
 use std::path::Path;
 
@@ -88,6 +88,26 @@ impl Tokenizer {
     pub fn encode(&self, text: &str) -> Result<Vec<i64>> {
         let enc = self.inner.encode(text, true).map_err(tok_err)?;
         Ok(enc.get_ids().iter().map(|&i| i as i64).collect())
+    }
+
+    /// The text of token ids: what [`Tokenizer::encode`] undoes (for a byte-level BPE,
+    /// such as GPT-2's, exactly; a WordPiece decoder joins words with spaces), without the
+    /// special tokens if `skip_special_tokens`.
+    ///
+    /// # Errors
+    /// [`ModelError::Tokenizer`] for an id outside the vocabulary.
+    pub fn decode(&self, ids: &[i64], skip_special_tokens: bool) -> Result<String> {
+        let vocab = self.inner.get_vocab_size(true);
+        let ids: Vec<u32> = ids
+            .iter()
+            .map(|&id| match u32::try_from(id) {
+                Ok(id) if (id as usize) < vocab => Ok(id),
+                _ => Err(ModelError::Tokenizer(format!(
+                    "decode: id {id} is outside the vocabulary of {vocab}"
+                ))),
+            })
+            .collect::<Result<_>>()?;
+        self.inner.decode(&ids, skip_special_tokens).map_err(tok_err)
     }
 
     /// The tokens (strings) of one text, as [`Tokenizer::encode`] splits it.

@@ -425,3 +425,68 @@ fn a_model_is_shared_across_threads() {
         }
     });
 }
+
+#[test]
+fn attention_dropout_in_training_is_the_same_attention() {
+    // with a vanishing dropout rate the composed training path must give the fused one's logits
+    for (l, past) in [(7usize, 0usize), (3, 4)] {
+        let config = Gpt2Config::from_json(
+            r#"{"vocab_size": 20, "n_positions": 16, "n_embd": 16, "n_layer": 2, "n_head": 2,
+                "attn_pdrop": 1e-12, "resid_pdrop": 0.0, "embd_pdrop": 0.0, "initializer_range": 0.3}"#,
+        )
+        .unwrap();
+        let model = Gpt2LMHeadModel::new(&config, &mut Generator::new(5));
+        model.cast(DType::F64);
+        let ids = Tensor::rand_int_with(&[2, past + l], 0, 20, &mut Generator::new(6));
+        let mask = Tensor::from_vec(
+            (0..2 * (past + l)).map(|i| if i == 0 || i == 1 { 0 } else { 1 }).collect::<Vec<i64>>(),
+            &[2, past + l],
+        )
+        .unwrap();
+        let run = |model: &Gpt2LMHeadModel| {
+            let mut cache = KvCache::new();
+            if past > 0 {
+                let first = Gpt2Input::new(ids.narrow(1, 0, past).contiguous())
+                    .with_attention_mask(mask.narrow(1, 0, past).contiguous());
+                model.forward_with_cache(&first, &mut cache).unwrap();
+            }
+            let rest = Gpt2Input::new(ids.narrow(1, past, l).contiguous()).with_attention_mask(mask.clone());
+            model.forward_with_cache(&rest, &mut cache).unwrap().value().clone()
+        };
+        // (padding positions see no key: the fused kernel returns zeros there, the
+        // composed form Hugging Face's uniform average; nothing reads either)
+        let real = |t: &Tensor| if past > 0 { t.clone() } else { t.narrow(1, 2, l - 2) };
+        let training = run(&model);
+        model.eval();
+        let d = max_diff(&real(&training), &real(&run(&model)));
+        assert!(d < 1e-9, "l {l}, past {past}: {d:e}");
+    }
+}
+
+#[cfg(feature = "tokenizers")]
+#[test]
+fn a_byte_level_bpe_tokenizer_encodes_and_decodes_as_hugging_face() {
+    use sinew_models::Tokenizer;
+    let tok = Tokenizer::from_file(fixtures().join("gpt2_bpe/tokenizer.json"))
+        .unwrap()
+        .with_max_length(1024)
+        .unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("gpt2_bpe.json")).unwrap()).unwrap();
+    let cases = json["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 7);
+    for case in cases {
+        let text = case["text"].as_str().unwrap();
+        let ids: Vec<i64> = case["ids"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+        let tokens: Vec<String> =
+            case["tokens"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+        assert_eq!(tok.encode(text).unwrap(), ids, "{text:?}");
+        assert_eq!(tok.tokenize(text).unwrap(), tokens, "{text:?}");
+        // Python decode skips special tokens by default
+        assert_eq!(tok.decode(&ids, true).unwrap(), case["decoded"].as_str().unwrap(), "{text:?}");
+        assert_eq!(tok.decode(&ids, false).unwrap(), text, "byte-level BPE round-trips {text:?}");
+    }
+    let e = tok.decode(&[5, 400], false).unwrap_err().to_string();
+    assert!(e.contains("id 400 is outside the vocabulary of 400"), "{e}");
+    assert!(tok.decode(&[-1], false).is_err());
+}
