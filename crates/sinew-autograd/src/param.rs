@@ -1,7 +1,7 @@
 //! [`Param`]: a named, trainable leaf whose value an optimizer replaces in place.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockWriteGuard};
 
 use sinew_tensor::Tensor;
 
@@ -14,6 +14,10 @@ struct ParamInner {
     /// The thread holding a [`ParamValueMut`] of this parameter (0 when none): asking for
     /// the value again on that thread would wait on itself forever, so it panics instead.
     writer: AtomicU64,
+    /// Bumped by every write to `value` (each `value_mut` guard's drop).
+    version: AtomicU64,
+    /// `(version, value transposed and contiguous)`: see [`Param::transposed`].
+    transposed: Mutex<Option<(u64, Tensor)>>,
 }
 
 /// A small number unique to the calling thread (never 0).
@@ -29,6 +33,7 @@ fn thread_token() -> u64 {
 pub struct ParamValueMut<'a> {
     guard: RwLockWriteGuard<'a, Tensor>,
     writer: &'a AtomicU64,
+    version: &'a AtomicU64,
 }
 
 impl std::ops::Deref for ParamValueMut<'_> {
@@ -46,6 +51,9 @@ impl std::ops::DerefMut for ParamValueMut<'_> {
 
 impl Drop for ParamValueMut<'_> {
     fn drop(&mut self) {
+        // before the write lock is released: a reader that sees the new value also sees
+        // the new version
+        self.version.fetch_add(1, Ordering::AcqRel);
         self.writer.store(0, Ordering::Release);
     }
 }
@@ -100,6 +108,8 @@ impl Param {
                 name: RwLock::new(name.into()),
                 value: RwLock::new(value),
                 writer: AtomicU64::new(0),
+                version: AtomicU64::new(0),
+                transposed: Mutex::new(None),
             }),
         }
     }
@@ -217,7 +227,7 @@ impl Param {
         self.not_held_here("value_mut");
         let guard = self.inner.value.write().unwrap_or_else(|e| e.into_inner());
         self.inner.writer.store(thread_token(), Ordering::Release);
-        ParamValueMut { guard, writer: &self.inner.writer }
+        ParamValueMut { guard, writer: &self.inner.writer, version: &self.inner.version }
     }
 
     /// Replaces the value (loading weights; `p.data = ...` in PyTorch).
@@ -260,6 +270,46 @@ impl Param {
     pub fn cast(&self, dtype: sinew_tensor::DType) {
         let mut v = self.value_mut();
         *v = v.to_dtype(dtype);
+    }
+
+    /// The value of a matrix parameter transposed and contiguous (`w.t().contiguous()`),
+    /// computed once and kept until the value next changes, so repeated calls cost a
+    /// handle clone. Inference layers use it: faer multiplies a few rows by a row-major
+    /// `Wᵀ` without repacking the whole weight each call (see `Linear`'s forward under
+    /// `no_grad`). The copy lives as long as the parameter, doubling its memory once used.
+    ///
+    /// # Panics
+    /// If the value is not 2-D, or this thread holds the [`Param::value_mut`] guard.
+    ///
+    /// ```
+    /// use sinew_autograd::Param;
+    /// use sinew_tensor::Tensor;
+    /// let w = Param::new("w", Tensor::from([[1.0f32, 2.0, 3.0], [4.0, 5.0, 6.0]]));
+    /// assert_eq!(w.transposed().to_vec::<f32>(), vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+    /// w.set_value(w.value().mul_scalar(2.0));   // a write: the next call transposes again
+    /// assert_eq!(w.transposed().to_vec::<f32>(), vec![2.0, 8.0, 4.0, 10.0, 6.0, 12.0]);
+    /// ```
+    #[track_caller]
+    pub fn transposed(&self) -> Tensor {
+        // the version first: a write racing with this call leaves an older version beside
+        // the newer value, which only costs the next call a fresh transpose
+        let version = self.inner.version.load(Ordering::Acquire);
+        let mut cache = self.inner.transposed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((v, t)) = cache.as_ref()
+            && *v == version
+        {
+            return t.clone();
+        }
+        let value = self.value();
+        assert!(
+            value.ndim() == 2,
+            "Param::transposed: {} is not a matrix, its shape is {:?}",
+            self.name(),
+            value.dims()
+        );
+        let t = value.t().contiguous();
+        *cache = Some((version, t.clone()));
+        t
     }
 
     /// Number of elements.

@@ -112,9 +112,25 @@ impl Forward for Linear {
             "Linear({fin}, {fout}): expected input of shape [.., {fin}], got {:?}",
             x.dims()
         );
+        let rows = x.dims()[..x.ndim() - 1].iter().product::<usize>();
+        if !sinew_autograd::is_grad_enabled() && (2..THIN_ROWS).contains(&rows) {
+            // inference on a few rows: x·Wᵀ on the cached row-major Wᵀ, which faer
+            // multiplies without repacking the weight (a MiniLM forward on 16 tokens: 36%
+            // faster); one row stays on W (a matrix-vector product gains nothing), and from
+            // 32 rows the product is split over threads instead
+            let y = x.matmul(&Var::constant(self.weight.transposed()));
+            return match &self.bias {
+                Some(b) => &y + &b.var(),
+                None => y,
+            };
+        }
         crate::functional::linear(x, &self.weight.var(), self.bias.as_ref().map(Param::var).as_ref())
     }
 }
+
+/// Below this many rows (where the GEMM is not split over threads), an inference-mode
+/// [`Linear`] multiplies by its weight's cached transpose ([`Param::transposed`]).
+const THIN_ROWS: usize = 32;
 
 /// Flattens dimensions `start..=end` (`nn.Flatten`, default `1..=-1`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -166,3 +166,29 @@ fn summary_has_no_side_effects_and_prints_a_table() {
     assert_eq!(cells, ["1", "BatchNorm1d(4, eps=0.00001, momentum=0.1)", "[8, 4]", "8"], "{table}");
     assert!(table.ends_with("Total params: 29   Buffers: 9 elements   Output: [8, 1]"), "{table}");
 }
+
+#[test]
+fn inference_on_few_rows_uses_the_cached_transpose_and_follows_updates() {
+    use sinew_autograd::no_grad;
+    let mut g = sinew_tensor::Generator::new(3);
+    let layer = Linear::new(7, 5, &mut g);
+    for rows in [1usize, 2, 16, 31, 32, 40] {
+        for shape in [vec![rows, 7], vec![1, rows, 7]] {
+            let x = Var::constant(Tensor::randn_with(&shape, sinew_tensor::DType::F32, &mut g));
+            let graph = layer.forward(&x);
+            let inference = no_grad(|| layer.forward(&x));
+            assert_eq!(inference.dims(), graph.dims());
+            assert!(inference.value().allclose(graph.value(), 1e-6, 1e-6), "{shape:?}");
+        }
+    }
+    // a write to the weight (an optimizer's step, a load) replaces the cached transpose
+    let x = Var::constant(Tensor::randn_with(&[4, 7], sinew_tensor::DType::F32, &mut g));
+    let before = no_grad(|| layer.forward(&x)).value().clone();
+    {
+        let mut w = layer.weight.value_mut();
+        *w = w.mul_scalar(2.0);
+    }
+    let after = no_grad(|| layer.forward(&x));
+    assert!(after.value().allclose(layer.forward(&x).value(), 1e-6, 1e-6));
+    assert!(!after.value().allclose(&before, 1e-3, 1e-3));
+}
