@@ -86,3 +86,81 @@ pub(crate) fn read_text(path: &Path) -> Result<String> {
         }
     })
 }
+
+/// Parses a configuration's JSON text and validates it: the one path of
+/// `BertConfig::from_json` and `Gpt2Config::from_json`.
+pub(crate) fn parse_config<T: serde::de::DeserializeOwned>(
+    text: &str,
+    validate: impl FnOnce(&T) -> Result<()>,
+) -> Result<T> {
+    let config: T =
+        serde_json::from_str(text).map_err(|e| ModelError::Config { path: None, msg: e.to_string() })?;
+    validate(&config)?;
+    Ok(config)
+}
+
+/// A configuration file through [`parse_config`], errors naming the file.
+pub(crate) fn read_config<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    validate: impl FnOnce(&T) -> Result<()>,
+) -> Result<T> {
+    parse_config(&read_text(path)?, validate).map_err(|e| e.in_file(path))
+}
+
+/// The weights of a Hugging Face model folder (`dir/model.safetensors`), handed to
+/// `build`; a [`ModelError::Mismatch`] from it is given the file's path.
+pub(crate) fn load_folder_weights<M>(
+    dir: &Path,
+    build: impl FnOnce(Vec<(String, sinew_tensor::Tensor)>) -> Result<M>,
+) -> Result<M> {
+    let path = dir.join("model.safetensors");
+    if !path.is_file() {
+        return Err(ModelError::MissingFile { path });
+    }
+    let weights = sinew_serialize::load_safetensors(&path)
+        .map_err(|source| ModelError::Weights { path: path.clone(), source: Box::new(source) })?;
+    build(weights).map_err(|e| match e {
+        ModelError::Mismatch { report, .. } => ModelError::Mismatch { path: Some(path), report },
+        other => other,
+    })
+}
+
+/// Casts `model` to the float type of its weight `dtype_of` (when the file has it), loads
+/// `weights` strictly and switches to evaluation mode: the end of every `from_weights`.
+pub(crate) fn load_strict(
+    model: &dyn sinew_nn::Module,
+    weights: &[(String, sinew_tensor::Tensor)],
+    dtype_of: &str,
+) -> Result<()> {
+    let dtype = weights.iter().find(|(n, _)| n == dtype_of).map(|(_, t)| t.dtype());
+    if let Some(dtype) = dtype.filter(|d| d.is_float()) {
+        model.cast(dtype);
+    }
+    model
+        .load_state_dict(weights, true)
+        .map_err(|report| ModelError::Mismatch { path: None, report: Box::new(report) })?;
+    model.eval();
+    Ok(())
+}
+
+/// Checks that `x` is an `i64` tensor of shape `dims` whose values lie in `0..n`; the
+/// error (an [`ModelError::Input`]) starts with `who` and names the input.
+pub(crate) fn check_ids(
+    who: &str,
+    name: &str,
+    x: &sinew_tensor::Tensor,
+    dims: &[usize],
+    n: usize,
+) -> Result<()> {
+    if x.dtype() != sinew_tensor::DType::I64 || x.dims() != dims {
+        return Err(ModelError::Input(format!(
+            "{who}: {name} must be i64 of shape {dims:?}, got {:?} {:?}",
+            x.dtype(),
+            x.dims()
+        )));
+    }
+    if let Some(v) = x.to_vec::<i64>().into_iter().find(|&v| v < 0 || v as u64 >= n as u64) {
+        return Err(ModelError::Input(format!("{who}: {name} holds {v}, outside 0..{n}")));
+    }
+    Ok(())
+}

@@ -6,7 +6,7 @@
 //! and without the cache and for a left-padded batch; the cache against the full prefix;
 //! weight tying; loading errors; gradcheck of a block.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sinew_autograd::{GradcheckOptions, Var};
 use sinew_models::ModelError;
@@ -17,23 +17,8 @@ use sinew_nn::{Module, gradcheck_params};
 use sinew_optim::{Adam, Optimizer};
 use sinew_tensor::{DType, Generator, Tensor};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models")
-}
-
-fn expected(name: &str) -> Vec<(String, Tensor)> {
-    let bytes = std::fs::read(fixtures().join(format!("gpt2_{name}.safetensors"))).unwrap();
-    sinew_serialize::read_safetensors(&bytes).unwrap()
-}
-
-fn get<'a>(t: &'a [(String, Tensor)], name: &str) -> &'a Tensor {
-    &t.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("fixture has no {name}")).1
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.dims(), b.dims());
-    a.to_dtype(DType::F64).sub(&b.to_dtype(DType::F64)).abs().max_all().item()
-}
+mod common;
+use common::{edit_config, expected, fixtures, get, max_diff};
 
 fn load(name: &str, dtype: DType) -> Gpt2LMHeadModel {
     let model = Gpt2LMHeadModel::from_pretrained(fixtures().join(format!("gpt2_{name}"))).unwrap();
@@ -47,7 +32,7 @@ fn rows(t: &Tensor) -> Vec<Vec<i64>> {
 }
 
 fn check_against_pytorch(name: &str) {
-    let want = expected(name);
+    let want = expected(&format!("gpt2_{name}"));
     let model = load(name, DType::F64);
     let ids = get(&want, "ids");
     let logits = model.logits(ids).unwrap();
@@ -90,7 +75,7 @@ fn the_untied_model_matches_pytorch() {
 #[test]
 fn greedy_generation_matches_pytorch_with_and_without_the_cache() {
     for name in ["tied", "untied"] {
-        let want = expected(name);
+        let want = expected(&format!("gpt2_{name}"));
         let model = load(name, DType::F64);
         let prompt = rows(get(&want, "prompt"));
         let expected_tokens = rows(get(&want, "greedy"));
@@ -119,7 +104,7 @@ fn greedy_generation_matches_pytorch_with_and_without_the_cache() {
 
 #[test]
 fn the_cache_gives_the_logits_of_the_whole_prefix() {
-    let want = expected("untied");
+    let want = expected("gpt2_untied");
     let model = load("untied", DType::F64);
     let ids = get(&want, "ids"); // (3, 12)
     let full = model.logits(ids).unwrap().value().clone();
@@ -166,7 +151,7 @@ fn a_tied_head_is_one_parameter_saved_once_and_loaded_from_either_name() {
     assert!(!load("untied", DType::F32).is_tied());
 
     // one optimizer slot, and a step moves the head with the embedding
-    let ids = get(&expected("tied"), "ids").clone();
+    let ids = get(&expected("gpt2_tied"), "ids").clone();
     let mut adam = Adam::new(model.parameters(), 1e-2);
     let grads = model.lm_loss(&ids).unwrap().backward();
     adam.step(&grads);
@@ -175,7 +160,7 @@ fn a_tied_head_is_one_parameter_saved_once_and_loaded_from_either_name() {
     assert_eq!(model.lm_head.weight.value().to_vec::<f32>(), w.to_vec::<f32>());
 
     // the file of a tied model may name the matrix lm_head.weight instead
-    let dir = scratch_copy("tied", "lm-head-name");
+    let dir = common::scratch_copy("gpt2_tied", "lm-head-name");
     let path = dir.join("model.safetensors");
     let mut weights = sinew_serialize::load_safetensors(&path).unwrap();
     weights.iter_mut().find(|(n, _)| n == "transformer.wte.weight").unwrap().0 = "lm_head.weight".into();
@@ -189,7 +174,7 @@ fn a_tied_head_is_one_parameter_saved_once_and_loaded_from_either_name() {
     );
 
     // bare GPT2Model names (the original gpt2 upload) and its causal-mask buffers
-    let dir = scratch_copy("tied", "bare-names");
+    let dir = common::scratch_copy("gpt2_tied", "bare-names");
     let path = dir.join("model.safetensors");
     let mut weights: Vec<(String, Tensor)> = sinew_serialize::load_safetensors(&path)
         .unwrap()
@@ -214,7 +199,7 @@ fn save_pretrained_round_trips_both_kinds_of_head() {
         let back = Gpt2LMHeadModel::from_pretrained(&dir).unwrap();
         assert_eq!(back.config().tie_word_embeddings, model.config().tie_word_embeddings);
         assert_eq!(back.named_parameters().len(), model.named_parameters().len());
-        let ids = get(&expected(name), "ids").clone();
+        let ids = get(&expected(&format!("gpt2_{name}")), "ids").clone();
         let ids = &ids;
         assert_eq!(
             back.logits(ids).unwrap().value().to_vec::<f64>(),
@@ -226,29 +211,11 @@ fn save_pretrained_round_trips_both_kinds_of_head() {
     }
 }
 
-/// A copy of a fixture folder to break in a test.
-fn scratch_copy(name: &str, test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sinew-gpt2-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    for f in ["config.json", "model.safetensors"] {
-        std::fs::copy(fixtures().join(format!("gpt2_{name}")).join(f), dir.join(f)).unwrap();
-    }
-    dir
-}
-
-fn edit_config(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
-    let path = dir.join("config.json");
-    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    edit(&mut v);
-    std::fs::write(path, v.to_string()).unwrap();
-}
-
 #[test]
 fn every_broken_folder_is_a_clear_error() {
     let load = |dir: &Path| Gpt2LMHeadModel::from_pretrained(dir).map(|_| ()).unwrap_err();
 
-    let dir = scratch_copy("untied", "missing-weights");
+    let dir = common::scratch_copy("gpt2_untied", "missing-weights");
     std::fs::remove_file(dir.join("model.safetensors")).unwrap();
     let e = load(&dir);
     assert!(
@@ -256,38 +223,38 @@ fn every_broken_folder_is_a_clear_error() {
         "{e}"
     );
 
-    let dir = scratch_copy("untied", "missing-config");
+    let dir = common::scratch_copy("gpt2_untied", "missing-config");
     std::fs::remove_file(dir.join("config.json")).unwrap();
     assert!(matches!(load(&dir), ModelError::MissingFile { .. }));
 
-    let dir = scratch_copy("untied", "bad-json");
+    let dir = common::scratch_copy("gpt2_untied", "bad-json");
     std::fs::write(dir.join("config.json"), "{\"n_embd\": 16,").unwrap();
     let e = load(&dir);
     assert!(matches!(e, ModelError::Config { .. }) && e.to_string().contains("config.json"), "{e}");
 
-    let dir = scratch_copy("untied", "more-layers");
+    let dir = common::scratch_copy("gpt2_untied", "more-layers");
     edit_config(&dir, |v| v["n_layer"] = 4.into());
     let e = load(&dir).to_string();
     assert!(e.contains("missing") && e.contains("transformer.h.3.attn.c_attn.weight"), "{e}");
 
-    let dir = scratch_copy("untied", "fewer-layers");
+    let dir = common::scratch_copy("gpt2_untied", "fewer-layers");
     edit_config(&dir, |v| v["n_layer"] = 2.into());
     let e = load(&dir).to_string();
     assert!(e.contains("unexpected") && e.contains("transformer.h.2.mlp.c_fc.bias"), "{e}");
 
     // an untied configuration over a tied model's file: the head is missing
-    let dir = scratch_copy("tied", "untie");
+    let dir = common::scratch_copy("gpt2_tied", "untie");
     edit_config(&dir, |v| v["tie_word_embeddings"] = false.into());
     let e = load(&dir).to_string();
     assert!(e.contains("missing") && e.contains("lm_head.weight"), "{e}");
 
-    let dir = scratch_copy("untied", "wider");
+    let dir = common::scratch_copy("gpt2_untied", "wider");
     edit_config(&dir, |v| v["n_inner"] = 41.into());
     let e = load(&dir).to_string();
     assert!(e.contains("mismatched") && e.contains("transformer.h.0.mlp.c_fc.weight"), "{e}");
 
     // a Linear-shaped (out, in) c_attn where Conv1D's (in, out) belongs
-    let dir = scratch_copy("untied", "transposed");
+    let dir = common::scratch_copy("gpt2_untied", "transposed");
     let path = dir.join("model.safetensors");
     let mut weights = sinew_serialize::load_safetensors(&path).unwrap();
     let (_, t) = weights.iter_mut().find(|(n, _)| n == "transformer.h.1.attn.c_attn.weight").unwrap();
@@ -300,7 +267,7 @@ fn every_broken_folder_is_a_clear_error() {
         "{e}"
     );
 
-    let dir = scratch_copy("untied", "truncated");
+    let dir = common::scratch_copy("gpt2_untied", "truncated");
     let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
     std::fs::write(dir.join("model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
     assert!(matches!(load(&dir), ModelError::Weights { .. }));
@@ -415,8 +382,8 @@ fn a_model_is_shared_across_threads() {
     fn assert_sync<T: Sync + Send>() {}
     assert_sync::<Gpt2LMHeadModel>();
     let model = load("untied", DType::F64);
-    let want = rows(get(&expected("untied"), "greedy"));
-    let prompt = rows(get(&expected("untied"), "prompt"));
+    let want = rows(get(&expected("gpt2_untied"), "greedy"));
+    let prompt = rows(get(&expected("gpt2_untied"), "prompt"));
     std::thread::scope(|s| {
         let runs: Vec<_> =
             (0..3).map(|_| s.spawn(|| model.generate(&prompt, &GenerateOptions::new(20)).unwrap())).collect();

@@ -4,7 +4,7 @@
 //! gradient in float64; loading errors for every way a folder can be wrong; gradcheck of an
 //! encoder layer.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sinew_autograd::{GradcheckOptions, Var};
 use sinew_models::ModelError;
@@ -12,27 +12,11 @@ use sinew_models::bert::{BertConfig, BertInput, BertLayer, BertModel};
 use sinew_nn::{Module, gradcheck_params};
 use sinew_tensor::{DType, Generator, Tensor};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models")
-}
-
-fn expected(name: &str) -> Vec<(String, Tensor)> {
-    let bytes = std::fs::read(fixtures().join(format!("small_{name}.safetensors"))).unwrap();
-    sinew_serialize::read_safetensors(&bytes).unwrap()
-}
-
-fn get<'a>(t: &'a [(String, Tensor)], name: &str) -> &'a Tensor {
-    &t.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("fixture has no {name}")).1
-}
-
-/// The largest elementwise difference.
-fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.dims(), b.dims());
-    a.to_dtype(DType::F64).sub(&b.to_dtype(DType::F64)).abs().max_all().item()
-}
+mod common;
+use common::{edit_config, expected, fixtures, get, max_diff};
 
 fn check_against_pytorch(name: &str) {
-    let want = expected(name);
+    let want = expected(&format!("small_{name}"));
     let model = BertModel::from_pretrained(fixtures().join(format!("small_{name}"))).unwrap();
     model.cast(DType::F64);
     let input = BertInput::new(get(&want, "input_ids").clone())
@@ -72,7 +56,7 @@ fn small_relu_three_token_types_matches_pytorch() {
 
 #[test]
 fn the_same_model_in_f32_is_close_to_pytorch() {
-    let want = expected("relu");
+    let want = expected("small_relu");
     let model = BertModel::from_pretrained(fixtures().join("small_relu")).unwrap();
     assert_eq!(model.embeddings.word_embeddings.weight.value().dtype(), DType::F32);
     let input = BertInput::new(get(&want, "input_ids").clone())
@@ -83,29 +67,11 @@ fn the_same_model_in_f32_is_close_to_pytorch() {
     assert!(d < 1e-5, "f32 hidden states differ by {d:e}");
 }
 
-/// A copy of a fixture folder to break in a test.
-fn scratch_copy(name: &str, test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sinew-models-{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    for f in ["config.json", "model.safetensors"] {
-        std::fs::copy(fixtures().join(format!("small_{name}")).join(f), dir.join(f)).unwrap();
-    }
-    dir
-}
-
-fn edit_config(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
-    let path = dir.join("config.json");
-    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    edit(&mut v);
-    std::fs::write(path, v.to_string()).unwrap();
-}
-
 #[test]
 fn every_broken_folder_is_a_clear_error() {
     let load = |dir: &Path| BertModel::from_pretrained(dir).map(|_| ()).unwrap_err();
 
-    let dir = scratch_copy("relu", "missing-weights");
+    let dir = common::scratch_copy("small_relu", "missing-weights");
     std::fs::remove_file(dir.join("model.safetensors")).unwrap();
     let e = load(&dir);
     assert!(
@@ -113,36 +79,36 @@ fn every_broken_folder_is_a_clear_error() {
         "{e}"
     );
 
-    let dir = scratch_copy("relu", "missing-config");
+    let dir = common::scratch_copy("small_relu", "missing-config");
     std::fs::remove_file(dir.join("config.json")).unwrap();
     let e = load(&dir);
     assert!(matches!(e, ModelError::MissingFile { .. }) && e.to_string().contains("config.json"), "{e}");
 
-    let dir = scratch_copy("relu", "bad-json");
+    let dir = common::scratch_copy("small_relu", "bad-json");
     std::fs::write(dir.join("config.json"), "{\"hidden_size\": 16,").unwrap();
     let e = load(&dir);
     assert!(matches!(e, ModelError::Config { .. }) && e.to_string().contains("config.json"), "{e}");
 
     // a config that disagrees with the weights: one layer more than the file holds
-    let dir = scratch_copy("relu", "more-layers");
+    let dir = common::scratch_copy("small_relu", "more-layers");
     edit_config(&dir, |v| v["num_hidden_layers"] = 4.into());
     let e = load(&dir).to_string();
     assert!(e.contains("missing") && e.contains("encoder.layer.3.attention.self.query.weight"), "{e}");
 
     // fewer layers: the file's extra layer is unexpected
-    let dir = scratch_copy("relu", "fewer-layers");
+    let dir = common::scratch_copy("small_relu", "fewer-layers");
     edit_config(&dir, |v| v["num_hidden_layers"] = 2.into());
     let e = load(&dir).to_string();
     assert!(e.contains("unexpected") && e.contains("encoder.layer.2.output.dense.bias"), "{e}");
 
     // another width: every shape is wrong, and the report names them
-    let dir = scratch_copy("relu", "wider");
+    let dir = common::scratch_copy("small_relu", "wider");
     edit_config(&dir, |v| v["intermediate_size"] = 21.into());
     let e = load(&dir).to_string();
     assert!(e.contains("encoder.layer.0.intermediate.dense.weight") && e.contains("mismatched"), "{e}");
 
     // a tensor of the wrong shape in the weights file
-    let dir = scratch_copy("relu", "bad-shape");
+    let dir = common::scratch_copy("small_relu", "bad-shape");
     let path = dir.join("model.safetensors");
     let mut weights = sinew_serialize::load_safetensors(&path).unwrap();
     let (_, t) = weights.iter_mut().find(|(n, _)| n == "encoder.layer.1.attention.self.key.weight").unwrap();
@@ -153,14 +119,14 @@ fn every_broken_folder_is_a_clear_error() {
     assert!(e.to_string().contains("encoder.layer.1.attention.self.key.weight"), "{e}");
 
     // a file that is not safetensors at all
-    let dir = scratch_copy("relu", "garbage");
+    let dir = common::scratch_copy("small_relu", "garbage");
     std::fs::write(dir.join("model.safetensors"), b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all")
         .unwrap();
     let e = load(&dir);
     assert!(matches!(e, ModelError::Weights { .. }) && e.to_string().contains("model.safetensors"), "{e}");
 
     // a truncated weights file
-    let dir = scratch_copy("relu", "truncated");
+    let dir = common::scratch_copy("small_relu", "truncated");
     let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
     std::fs::write(dir.join("model.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
     assert!(matches!(load(&dir), ModelError::Weights { .. }));
@@ -242,7 +208,7 @@ fn an_encoder_layer_passes_gradcheck() {
 fn a_model_is_shared_across_threads() {
     fn assert_sync<T: Sync + Send>() {}
     assert_sync::<BertModel>();
-    let want = expected("relu");
+    let want = expected("small_relu");
     let model = BertModel::from_pretrained(fixtures().join("small_relu")).unwrap();
     let input = BertInput::new(get(&want, "input_ids").clone())
         .with_attention_mask(get(&want, "attention_mask").clone());

@@ -84,10 +84,7 @@ impl BertConfig {
     /// [`ModelError::Config`] for malformed JSON, an unknown activation, or sizes that do
     /// not make a BERT (see [`BertConfig::validate`]).
     pub fn from_json(text: &str) -> Result<Self> {
-        let config: BertConfig =
-            serde_json::from_str(text).map_err(|e| ModelError::Config { path: None, msg: e.to_string() })?;
-        config.validate()?;
-        Ok(config)
+        crate::error::parse_config(text, BertConfig::validate)
     }
 
     /// Reads and validates `config.json` (or any file of that form).
@@ -96,9 +93,7 @@ impl BertConfig {
     /// [`ModelError::Io`] if the file cannot be read, [`ModelError::Config`] (naming the
     /// file) if it is not a valid BERT configuration.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let text = crate::error::read_text(path)?;
-        BertConfig::from_json(&text).map_err(|e| e.in_file(path))
+        crate::error::read_config(path.as_ref(), BertConfig::validate)
     }
 
     /// Checks that the sizes make a BERT: every size non-zero, `hidden_size` a multiple

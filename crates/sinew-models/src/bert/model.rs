@@ -7,7 +7,7 @@ use sinew_nn::{AttentionMask, Dropout, Embedding, Forward, LayerNorm, Linear, Mo
 use sinew_tensor::{DType, Generator, Tensor};
 
 use super::config::{Activation, BertConfig};
-use crate::error::{ModelError, Result};
+use crate::error::{ModelError, Result, check_ids};
 use crate::init::Init;
 
 /// A batch for a BERT: token ids `(batch, seq)` (`i64`), and optionally the attention
@@ -75,26 +75,13 @@ impl BertInput {
                 config.max_position_embeddings
             ));
         }
-        let in_range = |name: &str, x: &Tensor, n: usize| -> Result<()> {
-            if x.dtype() != DType::I64 || x.dims() != ids.dims() {
-                return bad(format!(
-                    "{name} must be i64 of shape {:?}, got {:?} {:?}",
-                    ids.dims(),
-                    x.dtype(),
-                    x.dims()
-                ));
-            }
-            if let Some(v) = x.to_vec::<i64>().into_iter().find(|&v| v < 0 || v as u64 >= n as u64) {
-                return bad(format!("{name} holds {v}, outside 0..{n}"));
-            }
-            Ok(())
-        };
-        in_range("input_ids", ids, config.vocab_size)?;
+        let check = |name: &str, x: &Tensor, n: usize| check_ids("BertModel", name, x, ids.dims(), n);
+        check("input_ids", ids, config.vocab_size)?;
         if let Some(m) = &self.attention_mask {
-            in_range("attention_mask", m, 2)?;
+            check("attention_mask", m, 2)?;
         }
         if let Some(tt) = &self.token_type_ids {
-            in_range("token_type_ids", tt, config.type_vocab_size)?;
+            check("token_type_ids", tt, config.type_vocab_size)?;
         }
         Ok(())
     }

@@ -2,12 +2,11 @@
 
 use std::path::Path;
 
-use sinew_nn::Module;
 use sinew_tensor::Tensor;
 
 use super::config::BertConfig;
 use super::model::BertModel;
-use crate::error::{ModelError, Result};
+use crate::error::{Result, load_folder_weights, load_strict};
 use crate::init::Init;
 
 /// Keys a Hugging Face BERT checkpoint may hold that are not weights: the
@@ -35,16 +34,7 @@ impl BertModel {
     pub fn from_pretrained(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
         let config = BertConfig::from_file(dir.join("config.json"))?;
-        let path = dir.join("model.safetensors");
-        if !path.is_file() {
-            return Err(ModelError::MissingFile { path });
-        }
-        let weights = sinew_serialize::load_safetensors(&path)
-            .map_err(|source| ModelError::Weights { path: path.clone(), source: Box::new(source) })?;
-        BertModel::from_weights(&config, weights).map_err(|e| match e {
-            ModelError::Mismatch { report, .. } => ModelError::Mismatch { path: Some(path), report },
-            other => other,
-        })
+        load_folder_weights(dir, |weights| BertModel::from_weights(&config, weights))
     }
 
     /// Builds a model for `config` holding `weights` (named as Hugging Face names them),
@@ -58,15 +48,7 @@ impl BertModel {
         let weights = encoder_weights(weights);
         let has_pooler = weights.iter().any(|(n, _)| n.starts_with("pooler."));
         let model = BertModel::build(config, has_pooler, &mut Init::zeros());
-        let dtype =
-            weights.iter().find(|(n, _)| n == "embeddings.word_embeddings.weight").map(|(_, t)| t.dtype());
-        if let Some(dtype) = dtype.filter(|d| d.is_float()) {
-            model.cast(dtype);
-        }
-        model
-            .load_state_dict(&weights, true)
-            .map_err(|report| ModelError::Mismatch { path: None, report: Box::new(report) })?;
-        model.eval();
+        load_strict(&model, &weights, "embeddings.word_embeddings.weight")?;
         Ok(model)
     }
 }

@@ -101,10 +101,7 @@ impl Gpt2Config {
     /// # Errors
     /// [`ModelError::Config`] naming the field for malformed JSON or an impossible shape.
     pub fn from_json(text: &str) -> Result<Self> {
-        let config: Gpt2Config =
-            serde_json::from_str(text).map_err(|e| ModelError::Config { path: None, msg: e.to_string() })?;
-        config.validate()?;
-        Ok(config)
+        crate::error::parse_config(text, Gpt2Config::validate)
     }
 
     /// Reads and validates a `config.json` file.
@@ -113,9 +110,7 @@ impl Gpt2Config {
     /// [`ModelError::MissingFile`] / [`ModelError::Io`] for the file,
     /// [`ModelError::Config`] (naming the file) for its contents.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let text = crate::error::read_text(path)?;
-        Gpt2Config::from_json(&text).map_err(|e| e.in_file(path))
+        crate::error::read_config(path.as_ref(), Gpt2Config::validate)
     }
 
     /// The configuration as `config.json` text (Hugging Face's names, plus

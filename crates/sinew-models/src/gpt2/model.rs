@@ -2,12 +2,14 @@
 //! and the language-model head, with Hugging Face's parameter names
 //! (`transformer.wte.weight`, `transformer.h.0.attn.c_attn.weight`, `lm_head.weight`, ...).
 
+use std::sync::OnceLock;
+
 use sinew_autograd::{Param, Var};
 use sinew_nn::{Dropout, Embedding, Forward, LayerNorm, Linear, Module, Visitor};
 use sinew_tensor::{DType, Generator, Tensor};
 
 use super::config::{Activation, Gpt2Config};
-use crate::error::{ModelError, Result};
+use crate::error::{ModelError, Result, check_ids};
 use crate::init::Init;
 
 /// A batch for a GPT-2: token ids `(batch, len)` (`i64`), and optionally
@@ -75,19 +77,7 @@ impl Gpt2Input {
         if let Some(cb) = cached_batch.filter(|&cb| cb != b) {
             return bad(format!("batch of {b} sequences, but the cache holds {cb}"));
         }
-        let check = |name: &str, x: &Tensor, dims: &[usize], n: usize| -> Result<()> {
-            if x.dtype() != DType::I64 || x.dims() != dims {
-                return bad(format!(
-                    "{name} must be i64 of shape {dims:?}, got {:?} {:?}",
-                    x.dtype(),
-                    x.dims()
-                ));
-            }
-            if let Some(v) = x.to_vec::<i64>().into_iter().find(|&v| v < 0 || v as u64 >= n as u64) {
-                return bad(format!("{name} holds {v}, outside 0..{n}"));
-            }
-            Ok(())
-        };
+        let check = |name: &str, x: &Tensor, dims: &[usize], n: usize| check_ids("GPT2", name, x, dims, n);
         check("input_ids", ids, &[b, t], config.vocab_size)?;
         if let Some(m) = &self.attention_mask {
             check("attention_mask", m, &[b, past + t], 2)?;
@@ -178,15 +168,39 @@ impl KvCache {
 }
 
 /// Which keys each query of one forward pass sees: the padding mask over all `past + len`
-/// positions and causality, with `len` new queries after `past` cached positions.
+/// positions and causality, with `len` new queries after `past` cached positions. The
+/// additive biases are built once per pass, by the first block that asks, and shared.
 struct Visibility {
     /// `(batch, past + len)` `i64`, when some position is padding.
     pad: Option<Tensor>,
     past: usize,
     len: usize,
+    /// The fused kernel's bias (`-inf`; causality its own flag when nothing is cached).
+    fused: OnceLock<Option<Tensor>>,
+    /// The composed form's bias (the dtype's lowest value, causality included).
+    composed: OnceLock<Option<Tensor>>,
 }
 
 impl Visibility {
+    fn new(pad: Option<Tensor>, past: usize, len: usize) -> Self {
+        Visibility { pad, past, len, fused: OnceLock::new(), composed: OnceLock::new() }
+    }
+
+    /// Whether the fused kernel applies causality itself: nothing cached, several queries.
+    fn kernel_causal(&self) -> bool {
+        self.past == 0 && self.len > 1
+    }
+
+    fn fused_bias(&self, dtype: DType) -> Option<&Tensor> {
+        self.fused.get_or_init(|| self.bias(self.past > 0, f64::NEG_INFINITY, dtype)).as_ref()
+    }
+
+    fn composed_bias(&self, dtype: DType) -> Option<&Tensor> {
+        // Hugging Face's mask value, so a row of padding stays finite
+        let lowest = if dtype == DType::F32 { f32::MIN as f64 } else { f64::MIN };
+        self.composed.get_or_init(|| self.bias(true, lowest, dtype)).as_ref()
+    }
+
     /// The additive bias `(batch | 1, 1, len | 1, past + len)`: 0 where a query sees a key,
     /// `blocked` where not; the causal part only if `with_causal` (else the caller's kernel
     /// applies it). `None` when nothing is hidden.
@@ -243,19 +257,15 @@ impl Gpt2Attention {
             (*past_k, *past_v) = (k.clone(), v.clone());
         }
         let context = if self.attn_dropout.is_training() && self.attn_dropout.p() > 0.0 {
-            // dropout on the probabilities needs them: the composed form, with Hugging
-            // Face's mask value (the dtype's lowest, so a row of padding stays finite)
-            let lowest = if x.dtype() == DType::F32 { f32::MIN as f64 } else { f64::MIN };
+            // dropout on the probabilities needs them: the composed form
             let mut scores = q.matmul(&k.t()).mul_scalar(self.scale);
-            if let Some(bias) = seen.bias(true, lowest, x.dtype()) {
-                scores = &scores + &Var::constant(bias);
+            if let Some(bias) = seen.composed_bias(x.dtype()) {
+                scores = &scores + &Var::constant(bias.clone());
             }
             self.attn_dropout.forward(&scores.softmax(-1)).matmul(&v)
         } else {
-            // the fused kernel applies causality itself when no position is cached
-            let own_causal = seen.past == 0;
-            let bias = seen.bias(!own_causal, f64::NEG_INFINITY, x.dtype());
-            Var::scaled_dot_product_attention(&q, &k, &v, bias.as_ref(), own_causal && t > 1, self.scale)
+            let bias = seen.fused_bias(x.dtype());
+            Var::scaled_dot_product_attention(&q, &k, &v, bias, seen.kernel_causal(), self.scale)
         };
         let merged = context.permute(&[0, 2, 1, 3]).reshape(&[b, t, e]);
         self.resid_dropout.forward(&self.c_proj.forward(&merged))
@@ -345,7 +355,7 @@ impl Gpt2Block {
     /// The block on `x` `(batch, len, n_embd)`, every position seeing itself and those
     /// before it.
     pub fn forward(&self, x: &Var) -> Var {
-        self.forward_seeing(x, &Visibility { pad: None, past: 0, len: x.dims()[1] }, None)
+        self.forward_seeing(x, &Visibility::new(None, 0, x.dims()[1]), None)
     }
 
     fn forward_seeing(&self, x: &Var, seen: &Visibility, cache: Option<&mut (Var, Var)>) -> Var {
@@ -420,7 +430,7 @@ impl Gpt2Model {
         let x = &self.wte.lookup(&input.input_ids) + &self.wpe.lookup(&positions);
         let mut x = self.drop.forward(&x);
         let pad = input.attention_mask.as_ref().filter(|m| m.to_vec::<i64>().contains(&0)).cloned();
-        let seen = Visibility { pad, past, len: t };
+        let seen = Visibility::new(pad, past, t);
         if let Some(c) = cache.as_deref_mut()
             && c.layers.is_empty()
         {

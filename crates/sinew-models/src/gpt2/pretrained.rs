@@ -8,7 +8,7 @@ use sinew_tensor::Tensor;
 
 use super::config::Gpt2Config;
 use super::model::Gpt2LMHeadModel;
-use crate::error::{ModelError, Result};
+use crate::error::{ModelError, Result, load_folder_weights, load_strict};
 use crate::init::Init;
 
 impl Gpt2LMHeadModel {
@@ -35,16 +35,7 @@ impl Gpt2LMHeadModel {
     pub fn from_pretrained(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
         let config = Gpt2Config::from_file(dir.join("config.json"))?;
-        let path = dir.join("model.safetensors");
-        if !path.is_file() {
-            return Err(ModelError::MissingFile { path });
-        }
-        let weights = sinew_serialize::load_safetensors(&path)
-            .map_err(|source| ModelError::Weights { path: path.clone(), source: Box::new(source) })?;
-        Gpt2LMHeadModel::from_weights(&config, weights).map_err(|e| match e {
-            ModelError::Mismatch { report, .. } => ModelError::Mismatch { path: Some(path), report },
-            other => other,
-        })
+        load_folder_weights(dir, |weights| Gpt2LMHeadModel::from_weights(&config, weights))
     }
 
     /// Builds a model for `config` holding `weights` (named as Hugging Face names them; see
@@ -56,14 +47,7 @@ impl Gpt2LMHeadModel {
         config.validate()?;
         let weights = canonical_names(weights, config.tie_word_embeddings);
         let model = Gpt2LMHeadModel::build(config, &mut Init::zeros());
-        let dtype = weights.iter().find(|(n, _)| n == "transformer.wte.weight").map(|(_, t)| t.dtype());
-        if let Some(dtype) = dtype.filter(|d| d.is_float()) {
-            model.cast(dtype);
-        }
-        model
-            .load_state_dict(&weights, true)
-            .map_err(|report| ModelError::Mismatch { path: None, report: Box::new(report) })?;
-        model.eval();
+        load_strict(&model, &weights, "transformer.wte.weight")?;
         Ok(model)
     }
 
