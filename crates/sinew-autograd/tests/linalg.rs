@@ -64,7 +64,10 @@ proptest! {
         };
         let b = normal(&b_shape, seed ^ 1);
         let x = Var::constant(a.clone()).solve(&Var::constant(b.clone()));
-        let want_dims = if form == 1 || form == 2 { with(&batch, &[n]) } else { with(&batch, &[n, k]) };
+        // PyTorch's rule: B is a batch of vectors when its shape is A's without the last
+        // dimension, which a batch-less (n, k) B also is when A's batch is [n] and k = 1
+        let vectors = form == 1 || form == 2 || b_shape == with(&batch, &[n]);
+        let want_dims = if vectors { with(&batch, &[n]) } else { with(&batch, &[n, k]) };
         prop_assert_eq!(x.dims(), &want_dims[..]);
         check(|v| v[0].solve(&v[1]), &[a, b])?;
     }
