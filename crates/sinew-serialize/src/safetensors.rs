@@ -284,11 +284,9 @@ pub fn write_safetensors(tensors: &[(String, Tensor)]) -> Result<Vec<u8>> {
         return Err(SerializeError::DuplicateName(w[0].to_string()));
     }
     let order: Vec<&str> = encoded.iter().map(|(n, _)| n.as_str()).collect();
-    // `format: pt` is what transformers' `from_pretrained` asks of a safetensors file
-    let meta = std::collections::HashMap::from([
-        (ORDER_KEY.to_string(), order.join("\n")),
-        ("format".to_string(), "pt".to_string()),
-    ]);
+    // one key only: the safetensors crate writes the metadata map in a HashMap's order,
+    // which differs from process to process, and files must be byte-for-byte reproducible
+    let meta = std::collections::HashMap::from([(ORDER_KEY.to_string(), order.join("\n"))]);
     safetensors::tensor::serialize(encoded.iter().map(|(n, t)| (n.as_str(), t)), Some(meta))
         .map_err(|e| SerializeError::SafeTensors(e.to_string()))
 }
