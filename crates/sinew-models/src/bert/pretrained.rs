@@ -17,7 +17,7 @@ const IGNORED: &[&str] = &["embeddings.position_ids"];
 impl BertModel {
     /// Loads `config.json` and `model.safetensors` from a Hugging Face model folder
     /// (what `save_pretrained` writes, or a downloaded model), in evaluation mode, in the
-    /// weights' element type (cast with [`Module::cast`] for another).
+    /// weights' element type (cast with [`Module::cast`](sinew_nn::Module::cast) for another).
     ///
     /// The weights are matched by Hugging Face's names, strictly: every tensor the
     /// configuration implies must be present with its shape, and nothing else may be, but
@@ -27,9 +27,9 @@ impl BertModel {
     /// built when the file has its weights.
     ///
     /// # Errors
-    /// [`ModelError::MissingFile`] for a missing file, [`ModelError::Config`] for a bad
-    /// `config.json`, [`ModelError::Weights`] for an unreadable weights file and
-    /// [`ModelError::Mismatch`] (naming the tensors) for weights that do not fit the
+    /// [`ModelError::MissingFile`](crate::ModelError::MissingFile) for a missing file, [`ModelError::Config`](crate::ModelError::Config) for a bad
+    /// `config.json`, [`ModelError::Weights`](crate::ModelError::Weights) for an unreadable weights file and
+    /// [`ModelError::Mismatch`](crate::ModelError::Mismatch) (naming the tensors) for weights that do not fit the
     /// configuration. Nothing panics on a bad folder.
     pub fn from_pretrained(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
@@ -41,7 +41,7 @@ impl BertModel {
     /// in evaluation mode: what [`BertModel::from_pretrained`] does once the files are read.
     ///
     /// # Errors
-    /// [`ModelError::Mismatch`] if the weights do not fit the configuration (the report
+    /// [`ModelError::Mismatch`](crate::ModelError::Mismatch) if the weights do not fit the configuration (the report
     /// names the missing, unexpected and mis-shaped tensors).
     pub fn from_weights(config: &BertConfig, weights: Vec<(String, Tensor)>) -> Result<Self> {
         config.validate()?;
