@@ -31,7 +31,7 @@ pub enum SerializeError {
     SafeTensors(String),
     /// A tensor's element type has no sinew equivalent.
     #[error(
-        "tensor {name:?}: element type {dtype} is not supported (sinew reads f32, f64, f16, bf16, i64, i32)"
+        "tensor {name:?}: element type {dtype} is not supported (sinew reads f32, f64, f16, bf16, i64, i32, i16, i8, u8, bool)"
     )]
     UnsupportedDType {
         /// The tensor's name.
@@ -97,6 +97,28 @@ pub enum SerializeError {
     /// Something could not be encoded.
     #[error("cannot encode checkpoint: {0}")]
     Encode(String),
+    /// A `torch.save` file's pickle names a global that a weights-only load does not
+    /// allow (`os.system`, `builtins.eval`, a user's class): the load stops there, and
+    /// nothing in the file is ever run.
+    #[error(
+        "the file's pickle calls {name}, which a weights-only load does not allow (nothing was run): \
+         only tensors, containers and numbers are read from torch.save files"
+    )]
+    ForbiddenGlobal {
+        /// The global, as `module.name`.
+        name: String,
+    },
+    /// A `torch.save` file's pickle is malformed.
+    #[error("invalid pickle at byte {offset}: {msg}")]
+    Pickle {
+        /// Where in the pickle.
+        offset: usize,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A `torch.save` file is malformed, or holds what sinew does not read.
+    #[error("invalid PyTorch file: {0}")]
+    Torch(String),
     /// A strict load found names, shapes or dtypes that differ from the module's.
     #[error("{0}")]
     StateDict(LoadReport),

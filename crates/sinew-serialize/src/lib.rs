@@ -6,6 +6,10 @@
 //!   (`safetensors.torch.save_file(model.state_dict())`): [`save_module`] /
 //!   [`load_module`] move a module's [`StateDict`] by PyTorch's parameter names;
 //!   [`read_safetensors`] / [`write_safetensors`] work on named tensors.
+//! - **PyTorch's `torch.save` files** (`.pt`, `.pth`, `.bin`), read as
+//!   `torch.load(path, weights_only=True)` reads them and without running their code:
+//!   [`load_torch`] gives their tensors, [`load_torch_object`] the whole object (a
+//!   checkpoint's parts by key); [`load_module`] takes them as it takes safetensors.
 //! - **checkpoints**, sinew's own format: a [`Checkpoint`] holds the state dict with the
 //!   optimizer's and scheduler's state, epoch and step, the data generator's state and
 //!   metadata, so a run resumed in a fresh process continues bit for bit.
@@ -33,10 +37,12 @@
 mod atomic;
 mod checkpoint;
 mod crc32;
+mod element;
 mod error;
 mod guard;
 mod safetensors;
 mod state_dict;
+mod torch;
 
 pub use crate::safetensors::{load_safetensors, read_safetensors, save_safetensors, write_safetensors};
 pub use atomic::write_atomic;
@@ -45,3 +51,4 @@ pub use crc32::crc32;
 pub use error::{Result, SerializeError};
 pub use guard::decode_bounded;
 pub use state_dict::{StateDict, load_module, save_module};
+pub use torch::{TorchValue, load_torch, load_torch_object, read_torch, read_torch_object};

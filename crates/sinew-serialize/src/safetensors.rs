@@ -5,72 +5,24 @@ use std::borrow::Cow;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, View};
-use sinew_tensor::{DType, Tensor, check_byte_len};
+use sinew_tensor::{DType, Tensor};
 
 use crate::atomic::write_atomic;
+use crate::element::{ElementType, decode_le};
 use crate::error::{Result, SerializeError};
 
-fn f16_to_f32(h: u16) -> f32 {
-    let sign = ((h >> 15) as u32) << 31;
-    let exp = ((h >> 10) & 0x1f) as u32;
-    let frac = (h & 0x3ff) as u32;
-    let bits = match exp {
-        0 if frac == 0 => sign,
-        0 => {
-            // subnormal: normalise
-            let mut e = 127 - 15 + 1;
-            let mut f = frac;
-            while f & 0x400 == 0 {
-                f <<= 1;
-                e -= 1;
-            }
-            sign | (e << 23) | ((f & 0x3ff) << 13)
-        }
-        0x1f => sign | 0x7f80_0000 | (frac << 13),
-        _ => sign | ((exp + 127 - 15) << 23) | (frac << 13),
-    };
-    f32::from_bits(bits)
-}
-
 fn decode(name: &str, dtype: Dtype, shape: &[usize], data: &[u8]) -> Result<Tensor> {
-    let mismatch =
-        || SerializeError::ShapeMismatch { name: name.to_string(), shape: shape.to_vec(), bytes: data.len() };
-    // sinew's own element types: the shared checked decoding
-    let native = match dtype {
-        Dtype::F32 => Some(DType::F32),
-        Dtype::F64 => Some(DType::F64),
-        Dtype::I64 => Some(DType::I64),
-        _ => None,
-    };
-    if let Some(dtype) = native {
-        return Tensor::try_from_le_bytes(data, dtype, shape).map_err(|_| mismatch());
-    }
-    // the others are converted, after the same check of shape against bytes
-    let check =
-        |size: usize| check_byte_len("read_safetensors", data.len(), shape, size).map_err(|_| mismatch());
-    let t = match dtype {
-        Dtype::I32 => {
-            check(4)?;
-            let (chunks, _) = data.as_chunks::<4>();
-            Tensor::from_vec(
-                chunks.iter().map(|&b| i64::from(i32::from_le_bytes(b))).collect::<Vec<_>>(),
-                shape,
-            )
-        }
-        Dtype::F16 => {
-            check(2)?;
-            let (chunks, _) = data.as_chunks::<2>();
-            Tensor::from_vec(
-                chunks.iter().map(|&b| f16_to_f32(u16::from_le_bytes(b))).collect::<Vec<_>>(),
-                shape,
-            )
-        }
-        Dtype::BF16 => {
-            check(2)?;
-            let (chunks, _) = data.as_chunks::<2>();
-            let bf16_to_f32 = |b: [u8; 2]| f32::from_bits(u32::from(u16::from_le_bytes(b)) << 16);
-            Tensor::from_vec(chunks.iter().map(|&b| bf16_to_f32(b)).collect::<Vec<_>>(), shape)
-        }
+    let element = match dtype {
+        Dtype::F64 => ElementType::F64,
+        Dtype::F32 => ElementType::F32,
+        Dtype::F16 => ElementType::F16,
+        Dtype::BF16 => ElementType::BF16,
+        Dtype::I64 => ElementType::I64,
+        Dtype::I32 => ElementType::I32,
+        Dtype::I16 => ElementType::I16,
+        Dtype::I8 => ElementType::I8,
+        Dtype::U8 => ElementType::U8,
+        Dtype::BOOL => ElementType::Bool,
         other => {
             return Err(SerializeError::UnsupportedDType {
                 name: name.to_string(),
@@ -78,7 +30,7 @@ fn decode(name: &str, dtype: Dtype, shape: &[usize], data: &[u8]) -> Result<Tens
             });
         }
     };
-    t.map_err(|_| mismatch())
+    decode_le(name, element, shape, data)
 }
 
 /// Metadata key under which sinew records the order of the tensors it writes.
@@ -98,12 +50,12 @@ fn offset_literal_near_overflow(bytes: &[u8]) -> Option<u64> {
         .find(|&v| v > limit)
 }
 
-/// What a file handed to the safetensors reader is instead, when its first bytes say so:
+/// What a file handed to the safetensors reader is instead, when its first bytes say so
+/// (a PyTorch file is pointed to [`load_torch`](crate::load_torch)):
 /// the same recognition [`Checkpoint::load`](crate::Checkpoint::load) makes, so every
 /// loader names a PyTorch file as such instead of reporting a nonsensical header length.
 fn foreign_format(bytes: &[u8]) -> Option<String> {
-    const CONVERT: &str = "sinew reads safetensors: convert it in Python with \
-        `safetensors.torch.save_file(torch.load(path, weights_only=True), \"model.safetensors\")`";
+    const CONVERT: &str = "read it with sinew_serialize::load_torch (load_module takes both formats)";
     if bytes.starts_with(b"PK\x03\x04") {
         return Some(format!(
             "this is a zip archive (a PyTorch `torch.save` file: .pt, .pth, .bin?); {CONVERT}"
@@ -151,8 +103,8 @@ fn duplicate_header_key(bytes: &[u8]) -> Option<String> {
 }
 
 /// Parses safetensors bytes into named tensors: in the order they were written for files
-/// sinew wrote, in the order of their data otherwise. `f16`/`bf16` become `f32`,
-/// `i32` becomes `i64`.
+/// sinew wrote, in the order of their data otherwise. `f16`/`bf16` become `f32`;
+/// `i32`, `i16`, `i8`, `u8` and `bool` become `i64`.
 ///
 /// ```
 /// use sinew_serialize::{read_safetensors, write_safetensors};
@@ -196,9 +148,13 @@ pub fn read_safetensors(bytes: &[u8]) -> Result<Vec<(String, Tensor)>> {
     views.sort_by_key(|(_, v)| v.data().as_ptr() as usize);
     // files written by sinew record the original order in their metadata
     if let Some(order) = order {
+        // a JSON array of the names; files of earlier sinew versions joined them with
+        // newlines, which a name holding a newline breaks
+        let names: Vec<String> =
+            serde_json::from_str(&order).unwrap_or_else(|_| order.split('\n').map(str::to_string).collect());
         let mut rank = std::collections::HashMap::new();
-        for (i, name) in order.split('\n').enumerate() {
-            rank.entry(name).or_insert(i);
+        for (i, name) in names.iter().enumerate() {
+            rank.entry(name.as_str()).or_insert(i);
         }
         views.sort_by_key(|(n, _)| rank.get(n.as_str()).copied().unwrap_or(usize::MAX));
     }
@@ -286,7 +242,8 @@ pub fn write_safetensors(tensors: &[(String, Tensor)]) -> Result<Vec<u8>> {
     let order: Vec<&str> = encoded.iter().map(|(n, _)| n.as_str()).collect();
     // one key only: the safetensors crate writes the metadata map in a HashMap's order,
     // which differs from process to process, and files must be byte-for-byte reproducible
-    let meta = std::collections::HashMap::from([(ORDER_KEY.to_string(), order.join("\n"))]);
+    let order = serde_json::to_string(&order).expect("strings encode as JSON");
+    let meta = std::collections::HashMap::from([(ORDER_KEY.to_string(), order)]);
     safetensors::tensor::serialize(encoded.iter().map(|(n, t)| (n.as_str(), t)), Some(meta))
         .map_err(|e| SerializeError::SafeTensors(e.to_string()))
 }
@@ -318,18 +275,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn half_precision_decodes() {
-        assert_eq!(f16_to_f32(0x3c00), 1.0);
-        assert_eq!(f16_to_f32(0xc000), -2.0);
-        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
-        assert!(f16_to_f32(0x7e00).is_nan());
-    }
-
-    #[test]
     fn pytorch_and_sinew_files_are_named_as_such() {
         let zip = b"PK\x03\x04\x14\x00\x00\x00\x08\x00archive/data.pkl";
         let err = read_safetensors(zip).unwrap_err().to_string();
-        assert!(err.contains("torch.save") && err.contains("save_file"), "{err}");
+        assert!(err.contains("torch.save") && err.contains("load_torch"), "{err}");
         let err = read_safetensors(b"\x80\x02}q\x00(X\x06\x00\x00\x00weight").unwrap_err().to_string();
         assert!(err.contains("pickle"), "{err}");
         // a real safetensors file whose header is 640 bytes starts with 80 02 too
@@ -371,6 +320,23 @@ mod tests {
             assert_eq!((t1.dtype(), t1.dims()), (t2.dtype(), t2.dims()));
             assert_eq!(t1.to_vec::<f64>(), t2.to_vec::<f64>());
         }
+    }
+
+    #[test]
+    fn any_name_keeps_its_place() {
+        // a newline in a name (a dict key of a .pt file, say) once broke the recorded order
+        let names = ["z\nb", "a", "[\"q\"]", ""];
+        let tensors: Vec<(String, Tensor)> =
+            names.iter().map(|n| (n.to_string(), Tensor::ones(&[1]))).collect();
+        let back = read_safetensors(&write_safetensors(&tensors).unwrap()).unwrap();
+        assert_eq!(back.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), names);
+        // and files that joined the names with newlines still read in their order
+        let header = r#"{"__metadata__":{"sinew.order":"b\na"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#;
+        let mut old = (header.len() as u64).to_le_bytes().to_vec();
+        old.extend_from_slice(header.as_bytes());
+        old.extend_from_slice(&[0; 8]);
+        let back = read_safetensors(&old).unwrap();
+        assert_eq!(back.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["b", "a"]);
     }
 
     #[test]

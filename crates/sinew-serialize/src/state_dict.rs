@@ -6,7 +6,7 @@ use sinew_nn::{LoadReport, Module};
 use sinew_tensor::Tensor;
 
 use crate::error::{Result, SerializeError};
-use crate::safetensors::{load_safetensors, save_safetensors};
+use crate::safetensors::{read_safetensors, save_safetensors};
 
 /// Tensors by PyTorch-style qualified name (`"0.weight"`, `"bn.running_mean"`), in
 /// order: what [`Module::state_dict`] returns and [`Module::load_state_dict`] takes, as a
@@ -269,8 +269,9 @@ pub fn save_module(path: impl AsRef<Path>, module: &dyn Module) -> Result<()> {
     save_safetensors(path, &module.state_dict())
 }
 
-/// Loads a safetensors file (written by [`save_module`] or by PyTorch) into `module` by
-/// name. With `strict`, any missing, unexpected or mismatched name is an error and the
+/// Loads a safetensors file (written by [`save_module`] or by PyTorch) or a PyTorch
+/// `torch.save` file of a state dict (`.pt`, `.pth`, `.bin`, told apart by their bytes,
+/// read by [`read_torch`](crate::read_torch)) into `module` by name. With `strict`, any missing, unexpected or mismatched name is an error and the
 /// module is left unchanged; otherwise the matching tensors are loaded and the report
 /// lists the rest.
 ///
@@ -290,9 +291,19 @@ pub fn save_module(path: impl AsRef<Path>, module: &dyn Module) -> Result<()> {
 /// ```
 ///
 /// # Errors
-/// As [`load_safetensors`](crate::load_safetensors), and with `strict`
-/// [`SerializeError::StateDict`] with the report.
+/// As [`load_safetensors`](crate::load_safetensors) or [`read_torch`](crate::read_torch),
+/// and with `strict` [`SerializeError::StateDict`] with the report.
 pub fn load_module(path: impl AsRef<Path>, module: &dyn Module, strict: bool) -> Result<LoadReport> {
-    let state = load_safetensors(path)?;
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| SerializeError::Io {
+        action: "read",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let state = if crate::torch::is_torch_file(&bytes) {
+        crate::torch::read_torch(&bytes)?.into_vec()
+    } else {
+        read_safetensors(&bytes)?
+    };
     module.load_state_dict(&state, strict).map_err(SerializeError::StateDict)
 }

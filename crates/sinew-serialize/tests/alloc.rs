@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 use sinew_autograd::Var;
 use sinew_nn::{BatchNorm1d, Forward, Linear, Module, Sequential, Tanh};
 use sinew_optim::{Adam, CosineAnnealingLr, Optimizer, Scheduler};
-use sinew_serialize::{CHECKPOINT_MAGIC, Checkpoint, crc32, read_safetensors, write_safetensors};
+use sinew_serialize::{
+    CHECKPOINT_MAGIC, Checkpoint, crc32, read_safetensors, read_torch_object, write_safetensors,
+};
 use sinew_tensor::{DType, Generator, Tensor};
 
 /// Records the largest request of the current thread while armed.
@@ -77,6 +79,12 @@ const CHECKPOINT_FACTOR: usize = 48;
 /// as short as two input bytes (`0,`), in a `Vec` that grows by doubling: 32 bytes per
 /// input byte in the worst case. (`f16` data read as `f32` only doubles.)
 const SAFETENSORS_FACTOR: usize = 32;
+
+/// For torch.save files: the unpickler makes at most one 32-byte node per opcode (one
+/// byte or more), in a `Vec` that grows by doubling, so 64 bytes per input byte; a `u8` or
+/// `bool` tensor widens to `i64` (8 bytes per stored byte), and views of one storage may
+/// materialise up to 4 times its elements (the reader's limit): 32 bytes per stored byte.
+const TORCH_FACTOR: usize = 64;
 
 /// Runs `f` and returns the largest single allocation request it made on this thread.
 fn largest_request<R>(f: impl FnOnce() -> R) -> (R, usize) {
@@ -353,6 +361,92 @@ fn safetensors_cases() {
     }
 }
 
+/// A legacy-format stream around `pickle` (magic, protocol, system info, the pickle,
+/// then `keys`, a pickled list of storage keys, and `records`).
+fn legacy(pickle: &[u8], keys: &[u8], records: &[u8]) -> Vec<u8> {
+    let mut b =
+        vec![0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, b'.'];
+    b.extend_from_slice(b"\x80\x02M\xe9\x03.\x80\x02}.");
+    b.extend_from_slice(pickle);
+    b.extend_from_slice(keys);
+    b.extend_from_slice(records);
+    b
+}
+
+/// `{'w': tensor}` over storage `0` of `numel` elements of `storage` type, viewed with
+/// `size` and `stride` (each a pickled tuple).
+fn tensor_pickle(storage: &str, numel: u32, size: &[u8], stride: &[u8]) -> Vec<u8> {
+    let mut p =
+        b"\x80\x02}X\x01\x00\x00\x00wctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\n"
+            .to_vec();
+    p.extend_from_slice(storage.as_bytes());
+    p.extend_from_slice(b"\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuJ");
+    p.extend_from_slice(&numel.to_le_bytes());
+    p.extend_from_slice(b"tQK\x00");
+    p.extend_from_slice(size);
+    p.extend_from_slice(stride);
+    p.extend_from_slice(b"\x89ccollections\nOrderedDict\n)RtRs.");
+    p
+}
+
+fn torch_cases() {
+    let load = |b: &[u8]| read_torch_object(b);
+    let fixtures: [(&str, &[u8]); 5] = [
+        ("mlp.pt", include_bytes!("../../../tests/fixtures/torch/mlp.pt")),
+        ("checkpoint.pt", include_bytes!("../../../tests/fixtures/torch/checkpoint.pt")),
+        ("dtypes.pt", include_bytes!("../../../tests/fixtures/torch/dtypes.pt")),
+        ("views_legacy.pt", include_bytes!("../../../tests/fixtures/torch/views_legacy.pt")),
+        ("zip_bomb.pt", include_bytes!("../../../tests/fixtures/torch/hostile/zip_bomb.pt")),
+    ];
+    for (what, file) in fixtures {
+        let ok = check(&format!("torch file {what}"), file, TORCH_FACTOR, load);
+        assert_eq!(ok, what != "zip_bomb.pt", "{what}");
+    }
+    let n = 200_000;
+    let nested = [vec![b']'; n], vec![b'a'; n - 1], vec![b'.']].concat();
+    let nones = [vec![b'N'; n], vec![b'.']].concat();
+    let dups = [b"N".to_vec(), vec![b'2'; n], vec![b'.']].concat();
+    let puts: Vec<u8> = [
+        b"N".to_vec(),
+        (0..n as u32).flat_map(|i| [&[b'r'][..], &i.to_le_bytes()].concat()).collect(),
+        vec![b'.'],
+    ]
+    .concat();
+    let laughs = {
+        let mut p = b"]q\x00".to_vec();
+        for level in 1..40u8 {
+            p.push(b'(');
+            p.extend(std::iter::repeat_n([b'h', level - 1], 10).flatten());
+            p.extend_from_slice(&[b'l', b'q', level]);
+        }
+        p.push(b'.');
+        p
+    };
+    let no_keys = b"\x80\x02].";
+    let one_key = b"\x80\x02]X\x01\x00\x00\x000a.";
+    // a 64-element u8 storage, expanded (stride 0) to 2^20 elements: past the view limit
+    let expanded = tensor_pickle("ByteStorage", 64, b"J\x00\x00\x10\x00\x85", b"K\x00\x85");
+    let records = [64u64.to_le_bytes().to_vec(), vec![1; 64]].concat();
+    // a storage declaring 2^31 - 1 floats, 4 present
+    let short = tensor_pickle("FloatStorage", 0x7fff_ffff, b"K\x01\x85", b"K\x01\x85");
+    let short_records = [0x7fff_ffffu64.to_le_bytes().to_vec(), vec![0; 4]].concat();
+    let hostile: Vec<(&str, Vec<u8>)> = vec![
+        ("200k nested lists", legacy(&nested, no_keys, &[])),
+        ("200k Nones on the stack", legacy(&nones, no_keys, &[])),
+        ("200k DUPs", legacy(&dups, no_keys, &[])),
+        ("200k memo entries", legacy(&puts, no_keys, &[])),
+        ("shared references, 10^39 values", legacy(&laughs, no_keys, &[])),
+        ("a u8 storage expanded 2^14 times", legacy(&expanded, one_key, &records)),
+        ("a storage of 2^31 floats, 4 bytes present", legacy(&short, one_key, &short_records)),
+    ];
+    for (what, file) in &hostile {
+        // Python reads a pickle whose stack holds more than its result at STOP, too
+        let valid = what.contains("Nones") || what.contains("DUPs") || what.contains("memo");
+        let ok = check(&format!("hostile torch file: {what}"), file, TORCH_FACTOR, load);
+        assert_eq!(ok, valid, "{what}");
+    }
+}
+
 #[test]
 fn loads_allocate_within_a_multiple_of_the_input() {
     // the tracker sees this thread's requests: check that it does
@@ -361,4 +455,5 @@ fn loads_allocate_within_a_multiple_of_the_input() {
     drop(v);
     checkpoint_cases();
     safetensors_cases();
+    torch_cases();
 }
