@@ -107,18 +107,25 @@ pub(crate) fn read_config<T: serde::de::DeserializeOwned>(
     parse_config(&read_text(path)?, validate).map_err(|e| e.in_file(path))
 }
 
-/// The weights of a Hugging Face model folder (`dir/model.safetensors`), handed to
-/// `build`; a [`ModelError::Mismatch`] from it is given the file's path.
+/// The weights of a Hugging Face model folder (`dir/model.safetensors`, or the
+/// `torch.save` file `dir/pytorch_model.bin` of older models when there is no
+/// safetensors file), handed to `build`; a [`ModelError::Mismatch`] from it is given the
+/// file's path.
 pub(crate) fn load_folder_weights<M>(
     dir: &Path,
     build: impl FnOnce(Vec<(String, sinew_tensor::Tensor)>) -> Result<M>,
 ) -> Result<M> {
-    let path = dir.join("model.safetensors");
-    if !path.is_file() {
-        return Err(ModelError::MissingFile { path });
-    }
-    let weights = sinew_serialize::load_safetensors(&path)
-        .map_err(|source| ModelError::Weights { path: path.clone(), source: Box::new(source) })?;
+    let safetensors = dir.join("model.safetensors");
+    let bin = dir.join("pytorch_model.bin");
+    let (path, weights) = if safetensors.is_file() {
+        (safetensors.clone(), sinew_serialize::load_safetensors(&safetensors))
+    } else if bin.is_file() {
+        (bin.clone(), sinew_serialize::load_torch(&bin).map(sinew_serialize::StateDict::into_vec))
+    } else {
+        return Err(ModelError::MissingFile { path: safetensors });
+    };
+    let weights =
+        weights.map_err(|source| ModelError::Weights { path: path.clone(), source: Box::new(source) })?;
     build(weights).map_err(|e| match e {
         ModelError::Mismatch { report, .. } => ModelError::Mismatch { path: Some(path), report },
         other => other,

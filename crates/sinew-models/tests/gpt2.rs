@@ -4,7 +4,8 @@
 //! attention scaled by the inverse layer index. Logits in float64 and float32, every
 //! parameter's gradient of the LM loss in float64, greedy generation token for token with
 //! and without the cache and for a left-padded batch; the cache against the full prefix;
-//! weight tying; loading errors; gradcheck of a block.
+//! weight tying; loading errors; a folder with PyTorch's pytorch_model.bin instead of
+//! model.safetensors; gradcheck of a block.
 
 use std::path::Path;
 
@@ -209,6 +210,24 @@ fn save_pretrained_round_trips_both_kinds_of_head() {
         assert_eq!(saved.iter().any(|(n, _)| n == "lm_head.weight"), name == "untied");
         std::fs::remove_dir_all(&dir).ok();
     }
+}
+
+#[test]
+fn a_folder_with_pytorch_model_bin_loads_as_with_safetensors() {
+    // older transformers saved torch.save(state_dict) as pytorch_model.bin
+    // (tests/fixtures/torch/gen_torch.py wrote this one from gpt2_untied/)
+    let dir = common::scratch_copy("gpt2_untied", "pytorch-model-bin");
+    std::fs::remove_file(dir.join("model.safetensors")).unwrap();
+    std::fs::copy(fixtures().join("../torch/gpt2_untied.bin"), dir.join("pytorch_model.bin")).unwrap();
+    let from_bin = Gpt2LMHeadModel::from_pretrained(&dir).unwrap();
+    let from_safetensors = load("untied", DType::F32);
+    let want = expected("gpt2_untied");
+    let ids = get(&want, "ids");
+    assert_eq!(
+        from_bin.logits(ids).unwrap().value().to_vec::<f32>(),
+        from_safetensors.logits(ids).unwrap().value().to_vec::<f32>()
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

@@ -15,7 +15,8 @@ use crate::init::Init;
 const IGNORED: &[&str] = &["embeddings.position_ids"];
 
 impl BertModel {
-    /// Loads `config.json` and `model.safetensors` from a Hugging Face model folder
+    /// Loads `config.json` and `model.safetensors` (or an older folder's `pytorch_model.bin`)
+    /// from a Hugging Face model folder
     /// (what `save_pretrained` writes, or a downloaded model), in evaluation mode, in the
     /// weights' element type (cast with [`Module::cast`](sinew_nn::Module::cast) for another).
     ///

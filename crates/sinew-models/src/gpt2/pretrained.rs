@@ -12,7 +12,8 @@ use crate::error::{ModelError, Result, load_folder_weights, load_strict};
 use crate::init::Init;
 
 impl Gpt2LMHeadModel {
-    /// Loads `config.json` and `model.safetensors` from a Hugging Face model folder (what
+    /// Loads `config.json` and `model.safetensors` (or an older folder's `pytorch_model.bin`)
+    /// from a Hugging Face model folder (what
     /// `save_pretrained` writes, or a downloaded `gpt2`), in evaluation mode, in the
     /// weights' element type.
     ///
