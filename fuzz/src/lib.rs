@@ -104,6 +104,50 @@ pub fn read_safetensors(data: &[u8]) -> bool {
     true
 }
 
+/// `read_torch_object` on the raw input (a zip archive or a legacy stream); whatever
+/// loads gives its tensors, which survive a safetensors save and load bit for bit.
+pub fn read_torch(data: &[u8]) -> bool {
+    let Ok(value) = sinew_serialize::read_torch_object(data) else { return false };
+    let tensors = value.tensors();
+    let bytes = write_safetensors(tensors.as_slice()).expect("tensors() gives unique names");
+    let back = sinew_serialize::read_safetensors(&bytes).expect("what sinew writes, it reads");
+    assert_eq!(tensors.len(), back.len());
+    for ((n1, t1), (n2, t2)) in tensors.iter().zip(&back) {
+        assert_eq!((n1, t1.dtype(), t1.dims()), (n2.as_str(), t2.dtype(), t2.dims()));
+        assert!(tensor_bits(t1) == tensor_bits(t2), "{n1:?} changed through a save and load");
+    }
+    true
+}
+
+/// Bytes of each storage [`torch_pickle`] puts beside the pickle: 64 `f32`s, 32 `f64`s, ...
+pub const TORCH_STORAGE_BYTES: usize = 256;
+/// The storage keys [`torch_pickle`] provides: `0` to `7`.
+pub const TORCH_STORAGE_KEYS: usize = 8;
+
+/// A torch.save zip archive around `pickle` (stored entries, checksums right), with the
+/// storages `0` to `7`, each [`TORCH_STORAGE_BYTES`] bytes of a fixed pattern.
+pub fn torch_zip(pickle: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut z = zip::ZipWriter::new(&mut out);
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    z.start_file("archive/data.pkl", stored).expect("in memory");
+    z.write_all(pickle).expect("in memory");
+    for key in 0..TORCH_STORAGE_KEYS {
+        z.start_file(format!("archive/data/{key}"), stored).expect("in memory");
+        let data: Vec<u8> = (0..TORCH_STORAGE_BYTES).map(|i| (i * 7 + key * 31) as u8).collect();
+        z.write_all(&data).expect("in memory");
+    }
+    z.finish().expect("in memory");
+    out.into_inner()
+}
+
+/// The input as the `data.pkl` of a torch.save archive ([`torch_zip`]): every input
+/// reaches the unpickler, and pickles naming the provided storages reach the tensor views.
+pub fn torch_pickle(pickle: &[u8]) -> bool {
+    read_torch(&torch_zip(pickle))
+}
+
 /// `read_idx_bytes` on the input, with the file's own element type and as `f32`.
 pub fn read_idx_bytes(data: &[u8]) -> bool {
     let mut loaded = false;

@@ -118,6 +118,67 @@ fn foreign_safetensors() -> Vec<u8> {
     out
 }
 
+/// PyTorch's own files (tests/fixtures/torch/, written by gen_torch.py): the zip format,
+/// protocol 4, deflated entries, and the legacy format.
+fn torch_files() -> [(&'static str, &'static [u8]); 7] {
+    [
+        ("mlp.pt", include_bytes!("../../tests/fixtures/torch/mlp.pt")),
+        ("checkpoint.pt", include_bytes!("../../tests/fixtures/torch/checkpoint.pt")),
+        ("dtypes.pt", include_bytes!("../../tests/fixtures/torch/dtypes.pt")),
+        ("views.pt", include_bytes!("../../tests/fixtures/torch/views.pt")),
+        ("protocol4.pt", include_bytes!("../../tests/fixtures/torch/protocol4.pt")),
+        ("deflated.pt", include_bytes!("../../tests/fixtures/torch/deflated.pt")),
+        ("views_legacy.pt", include_bytes!("../../tests/fixtures/torch/views_legacy.pt")),
+    ]
+}
+
+/// A tensor of [`tensor_dict_pickle`]: name, storage type, storage key, the storage's
+/// element count, size, stride, storage offset.
+type PickledTensor<'a> = (&'a str, &'a str, u8, u32, &'a [u32], &'a [u32], u32);
+
+/// A pickle of `{name: tensor}` for each tensor, as torch.save writes one (protocol 2),
+/// for `torch_pickle`'s fixed storages.
+fn tensor_dict_pickle(tensors: &[PickledTensor<'_>]) -> Vec<u8> {
+    let int = |v: u32| [&[b'J'][..], &v.to_le_bytes()].concat();
+    let tuple = |vs: &[u32]| {
+        let mut t = vec![b'('];
+        for &v in vs {
+            t.extend(int(v));
+        }
+        t.push(b't');
+        t
+    };
+    let mut p = b"\x80\x02ccollections\nOrderedDict\n)R(".to_vec();
+    for &(name, storage, key, numel, size, stride, offset) in tensors {
+        p.push(b'X');
+        p.extend((name.len() as u32).to_le_bytes());
+        p.extend(name.as_bytes());
+        p.extend(b"ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storagectorch\n");
+        p.extend(storage.as_bytes());
+        p.extend(b"\nX\x01\x00\x00\x00");
+        p.push(b'0' + key);
+        p.extend(b"X\x03\x00\x00\x00cpu");
+        p.extend(int(numel));
+        p.extend(b"tQ");
+        p.extend(int(offset));
+        p.extend(tuple(size));
+        p.extend(tuple(stride));
+        p.extend(b"\x89ccollections\nOrderedDict\n)RtR");
+    }
+    p.extend(b"u.");
+    p
+}
+
+/// The data.pkl of a torch.save zip file.
+fn data_pkl(file: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(file)).expect("a fixture zip");
+    let name = z.file_names().map(|n| n.unwrap().into_owned()).find(|n| n.ends_with("/data.pkl")).unwrap();
+    let mut out = Vec::new();
+    z.by_name(&name).unwrap().read_to_end(&mut out).unwrap();
+    out
+}
+
 /// Every seed file.
 pub fn all() -> Vec<Seed> {
     let default = Checkpoint::default().to_bytes().unwrap();
@@ -136,7 +197,7 @@ pub fn all() -> Vec<Seed> {
     let images = idx(0x08, &[4, 6, 6], &pixels);
     let f32s: Vec<u8> = (0..6).flat_map(|i| (i as f32 - 2.5).to_be_bytes()).collect();
     let i16s: Vec<u8> = [-300i16, 0, 300, 32767].iter().flat_map(|v| v.to_be_bytes()).collect();
-    vec![
+    let mut seeds = vec![
         seed("checkpoint_from_bytes", "default.sinew", default.clone()),
         seed("checkpoint_from_bytes", "adam_cosine.sinew", adam.clone()),
         seed("checkpoint_from_bytes", "sgd.sinew", sgd.clone()),
@@ -153,6 +214,23 @@ pub fn all() -> Vec<Seed> {
         seed("read_idx_bytes", "labels.idx", idx(0x08, &[4], &[5, 0, 4, 1])),
         seed("read_idx_bytes", "f32.idx", idx(0x0D, &[2, 3], &f32s)),
         seed("read_idx_bytes", "i16.idx.gz", gzip(&idx(0x0B, &[2, 2], &i16s))),
+        seed(
+            "torch_pickle",
+            "views.pkl",
+            tensor_dict_pickle(&[
+                // (name, storage type, key, numel, size, stride, offset) over 256-byte storages
+                ("w", "FloatStorage", 0, 64, &[4, 8], &[8, 1], 0),
+                ("w_t", "FloatStorage", 0, 64, &[8, 4], &[1, 8], 0),
+                ("row", "FloatStorage", 0, 64, &[8], &[1], 16),
+                ("expanded", "DoubleStorage", 1, 32, &[3, 4], &[0, 1], 2),
+                ("half", "HalfStorage", 2, 128, &[2, 2, 2], &[16, 4, 1], 3),
+                ("mask", "BoolStorage", 3, 256, &[16], &[16], 0),
+                ("ids", "LongStorage", 4, 32, &[], &[], 31),
+            ]),
+        ),
+        seed("torch_pickle", "mlp.pkl", data_pkl(torch_files()[0].1)),
+        seed("torch_pickle", "checkpoint.pkl", data_pkl(torch_files()[1].1)),
+        seed("torch_pickle", "protocol4.pkl", data_pkl(torch_files()[4].1)),
         // the first byte picks the options (see `csv_options`)
         seed(
             "read_csv_bytes",
@@ -165,5 +243,7 @@ pub fn all() -> Vec<Seed> {
             b"\x2by;x1;\"x 2\"\r\n0.25;1e-3;\"4\"\r\n\r\n-1.5; inf ;NaN\r\n".to_vec(),
         ),
         seed("read_csv_bytes", "no_target.csv", b"\x10\"1\",\"2\"\n3,4\n\n5,6".to_vec()),
-    ]
+    ];
+    seeds.extend(torch_files().into_iter().map(|(name, bytes)| seed("read_torch", name, bytes.to_vec())));
+    seeds
 }

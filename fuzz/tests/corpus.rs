@@ -32,7 +32,7 @@ fn corpus_dir() -> PathBuf {
 type Body = fn(&[u8]) -> bool;
 
 /// Each target, and the seeds it must load (the others must be refused).
-const TARGETS: [(&str, Body, &[&str]); 5] = [
+const TARGETS: [(&str, Body, &[&str]); 7] = [
     (
         "checkpoint_from_bytes",
         sinew_fuzz::checkpoint_from_bytes,
@@ -45,6 +45,21 @@ const TARGETS: [(&str, Body, &[&str]); 5] = [
         sinew_fuzz::read_safetensors,
         &["model.safetensors", "dtypes.safetensors", "f16_bf16_i32.safetensors"],
     ),
+    (
+        "read_torch",
+        sinew_fuzz::read_torch,
+        &[
+            "mlp.pt",
+            "checkpoint.pt",
+            "dtypes.pt",
+            "views.pt",
+            "protocol4.pt",
+            "deflated.pt",
+            "views_legacy.pt",
+        ],
+    ),
+    // PyTorch's pickles name storages of other sizes than torch_pickle's 256 bytes
+    ("torch_pickle", sinew_fuzz::torch_pickle, &["views.pkl"]),
     (
         "read_idx_bytes",
         sinew_fuzz::read_idx_bytes,

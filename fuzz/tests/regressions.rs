@@ -24,3 +24,13 @@ fn fixed_checkpoint_payload_crashes_stay_fixed() {
         assert!(result.is_ok(), "{name}: the target panicked");
     }
 }
+
+#[test]
+fn fixed_torch_pickle_failures_stay_fixed() {
+    let files = inputs("torch_pickle");
+    assert!(!files.is_empty(), "the regression inputs are missing");
+    for (name, bytes) in files {
+        let result = std::panic::catch_unwind(|| sinew_fuzz::torch_pickle(&bytes));
+        assert!(matches!(result, Ok(true)), "{name}: the target panicked or refused a valid pickle");
+    }
+}
