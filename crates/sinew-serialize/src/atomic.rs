@@ -81,3 +81,13 @@ fn remove_leftovers(dir: &Path, name: &str) {
         }
     }
 }
+
+/// Reads a whole file; a failure is [`SerializeError::Io`] naming the path. Every loader
+/// of a path reads through it.
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| SerializeError::Io {
+        action: "read",
+        path: path.to_path_buf(),
+        source,
+    })
+}

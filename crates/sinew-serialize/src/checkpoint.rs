@@ -487,12 +487,7 @@ impl Checkpoint {
     /// As [`Checkpoint::from_bytes`], or I/O errors naming the path.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| SerializeError::Io {
-            action: "read",
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Checkpoint::from_bytes(&bytes)
+        Checkpoint::from_bytes(&crate::atomic::read_file(path)?)
     }
 }
 

@@ -178,13 +178,7 @@ pub fn read_safetensors(bytes: &[u8]) -> Result<Vec<(String, Tensor)>> {
 /// # Errors
 /// As [`read_safetensors`], plus I/O errors naming the path.
 pub fn load_safetensors(path: impl AsRef<Path>) -> Result<Vec<(String, Tensor)>> {
-    let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| SerializeError::Io {
-        action: "read",
-        path: path.to_path_buf(),
-        source,
-    })?;
-    read_safetensors(&bytes)
+    read_safetensors(&crate::atomic::read_file(path.as_ref())?)
 }
 
 struct TensorBytes {

@@ -295,11 +295,7 @@ pub fn save_module(path: impl AsRef<Path>, module: &dyn Module) -> Result<()> {
 /// and with `strict` [`SerializeError::StateDict`] with the report.
 pub fn load_module(path: impl AsRef<Path>, module: &dyn Module, strict: bool) -> Result<LoadReport> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| SerializeError::Io {
-        action: "read",
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = crate::atomic::read_file(path)?;
     let state = if crate::torch::is_torch_file(&bytes) {
         crate::torch::read_torch(&bytes)?.into_vec()
     } else {

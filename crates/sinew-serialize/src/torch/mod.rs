@@ -26,6 +26,7 @@ use std::path::Path;
 use sinew_tensor::Tensor;
 
 use self::pickle::{Id, MAX_DIMS, Node, StorageRef, TensorRef, Unpickler};
+use crate::atomic::read_file;
 use crate::element::decode_le;
 use crate::error::{Result, SerializeError};
 use crate::state_dict::StateDict;
@@ -316,14 +317,6 @@ fn read_torch_object_inner(bytes: &[u8]) -> Result<TorchValue> {
 /// ```
 pub fn read_torch(bytes: &[u8]) -> Result<StateDict> {
     Ok(read_torch_object(bytes)?.tensors())
-}
-
-fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| SerializeError::Io {
-        action: "read",
-        path: path.to_path_buf(),
-        source,
-    })
 }
 
 /// Reads a `torch.save` file's object. See [`read_torch_object`].
@@ -705,7 +698,6 @@ impl<'u, 'a> Builder<'u, 'a> {
         }
         self.elements_left -= numel;
         let numel = numel as usize; // fits: below the storage's length in bytes
-        let mut bytes = Vec::with_capacity(numel * size);
         let row_major = {
             let mut expect = 1u64;
             let mut ok = true;
@@ -718,7 +710,15 @@ impl<'u, 'a> Builder<'u, 'a> {
             ok
         };
         if numel == 0 {
-        } else if row_major {
+            return decode_le(path, element, &shape, &[]);
+        }
+        if row_major && (!self.big_endian || size == 1) {
+            // the view is a run of the storage, in the byte order decode_le reads
+            let start = t.offset as usize * size;
+            return decode_le(path, element, &shape, &raw[start..start + numel * size]);
+        }
+        let mut bytes = Vec::with_capacity(numel * size);
+        if row_major {
             let start = t.offset as usize * size;
             bytes.extend_from_slice(&raw[start..start + numel * size]);
         } else {
