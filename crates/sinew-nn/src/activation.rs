@@ -22,7 +22,8 @@ macro_rules! activation {
                 fn forward(&self, $x: &Var) -> Var {
                     let $s = self;
                     let _ = $s;
-                    $body
+                    let y = $body;
+                    crate::hooks::observed(self, y)
                 }
             }
         )*

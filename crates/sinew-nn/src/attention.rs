@@ -645,6 +645,7 @@ impl Forward for MultiheadAttention {
     #[track_caller]
     fn forward(&self, x: &Var) -> Var {
         let weights: Vec<Var> = self.parameters().iter().map(|p| p.var()).collect();
-        self.run(&weights, x, x, x, AttentionMask::none(), false).0
+        let y = self.run(&weights, x, x, x, AttentionMask::none(), false).0;
+        crate::hooks::observed(self, y)
     }
 }

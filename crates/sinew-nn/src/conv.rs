@@ -140,7 +140,8 @@ impl Forward for Conv2d {
             &w[2..],
             x.dims()
         );
-        x.conv2d(&self.weight.var(), self.bias.as_ref().map(Param::var).as_ref(), self.options)
+        let y = x.conv2d(&self.weight.var(), self.bias.as_ref().map(Param::var).as_ref(), self.options);
+        crate::hooks::observed(self, y)
     }
 }
 
@@ -231,7 +232,8 @@ impl Forward for Conv1d {
             w[2],
             x.dims()
         );
-        x.conv1d(&self.weight.var(), self.bias.as_ref().map(Param::var).as_ref(), self.options)
+        let y = x.conv1d(&self.weight.var(), self.bias.as_ref().map(Param::var).as_ref(), self.options);
+        crate::hooks::observed(self, y)
     }
 }
 
@@ -331,7 +333,9 @@ impl Forward for ConvTranspose2d {
             "ConvTranspose2d: expected input of shape [N, {cin}, H, W], got {:?}",
             x.dims()
         );
-        x.conv_transpose2d(&self.weight.var(), self.bias.as_ref().map(Param::var).as_ref(), self.options)
+        let y =
+            x.conv_transpose2d(&self.weight.var(), self.bias.as_ref().map(Param::var).as_ref(), self.options);
+        crate::hooks::observed(self, y)
     }
 }
 
@@ -370,7 +374,7 @@ impl Module for MaxPool2d {
 impl Forward for MaxPool2d {
     #[track_caller]
     fn forward(&self, x: &Var) -> Var {
-        x.max_pool2d(self.options).0
+        crate::hooks::observed(self, x.max_pool2d(self.options).0)
     }
 }
 
@@ -424,7 +428,7 @@ fn pool_repr(o: &Pool2dOptions) -> String {
 impl Forward for AvgPool2d {
     #[track_caller]
     fn forward(&self, x: &Var) -> Var {
-        x.avg_pool2d(self.options, self.count_include_pad)
+        crate::hooks::observed(self, x.avg_pool2d(self.options, self.count_include_pad))
     }
 }
 
@@ -464,6 +468,6 @@ impl Module for AdaptiveAvgPool2d {
 impl Forward for AdaptiveAvgPool2d {
     #[track_caller]
     fn forward(&self, x: &Var) -> Var {
-        x.adaptive_avg_pool2d(self.output_size)
+        crate::hooks::observed(self, x.adaptive_avg_pool2d(self.output_size))
     }
 }

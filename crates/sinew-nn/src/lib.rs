@@ -28,6 +28,8 @@
 //!   `F.layer_norm`, `F.batch_norm`, `F.embedding`, `F.conv2d`, `F.dropout`).
 //! - [`loss`]: MSE, L1, Huber, smooth L1, BCE, BCE with logits, cross entropy, NLL, KL.
 //! - [`init`]: PyTorch's initialisers, seeded.
+//! - [`hooks`]: the output of every named submodule during a forward pass (forward hooks);
+//!   [`summary`] / [`summary_with_input`]: Keras' `model.summary()`.
 
 // lets `#[derive(Module)]` name this crate `sinew_nn` from inside it, too
 #[allow(unused_extern_crates)]
@@ -38,6 +40,7 @@ pub mod attention;
 mod conv;
 pub mod functional;
 mod gradcheck;
+pub mod hooks;
 pub mod init;
 mod linear;
 pub mod loss;
@@ -59,4 +62,4 @@ pub use module::{Buffer, Forward, LoadReport, Module, ModuleTree, Visitor};
 pub use norm::{BatchNorm1d, BatchNorm2d, Dropout, LayerNorm};
 pub use recurrent::{Gru, Lstm, RecurrentOptions, RecurrentWeights, Rnn, RnnNonlinearity};
 pub use sinew_nn_derive::Module;
-pub use summary::{Summary, SummaryRow, summary};
+pub use summary::{Summary, SummaryRow, summary, summary_with_input};

@@ -119,12 +119,14 @@ impl Forward for Linear {
             // faster); one row stays on W (a matrix-vector product gains nothing), and from
             // 32 rows the product is split over threads instead
             let y = x.matmul(&Var::constant(self.weight.transposed()));
-            return match &self.bias {
+            let y = match &self.bias {
                 Some(b) => &y + &b.var(),
                 None => y,
             };
+            return crate::hooks::observed(self, y);
         }
-        crate::functional::linear(x, &self.weight.var(), self.bias.as_ref().map(Param::var).as_ref())
+        let y = crate::functional::linear(x, &self.weight.var(), self.bias.as_ref().map(Param::var).as_ref());
+        crate::hooks::observed(self, y)
     }
 }
 
@@ -174,7 +176,7 @@ impl Module for Flatten {
 
 impl Forward for Flatten {
     fn forward(&self, x: &Var) -> Var {
-        x.flatten(self.start, self.end)
+        crate::hooks::observed(self, x.flatten(self.start, self.end))
     }
 }
 
@@ -296,7 +298,7 @@ impl Forward for Embedding {
                 w.dims()[1]
             );
         }
-        self.lookup(&ids.to_dtype(DType::I64))
+        crate::hooks::observed(self, self.lookup(&ids.to_dtype(DType::I64)))
     }
 }
 
@@ -419,7 +421,12 @@ pub(crate) fn py_bool(b: bool) -> &'static str {
 
 impl Forward for Sequential {
     fn forward(&self, x: &Var) -> Var {
-        self.layers.iter().fold(x.clone(), |h, l| l.forward(&h))
+        let y = self.layers.iter().fold(x.clone(), |h, l| {
+            // reports each layer's output, so that layers which do not report themselves
+            // (written outside this crate) are seen too
+            crate::hooks::observed_dyn(&**l, l.forward(&h))
+        });
+        crate::hooks::observed(self, y)
     }
 }
 

@@ -93,10 +93,11 @@ impl Module for Dropout {
 impl Forward for Dropout {
     fn forward(&self, x: &Var) -> Var {
         if !self.training.load(Ordering::Relaxed) || self.p == 0.0 {
-            return x.clone();
+            return crate::hooks::observed(self, x.clone());
         }
         let mut g = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-        functional::dropout(x, self.p, &mut g)
+        let y = functional::dropout(x, self.p, &mut g);
+        crate::hooks::observed(self, y)
     }
 }
 
@@ -190,7 +191,7 @@ macro_rules! batch_norm {
                 if options.training {
                     no_grad(|| self.num_batches_tracked.set(self.num_batches_tracked.value().add_scalar(1.0)));
                 }
-                y
+                crate::hooks::observed(self, y)
             }
         }
     };
@@ -298,6 +299,7 @@ impl Forward for LayerNorm {
             "LayerNorm({shape:?}): expected input ending in {shape:?}, got {:?}",
             x.dims()
         );
-        functional::layer_norm(x, &shape, Some(&self.weight.var()), Some(&self.bias.var()), self.eps)
+        let y = functional::layer_norm(x, &shape, Some(&self.weight.var()), Some(&self.bias.var()), self.eps);
+        crate::hooks::observed(self, y)
     }
 }

@@ -471,7 +471,7 @@ macro_rules! common_methods {
             /// The output at every time step, from a zero initial state.
             #[track_caller]
             fn forward(&self, x: &Var) -> Var {
-                self.inner.run(&self.inner.param_vars(), x, None, None).0
+                crate::hooks::observed(self, self.inner.run(&self.inner.param_vars(), x, None, None).0)
             }
         }
 

@@ -7,43 +7,59 @@ use sinew_autograd::{Var, no_grad};
 use sinew_tensor::{DType, Tensor};
 
 use crate::linear::Sequential;
-use crate::module::{Buffer, Module, Visitor};
+use crate::module::{Buffer, Forward, Module, Visitor};
 
-/// One row of a [`Summary`].
+/// One row of a [`Summary`]: one named submodule.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SummaryRow {
-    /// The layer's name in the state dict (`0`, `encoder`).
+    /// The module's name in the state dict (`0`, `encoder.layer.1`).
     pub name: String,
+    /// How deep it sits: 1 for the model's direct children, 2 for theirs, ...
+    pub depth: usize,
     /// Its type and configuration as [`Module::tree`] shows it on one line
     /// (`Linear(in_features=4, out_features=8, bias=True)`; children are not listed).
     pub layer: String,
-    /// Its output shape for the summarised input, where the summary could run the layer
-    /// on its own ([`Sequential::summary`]); `None` otherwise.
+    /// Its output shape for the summarised input ([`summary_with_input`]), when it reported
+    /// its output (every layer of sinew does; see [`hooks`](crate::hooks)); `None`
+    /// otherwise.
     pub output_shape: Option<Vec<usize>>,
-    /// Parameters of the layer and its children.
+    /// Parameters (trainable scalars) of the module and its children.
     pub params: usize,
+    /// Elements of the buffers (running statistics) of the module and its children.
+    pub buffers: usize,
 }
 
-/// A model's layers, output shapes and parameter counts (Keras' `model.summary()`); its
-/// `Display` is the table.
+/// A model's submodules, output shapes and parameter counts (Keras' `model.summary()`,
+/// with torchinfo's memory estimate); its `Display` is the table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Summary {
     /// The model's type (`Sequential`).
     pub model: String,
-    /// One row per direct child of the model, in visit order.
+    /// One row per submodule at every depth, each before its children, in visit order.
     pub rows: Vec<SummaryRow>,
     /// The input shape summarised, if one was given.
     pub input_shape: Option<Vec<usize>>,
     /// The model's output shape for that input.
     pub output_shape: Option<Vec<usize>>,
-    /// All parameters.
+    /// Trainable scalars: every parameter ([`Module::num_parameters`]).
+    pub trainable_params: usize,
+    /// Scalars that are state but not trained: the buffers' elements (batch norm's running
+    /// statistics and counter), which Keras counts as non-trainable parameters.
+    pub non_trainable_params: usize,
+    /// `trainable_params + non_trainable_params`.
     pub total_params: usize,
-    /// Elements of all buffers (running statistics): state that is not trained.
-    pub buffer_elements: usize,
+    /// Bytes of the parameters.
+    pub param_bytes: usize,
+    /// Bytes of the buffers.
+    pub buffer_bytes: usize,
+    /// Bytes of the input and of the output of every module without children for the
+    /// summarised input: what one forward pass materialises, and about what a training step
+    /// keeps for its backward pass (torchinfo's "forward pass size"). `None` without input.
+    pub activation_bytes: Option<usize>,
 }
 
-/// The parameter table of any module, one row per direct child (output shapes need
-/// [`Sequential::summary`], which can run its layers one at a time).
+/// The parameter table of any module: one row per submodule at every depth (output shapes
+/// need an input: [`summary_with_input`]).
 ///
 /// ```
 /// use sinew_nn::{Linear, Lstm, Module, RecurrentOptions, summary};
@@ -64,31 +80,108 @@ pub struct Summary {
 /// assert!(s.to_string().contains("head"));
 /// ```
 pub fn summary(module: &dyn Module) -> Summary {
-    let rows = child_rows(module).into_iter().map(|(name, layer, params)| SummaryRow {
-        name,
-        layer,
-        output_shape: None,
-        params,
-    });
+    let buffers = module.named_buffers();
+    let params = module.parameters();
+    let trainable_params = module.num_parameters();
+    let non_trainable_params = buffers.iter().map(|(_, b)| b.value().numel()).sum();
     Summary {
         model: module.type_name().to_string(),
-        rows: rows.collect(),
+        rows: submodule_rows(module),
         input_shape: None,
         output_shape: None,
-        total_params: module.num_parameters(),
-        buffer_elements: module.named_buffers().iter().map(|(_, b)| b.value().numel()).sum(),
+        trainable_params,
+        non_trainable_params,
+        total_params: trainable_params + non_trainable_params,
+        param_bytes: params.iter().map(|p| bytes(&p.value())).sum(),
+        buffer_bytes: buffers.iter().map(|(_, b)| bytes(&b.value())).sum(),
+        activation_bytes: None,
     }
 }
 
+/// Runs a zero input of `input_shape` through `model` once (without gradients, restoring
+/// every buffer and random generator afterwards, so running statistics and dropout masks
+/// are as they were) and tabulates each submodule's output shape and parameters, as
+/// Keras' `model.summary()`. The input is in the dtype of the model's first parameter
+/// (f32 without parameters). The output shapes are those of the forward pass itself,
+/// recorded by [`hooks::record_outputs`](crate::hooks::record_outputs); a module called
+/// twice shows its first output.
+///
+/// # Panics
+/// As the model does for an input it cannot take (the message names the layer).
+///
+/// ```
+/// use sinew_autograd::Var;
+/// use sinew_nn::{Conv2d, Forward, Linear, MaxPool2d, Module, Relu, summary_with_input};
+/// use sinew_tensor::{Conv2dOptions, Generator};
+///
+/// #[derive(Module)]
+/// struct Net {
+///     conv: Conv2d,
+///     act: Relu,
+///     pool: MaxPool2d,
+///     fc: Linear,
+/// }
+/// impl Forward for Net {
+///     fn forward(&self, x: &Var) -> Var {
+///         let h = self.pool.forward(&self.act.forward(&self.conv.forward(x)));
+///         self.fc.forward(&h.flatten(1, -1))
+///     }
+/// }
+///
+/// let mut g = Generator::new(0);
+/// let net = Net {
+///     conv: Conv2d::new(1, 6, 5, Conv2dOptions::default(), &mut g),
+///     act: Relu,
+///     pool: MaxPool2d::new(2),
+///     fc: Linear::new(6 * 12 * 12, 10, &mut g),
+/// };
+/// let s = summary_with_input(&net, &[1, 1, 28, 28]);
+/// let shapes: Vec<Vec<usize>> = s.rows.iter().map(|r| r.output_shape.clone().unwrap()).collect();
+/// assert_eq!(shapes, [vec![1, 6, 24, 24], vec![1, 6, 24, 24], vec![1, 6, 12, 12], vec![1, 10]]);
+/// assert_eq!(s.rows[0].params, 6 * 25 + 6);
+/// assert_eq!(s.trainable_params, 156 + 8650);
+/// assert_eq!(s.output_shape, Some(vec![1, 10]));
+/// println!("{s}");
+/// ```
+#[track_caller]
+pub fn summary_with_input(model: &dyn Forward, input_shape: &[usize]) -> Summary {
+    let mut s = summary(model);
+    let dtype = model.parameters().first().map_or(DType::F32, |p| p.value().dtype());
+    let buffers = model.named_buffers();
+    let saved: Vec<Tensor> = buffers.iter().map(|(_, b)| b.value()).collect();
+    let generators = model.generator_states();
+    let x = Var::constant(Tensor::zeros_dtype(input_shape, dtype));
+    let (y, outputs) = no_grad(|| crate::hooks::record_outputs(model, || model.forward(&x)));
+    for ((_, b), t) in buffers.iter().zip(saved) {
+        b.set(t);
+    }
+    model.load_generator_states(&generators).expect("the model's own generator states");
+    let mut activation_bytes = bytes(x.value());
+    for row in &mut s.rows {
+        if let Some(o) = outputs.iter().find(|o| o.name == row.name) {
+            row.output_shape = Some(o.output.dims().to_vec());
+        }
+    }
+    let leaves: Vec<&str> = s
+        .rows
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| s.rows.get(i + 1).is_none_or(|next| next.depth <= r.depth))
+        .map(|(_, r)| r.name.as_str())
+        .collect();
+    for o in &outputs {
+        if leaves.contains(&o.name.as_str()) {
+            activation_bytes += bytes(o.output.value());
+        }
+    }
+    s.input_shape = Some(input_shape.to_vec());
+    s.output_shape = Some(y.dims().to_vec());
+    s.activation_bytes = Some(activation_bytes);
+    s
+}
+
 impl Sequential {
-    /// Runs a zero input of `input_shape` through the layers one at a time (without
-    /// gradients, and restoring every buffer and random generator afterwards, so running
-    /// statistics and dropout masks are as they were) and tabulates each layer's output
-    /// shape and parameters, as Keras' `model.summary()`. The input is in the dtype of the
-    /// model's first parameter (f32 without parameters).
-    ///
-    /// # Panics
-    /// As the layers do for an input they cannot take (the message names the layer).
+    /// [`summary_with_input`] of this chain (Keras' `model.summary()` after `build`).
     ///
     /// ```
     /// use sinew_nn::{Conv2d, Flatten, Linear, MaxPool2d, Relu, Sequential};
@@ -105,57 +198,67 @@ impl Sequential {
     /// assert_eq!(shapes, [vec![1, 6, 24, 24], vec![1, 6, 24, 24], vec![1, 6, 12, 12], vec![1, 864], vec![1, 10]]);
     /// assert_eq!(s.rows[0].params, 6 * 25 + 6);
     /// assert_eq!(s.total_params, 156 + 8650);
-    /// println!("{s}");
     /// ```
     #[track_caller]
     pub fn summary(&self, input_shape: &[usize]) -> Summary {
-        let mut s = summary(self);
-        let dtype = self.parameters().first().map_or(DType::F32, |p| p.value().dtype());
-        let buffers = self.named_buffers();
-        let saved: Vec<Tensor> = buffers.iter().map(|(_, b)| b.value()).collect();
-        let generators = self.generator_states();
-        let mut x = Var::constant(Tensor::zeros_dtype(input_shape, dtype));
-        no_grad(|| {
-            for (row, layer) in s.rows.iter_mut().zip(self.layers()) {
-                x = layer.forward(&x);
-                row.output_shape = Some(x.dims().to_vec());
-            }
-        });
-        for ((_, b), t) in buffers.iter().zip(saved) {
-            b.set(t);
-        }
-        self.load_generator_states(&generators).expect("the model's own generator states");
-        s.input_shape = Some(input_shape.to_vec());
-        s.output_shape = Some(x.dims().to_vec());
-        s
+        summary_with_input(self, input_shape)
     }
 }
 
-/// `(name, one-line description, parameter count)` of each direct child.
-fn child_rows(m: &dyn Module) -> Vec<(String, String, usize)> {
-    struct Rows(Vec<(String, String, usize)>);
+fn bytes(t: &Tensor) -> usize {
+    t.numel() * t.dtype().size_in_bytes()
+}
+
+/// A row for each submodule at every depth, parents before their children.
+fn submodule_rows(m: &dyn Module) -> Vec<SummaryRow> {
+    struct Rows {
+        prefix: String,
+        depth: usize,
+        rows: Vec<SummaryRow>,
+    }
     impl Visitor for Rows {
         fn param(&mut self, _: &str, _: &sinew_autograd::Param) {}
         fn buffer(&mut self, _: &str, _: &Buffer) {}
         fn module(&mut self, name: &str, m: &dyn Module) {
-            let line = format!("{}({})", m.type_name(), m.extra_repr());
-            self.0.push((name.to_string(), line, m.num_parameters()));
+            let saved = self.prefix.len();
+            if !self.prefix.is_empty() {
+                self.prefix.push('.');
+            }
+            self.prefix.push_str(name);
+            self.depth += 1;
+            self.rows.push(SummaryRow {
+                name: self.prefix.clone(),
+                depth: self.depth,
+                layer: format!("{}({})", m.type_name(), m.extra_repr()),
+                output_shape: None,
+                params: m.num_parameters(),
+                buffers: m.named_buffers().iter().map(|(_, b)| b.value().numel()).sum(),
+            });
+            m.visit(self);
+            self.depth -= 1;
+            self.prefix.truncate(saved);
         }
     }
-    let mut rows = Rows(Vec::new());
+    let mut rows = Rows { prefix: String::new(), depth: 0, rows: Vec::new() };
     m.visit(&mut rows);
-    rows.0
+    rows.rows
 }
 
 impl fmt::Display for Summary {
-    /// The Keras-style table:
+    /// The Keras-style table (children's names indented under their parents'):
     ///
     /// ```text
     /// Model: Sequential, input [1, 1, 28, 28]
-    /// name  layer                                  output shape     params
-    /// 0     Conv2d(1, 6, kernel_size=(5, 5), ...)  [1, 6, 24, 24]      156
+    /// ----------------------------------------------------------------------
+    /// name  layer                                  output shape      params
+    /// ----------------------------------------------------------------------
+    /// 0     Conv2d(1, 6, kernel_size=(5, 5), ...)  [1, 6, 24, 24]       156
     /// ...
-    /// Total params: 8,806   Buffers: 0 elements
+    /// ----------------------------------------------------------------------
+    /// Total params: 8,806 (34.40 KB)
+    /// Trainable params: 8,806 (34.40 KB)
+    /// Non-trainable params: 0 (0 B)
+    /// Output: [1, 10]   Activations: 21.32 KB (one forward pass)
     /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shape = |s: &Option<Vec<usize>>| s.as_ref().map_or("-".to_string(), |s| format!("{s:?}"));
@@ -168,7 +271,10 @@ impl fmt::Display for Summary {
         let cells: Vec<[String; 4]> = self
             .rows
             .iter()
-            .map(|r| [r.name.clone(), r.layer.clone(), shape(&r.output_shape), thousands(r.params)])
+            .map(|r| {
+                let name = format!("{}{}", "  ".repeat(r.depth.saturating_sub(1)), r.name);
+                [name, r.layer.clone(), shape(&r.output_shape), thousands(r.params)]
+            })
             .collect();
         let width =
             |k: usize| cells.iter().map(|c| c[k].chars().count()).chain([header[k].len()]).max().unwrap_or(0);
@@ -195,15 +301,30 @@ impl fmt::Display for Summary {
             row(f, [&c[0], &c[1], &c[2], &c[3]])?;
         }
         writeln!(f, "{rule}")?;
-        write!(f, "Total params: {}", thousands(self.total_params))?;
-        if self.buffer_elements > 0 {
-            write!(f, "   Buffers: {} elements", thousands(self.buffer_elements))?;
-        }
+        let (p, b) = (self.param_bytes, self.buffer_bytes);
+        writeln!(f, "Total params: {} ({})", thousands(self.total_params), human_bytes(p + b))?;
+        writeln!(f, "Trainable params: {} ({})", thousands(self.trainable_params), human_bytes(p))?;
+        write!(f, "Non-trainable params: {} ({})", thousands(self.non_trainable_params), human_bytes(b))?;
         if let Some(o) = &self.output_shape {
-            write!(f, "   Output: {o:?}")?;
+            write!(f, "\nOutput: {o:?}")?;
+        }
+        if let Some(a) = self.activation_bytes {
+            write!(f, "   Activations: {} (one forward pass)", human_bytes(a))?;
         }
         Ok(())
     }
+}
+
+/// `1536` as `1.50 KB` (powers of 1024, as Keras).
+fn human_bytes(n: usize) -> String {
+    let mut v = n as f64;
+    for unit in ["B", "KB", "MB", "GB"] {
+        if v < 1024.0 || unit == "GB" {
+            return if unit == "B" { format!("{n} B") } else { format!("{v:.2} {unit}") };
+        }
+        v /= 1024.0;
+    }
+    unreachable!()
 }
 
 /// `8806` as `8,806`.

@@ -157,14 +157,24 @@ fn summary_has_no_side_effects_and_prints_a_table() {
     }
     assert_eq!(net.generator_states(), generators);
     assert_eq!(s.output_shape, Some(vec![8, 1]));
-    assert_eq!(s.total_params, 16 + 8 + 5);
-    assert_eq!(s.buffer_elements, 4 + 4 + 1);
+    assert_eq!(s.trainable_params, 16 + 8 + 5);
+    assert_eq!(s.non_trainable_params, 4 + 4 + 1);
+    assert_eq!(s.total_params, 16 + 8 + 5 + 9);
+    assert_eq!(s.param_bytes, 29 * 4);
+    // input 8×3, then the four layers' outputs 8×4, 8×4, 8×4, 8×1, in f32
+    assert_eq!(s.activation_bytes, Some((24 + 32 * 3 + 8) * 4));
     let table = s.to_string();
     assert!(table.starts_with("Model: Sequential, input [8, 3]\n"), "{table}");
     let bn_row = table.lines().find(|l| l.starts_with("1 ")).unwrap();
     let cells: Vec<&str> = bn_row.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
     assert_eq!(cells, ["1", "BatchNorm1d(4, eps=0.00001, momentum=0.1)", "[8, 4]", "8"], "{table}");
-    assert!(table.ends_with("Total params: 29   Buffers: 9 elements   Output: [8, 1]"), "{table}");
+    assert!(
+        table.ends_with(
+            "Total params: 38 (156 B)\nTrainable params: 29 (116 B)\nNon-trainable params: 9 (40 B)\n\
+             Output: [8, 1]   Activations: 512 B (one forward pass)"
+        ),
+        "{table}"
+    );
 }
 
 #[test]

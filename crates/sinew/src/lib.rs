@@ -13,6 +13,7 @@
 //! | [`serialize`] | `sinew-serialize` | safetensors to and from PyTorch, atomic saves |
 //! | [`data`] | `sinew-data` | datasets, `DataLoader`, splits, scalers, CSV/IDX readers, bundled digits and iris |
 //! | [`train`] | `sinew-train` | Keras-like `fit`/`evaluate`/`predict`, metrics, callbacks, progress |
+//! | [`explain`] | `sinew-explain` | attributions as Captum computes them: saliency, integrated gradients, SmoothGrad, occlusion, Grad-CAM |
 //!
 //! The [`guide`] is the user guide: getting started, tensors, autograd, building models,
 //! training, saving and loading, a PyTorch cheat sheet and performance notes. Its pages
@@ -48,6 +49,8 @@
 pub use sinew_autograd as autograd;
 #[doc(inline)]
 pub use sinew_data as data;
+#[doc(inline)]
+pub use sinew_explain as explain;
 #[cfg(feature = "models")]
 #[doc(inline)]
 pub use sinew_models as models;
