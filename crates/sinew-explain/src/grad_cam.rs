@@ -87,11 +87,8 @@ impl<'m> GradCam<'m> {
                 let mut known: Vec<&str> =
                     layers.iter().map(|o| o.name.as_str()).filter(|n| !n.is_empty()).collect();
                 known.dedup();
-                let in_model = self
-                    .model
-                    .named_parameters()
-                    .iter()
-                    .any(|(n, _)| n.starts_with(&format!("{}.", self.layer)));
+                // a submodule by that name, with or without parameters
+                let in_model = sinew_nn::summary(self.model).rows.iter().any(|r| r.name == self.layer);
                 return Err(ExplainError::Layer {
                     name: self.layer.clone(),
                     msg: format!(

@@ -223,16 +223,23 @@ impl<'m> IntegratedGradients<'m> {
         let (alphas, weights) = self.rule.nodes(self.steps);
         let path = input - &baseline;
         let per_chunk = self.internal_batch_size.map_or(self.steps, |rows| (rows / n.max(1)).max(1));
+        // the steps as a leading dimension: (steps, N, ...) against (1, N, ...)
+        let along = |values: &[f64]| {
+            let mut dims = vec![values.len()];
+            dims.resize(input.ndim() + 1, 1);
+            Tensor::from_vec(values.to_vec(), &dims).expect("one value per step").to_dtype(input.dtype())
+        };
+        let (baseline_1, path_1) = (baseline.unsqueeze(0), path.unsqueeze(0));
         let mut total = input.zeros_like();
         for start in (0..self.steps).step_by(per_chunk) {
             let end = (start + per_chunk).min(self.steps);
-            let points: Vec<Tensor> =
-                alphas[start..end].iter().map(|&a| &baseline + &path.mul_scalar(a)).collect();
-            let batch = Tensor::cat(&points.iter().collect::<Vec<_>>(), 0);
-            let grads = input_gradients(self.model, &batch, target, n)?;
-            for (k, w) in weights[start..end].iter().enumerate() {
-                total = total + grads.narrow(0, k * n, n).mul_scalar(*w);
-            }
+            let mut rows = input.dims().to_vec();
+            rows[0] = (end - start) * n;
+            let points = (&baseline_1 + &(along(&alphas[start..end]) * &path_1)).reshape(&rows);
+            let grads = input_gradients(self.model, &points, target, n)?;
+            let mut steps_first = input.dims().to_vec();
+            steps_first.insert(0, end - start);
+            total = total + (grads.reshape(&steps_first) * along(&weights[start..end])).sum(&[0], false);
         }
         let attributions = total * &path;
         let fx = scores(self.model, input, target, n)?;

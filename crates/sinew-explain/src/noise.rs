@@ -94,19 +94,17 @@ impl<A: Attribution> Attribution for NoiseTunnel<A> {
                 ),
             });
         }
-        let (mut sum, mut sum_sq) = (input.zeros_like(), input.zeros_like());
-        let mut shape = None;
+        // sums of the attributions and of their squares, in the inner method's shape
+        // (Grad-CAM's is not the input's)
+        let mut sums: Option<(Tensor, Tensor)> = None;
         for noisy in self.noisy_inputs(input) {
             let a = self.inner.attribute(&noisy, target)?;
-            if shape.is_none() {
-                // the inner method's shape (Grad-CAM's differs from the input's)
-                sum = a.zeros_like();
-                sum_sq = a.zeros_like();
-                shape = Some(a.dims().to_vec());
-            }
-            sum_sq = sum_sq + a.square();
-            sum = sum + a;
+            sums = Some(match sums {
+                None => (a.square(), a),
+                Some((sq, sum)) => (sq + a.square(), sum + a),
+            });
         }
+        let (sum_sq, sum) = sums.expect("at least one sample");
         let k = 1.0 / self.samples as f64;
         Ok(match self.kind {
             NoiseKind::SmoothGrad => sum.mul_scalar(k),

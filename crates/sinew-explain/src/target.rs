@@ -44,7 +44,7 @@ impl Target<'_> {
                 )));
             }
             let c = output.dims()[1];
-            let mut mask = vec![0.0f64; rows * c];
+            let mut index = Vec::with_capacity(rows);
             for r in 0..rows {
                 let class = classes(r);
                 if class >= c {
@@ -53,10 +53,10 @@ impl Target<'_> {
                         r % n.max(1)
                     )));
                 }
-                mask[r * c + class] = 1.0;
+                index.push(class as i64);
             }
-            let mask = Tensor::from_vec(mask, &[rows, c]).expect("rows × classes").to_dtype(output.dtype());
-            Ok(output.mul(&Var::constant(mask)).sum(&[1], false))
+            let index = Tensor::from_vec(index, &[rows, 1]).expect("one class per row");
+            Ok(output.gather(1, &index).squeeze_dim(1))
         };
         match self {
             Target::Class(class) => per_row(&|_| *class),

@@ -42,6 +42,7 @@ fn assert_close(what: &str, got: &Tensor, want: &Tensor) {
     assert_eq!(got.dims(), want.dims(), "{what}: shape");
     let (g, w) = (got.to_vec::<f64>(), want.to_vec::<f64>());
     let worst = g.iter().zip(&w).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    println!("{what}: max |sinew − Captum| = {worst:.1e}");
     assert!(worst <= TOL, "{what}: max |sinew − Captum| = {worst:e}");
 }
 

@@ -276,8 +276,6 @@ fn randomised_weights_change_the_explanations() {
         opt.step(&loss.backward());
     }
     trained.eval();
-    let logits = output(&trained, &x, 0).len();
-    assert_eq!(logits, 1797);
     let predictions = no_grad(|| trained.forward(&Var::constant(x.clone())).value().argmax(1, false));
     let correct =
         predictions.to_vec::<i64>().iter().zip(y.to_vec::<i64>()).filter(|(p, t)| **p == *t).count();

@@ -35,9 +35,9 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-use sinew_autograd::{Param, Var};
+use sinew_autograd::Var;
 
-use crate::module::{Buffer, Module, Visitor};
+use crate::module::{Module, for_each_submodule};
 
 thread_local! {
     /// Whether any recording is active on this thread (the fast path's one test).
@@ -68,16 +68,7 @@ impl ModuleKey {
 /// Reports that `module` returned `output`, to every recording active on this thread,
 /// and returns `output`: a layer's forward ends with `hooks::observed(self, y)`.
 #[inline]
-pub fn observed<M: Module>(module: &M, output: Var) -> Var {
-    if ACTIVE.with(Cell::get) {
-        report(module, &output);
-    }
-    output
-}
-
-/// [`observed`] for a module behind `dyn` (what [`Sequential`](crate::Sequential) holds).
-#[inline]
-pub fn observed_dyn(module: &dyn Module, output: Var) -> Var {
+pub fn observed(module: &dyn Module, output: Var) -> Var {
     if ACTIVE.with(Cell::get) {
         report(module, &output);
     }
@@ -138,28 +129,12 @@ pub fn record_outputs<R>(model: &dyn Module, f: impl FnOnce() -> R) -> (R, Vec<L
 /// Every module of the tree by key: its names in visit order (several for modules of one
 /// data-less type that share an address).
 fn module_names(model: &dyn Module) -> HashMap<ModuleKey, Vec<String>> {
-    struct Names {
-        prefix: String,
-        out: HashMap<ModuleKey, Vec<String>>,
-    }
-    impl Visitor for Names {
-        fn param(&mut self, _: &str, _: &Param) {}
-        fn buffer(&mut self, _: &str, _: &Buffer) {}
-        fn module(&mut self, name: &str, m: &dyn Module) {
-            let saved = self.prefix.len();
-            if !self.prefix.is_empty() {
-                self.prefix.push('.');
-            }
-            self.prefix.push_str(name);
-            self.out.entry(ModuleKey::of(m)).or_default().push(self.prefix.clone());
-            m.visit(self);
-            self.prefix.truncate(saved);
-        }
-    }
-    let mut names = Names { prefix: String::new(), out: HashMap::new() };
-    names.out.entry(ModuleKey::of(model)).or_default().push(String::new());
-    model.visit(&mut names);
-    names.out
+    let mut out: HashMap<ModuleKey, Vec<String>> = HashMap::new();
+    out.entry(ModuleKey::of(model)).or_default().push(String::new());
+    for_each_submodule(model, &mut |name, _, m| {
+        out.entry(ModuleKey::of(m)).or_default().push(name.to_string())
+    });
+    out
 }
 
 /// Names each call: the next unused name of its key (so that data-less layers sharing an

@@ -424,7 +424,7 @@ impl Forward for Sequential {
         let y = self.layers.iter().fold(x.clone(), |h, l| {
             // reports each layer's output, so that layers which do not report themselves
             // (written outside this crate) are seen too
-            crate::hooks::observed_dyn(&**l, l.forward(&h))
+            crate::hooks::observed(&**l, l.forward(&h))
         });
         crate::hooks::observed(self, y)
     }

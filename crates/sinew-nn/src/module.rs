@@ -551,6 +551,34 @@ fn visit_child<V: Visitor>(v: &mut V, prefix: fn(&mut V) -> &mut String, name: &
     prefix(v).truncate(saved);
 }
 
+/// Calls `f(name, depth, module)` for every submodule of `m` at every depth, each before
+/// its children, in visit order: `name` is its state-dict name (`features.3`), `depth` 1 for
+/// `m`'s own children. What the summary's rows and the hooks' names are built from.
+pub(crate) fn for_each_submodule(m: &dyn Module, f: &mut dyn FnMut(&str, usize, &dyn Module)) {
+    struct Walk<'f> {
+        prefix: String,
+        depth: usize,
+        f: &'f mut dyn FnMut(&str, usize, &dyn Module),
+    }
+    impl Visitor for Walk<'_> {
+        fn param(&mut self, _: &str, _: &Param) {}
+        fn buffer(&mut self, _: &str, _: &Buffer) {}
+        fn module(&mut self, name: &str, m: &dyn Module) {
+            let saved = self.prefix.len();
+            if saved > 0 {
+                self.prefix.push('.');
+            }
+            self.prefix.push_str(name);
+            self.depth += 1;
+            (self.f)(&self.prefix, self.depth, m);
+            m.visit(self);
+            self.depth -= 1;
+            self.prefix.truncate(saved);
+        }
+    }
+    m.visit(&mut Walk { prefix: String::new(), depth: 0, f });
+}
+
 /// A module with one input and one output: what [`Sequential`](crate::Sequential), the
 /// training loop and most layers speak.
 pub trait Forward: Module {

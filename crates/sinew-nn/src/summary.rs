@@ -7,7 +7,7 @@ use sinew_autograd::{Var, no_grad};
 use sinew_tensor::{DType, Tensor};
 
 use crate::linear::Sequential;
-use crate::module::{Buffer, Forward, Module, Visitor};
+use crate::module::{Forward, Module, for_each_submodule};
 
 /// One row of a [`Summary`]: one named submodule.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,8 +53,9 @@ pub struct Summary {
     /// Bytes of the buffers.
     pub buffer_bytes: usize,
     /// Bytes of the input and of the output of every module without children for the
-    /// summarised input: what one forward pass materialises, and about what a training step
-    /// keeps for its backward pass (torchinfo's "forward pass size"). `None` without input.
+    /// summarised input, a view of an earlier tensor counted once: what one forward pass
+    /// materialises, and about what a training step keeps for its backward pass
+    /// (torchinfo's "forward pass size"). `None` without input.
     pub activation_bytes: Option<usize>,
 }
 
@@ -156,24 +157,23 @@ pub fn summary_with_input(model: &dyn Forward, input_shape: &[usize]) -> Summary
         b.set(t);
     }
     model.load_generator_states(&generators).expect("the model's own generator states");
-    let mut activation_bytes = bytes(x.value());
     for row in &mut s.rows {
         if let Some(o) = outputs.iter().find(|o| o.name == row.name) {
             row.output_shape = Some(o.output.dims().to_vec());
         }
     }
-    let leaves: Vec<&str> = s
-        .rows
-        .iter()
-        .enumerate()
-        .filter(|(i, r)| s.rows.get(i + 1).is_none_or(|next| next.depth <= r.depth))
-        .map(|(_, r)| r.name.as_str())
-        .collect();
-    for o in &outputs {
-        if leaves.contains(&o.name.as_str()) {
-            activation_bytes += bytes(o.output.value());
+    // the outputs of modules without children, each storage once (a flatten or an
+    // evaluation-mode dropout returns a view of its input, which costs nothing)
+    let is_leaf = |i: usize| s.rows.get(i + 1).is_none_or(|next| next.depth <= s.rows[i].depth);
+    let leaves: Vec<&str> =
+        (0..s.rows.len()).filter(|&i| is_leaf(i)).map(|i| s.rows[i].name.as_str()).collect();
+    let mut counted: Vec<&Tensor> = vec![x.value()];
+    for o in outputs.iter().filter(|o| leaves.contains(&o.name.as_str())) {
+        if !counted.iter().any(|t| t.shares_storage(o.output.value())) {
+            counted.push(o.output.value());
         }
     }
+    let activation_bytes = counted.iter().map(|t| bytes(t)).sum();
     s.input_shape = Some(input_shape.to_vec());
     s.output_shape = Some(y.dims().to_vec());
     s.activation_bytes = Some(activation_bytes);
@@ -211,37 +211,18 @@ fn bytes(t: &Tensor) -> usize {
 
 /// A row for each submodule at every depth, parents before their children.
 fn submodule_rows(m: &dyn Module) -> Vec<SummaryRow> {
-    struct Rows {
-        prefix: String,
-        depth: usize,
-        rows: Vec<SummaryRow>,
-    }
-    impl Visitor for Rows {
-        fn param(&mut self, _: &str, _: &sinew_autograd::Param) {}
-        fn buffer(&mut self, _: &str, _: &Buffer) {}
-        fn module(&mut self, name: &str, m: &dyn Module) {
-            let saved = self.prefix.len();
-            if !self.prefix.is_empty() {
-                self.prefix.push('.');
-            }
-            self.prefix.push_str(name);
-            self.depth += 1;
-            self.rows.push(SummaryRow {
-                name: self.prefix.clone(),
-                depth: self.depth,
-                layer: format!("{}({})", m.type_name(), m.extra_repr()),
-                output_shape: None,
-                params: m.num_parameters(),
-                buffers: m.named_buffers().iter().map(|(_, b)| b.value().numel()).sum(),
-            });
-            m.visit(self);
-            self.depth -= 1;
-            self.prefix.truncate(saved);
-        }
-    }
-    let mut rows = Rows { prefix: String::new(), depth: 0, rows: Vec::new() };
-    m.visit(&mut rows);
-    rows.rows
+    let mut rows = Vec::new();
+    for_each_submodule(m, &mut |name, depth, m| {
+        rows.push(SummaryRow {
+            name: name.to_string(),
+            depth,
+            layer: format!("{}({})", m.type_name(), m.extra_repr()),
+            output_shape: None,
+            params: m.num_parameters(),
+            buffers: m.named_buffers().iter().map(|(_, b)| b.value().numel()).sum(),
+        })
+    });
+    rows
 }
 
 impl fmt::Display for Summary {
