@@ -233,12 +233,17 @@ impl std::fmt::Debug for Gradients {
     }
 }
 
+/// Called with a leaf's id and its final gradient during a backward pass.
+type LeafHookFn<'a> = dyn FnMut(VarId, &Tensor) + 'a;
+type LeafHook<'a> = Box<LeafHookFn<'a>>;
+
 /// A configurable backward pass; see [`Var::backward_pass`].
 pub struct BackwardPass<'a> {
     root: &'a Var,
     grad_output: Option<Var>,
     create_graph: bool,
     retain: Vec<VarId>,
+    leaf_hook: Option<LeafHook<'a>>,
 }
 
 impl<'a> BackwardPass<'a> {
@@ -298,6 +303,30 @@ impl<'a> BackwardPass<'a> {
         self
     }
 
+    /// Calls `hook` with each leaf's id and gradient as soon as that gradient is final,
+    /// while the pass goes on (PyTorch's `register_post_accumulate_grad_hook`): the leaves
+    /// come in the order the pass finishes them, roughly the reverse of the forward. This
+    /// is how data-parallel training starts reducing the gradients of the last layers while
+    /// the first layers' are still being computed. The returned [`Gradients`] hold the same
+    /// tensors.
+    ///
+    /// ```
+    /// use sinew_autograd::{Var, VarId};
+    /// use sinew_tensor::Tensor;
+    /// let w1 = Var::leaf(Tensor::full(&[2], 1.0));
+    /// let w2 = Var::leaf(Tensor::full(&[2], 2.0));
+    /// let y = w1.mul(&w2).square().sum_all().mul(&w2.sum_all());
+    /// let mut finished: Vec<VarId> = Vec::new();
+    /// let g = y.backward_pass().on_leaf_gradient(|id, _grad| finished.push(id)).run();
+    /// assert_eq!(finished.len(), 2);
+    /// assert!(finished.contains(&w1.id()) && finished.contains(&w2.id()));
+    /// assert_eq!(g.len(), 2);
+    /// ```
+    pub fn on_leaf_gradient(mut self, hook: impl FnMut(VarId, &Tensor) + 'a) -> Self {
+        self.leaf_hook = Some(Box::new(hook));
+        self
+    }
+
     /// Runs the pass.
     ///
     /// # Panics
@@ -312,7 +341,7 @@ impl<'a> BackwardPass<'a> {
     /// assert_eq!(g.get(&x).unwrap().to_vec::<f32>(), vec![4.0, 4.0]);
     /// ```
     #[track_caller]
-    pub fn run(self) -> Gradients {
+    pub fn run(mut self) -> Gradients {
         let root = self.root;
         let seed = match self.grad_output {
             Some(g) => {
@@ -335,7 +364,7 @@ impl<'a> BackwardPass<'a> {
                 Var::constant(root.value().ones_like())
             }
         };
-        run_backward(root, seed, self.create_graph, &self.retain)
+        run_backward(root, seed, self.create_graph, &self.retain, self.leaf_hook.as_deref_mut())
     }
 }
 
@@ -391,7 +420,13 @@ impl Var {
     /// assert_eq!(dydx.backward().get(&x).unwrap().item(), 12.0);
     /// ```
     pub fn backward_pass(&self) -> BackwardPass<'_> {
-        BackwardPass { root: self, grad_output: None, create_graph: false, retain: Vec::new() }
+        BackwardPass {
+            root: self,
+            grad_output: None,
+            create_graph: false,
+            retain: Vec::new(),
+            leaf_hook: None,
+        }
     }
 }
 
@@ -497,7 +532,13 @@ fn accumulate_slice(pending: &mut HashMap<VarId, Pending>, input: &Var, info: Sl
     pending.insert(input.id(), Pending::Dense(t));
 }
 
-fn run_backward(root: &Var, seed: Var, create_graph: bool, retain: &[VarId]) -> Gradients {
+fn run_backward(
+    root: &Var,
+    seed: Var,
+    create_graph: bool,
+    retain: &[VarId],
+    mut leaf_hook: Option<&mut LeafHookFn<'_>>,
+) -> Gradients {
     let _mode = set_grad_enabled(create_graph);
     let mut result = Gradients::new();
     if !root.requires_grad() {
@@ -513,6 +554,10 @@ fn run_backward(root: &Var, seed: Var, create_graph: bool, retain: &[VarId]) -> 
         let Some(g) = pending.remove(&v.id()) else { continue };
         let g = g.into_var();
         let Some(op) = &v.node.op else {
+            // every consumer of a leaf comes before it in this order: its gradient is final
+            if let Some(hook) = leaf_hook.as_mut() {
+                hook(v.id(), g.value());
+            }
             result.grads.insert(v.id(), g);
             continue;
         };

@@ -211,3 +211,22 @@ fn scalars_on_the_left_of_operators() {
     let g = y.sum_all().backward();
     assert_eq!(g.get(&x).unwrap().to_vec::<f64>(), vec![1.0 - 4.0, 1.0 - 1.0]); // 1 - 4/x²
 }
+
+#[test]
+fn leaf_hook_sees_every_final_leaf_gradient_once_and_in_finishing_order() {
+    // w2 is used only by the last op, w1 only by the first: w2 finishes first
+    let x = Var::constant(Tensor::from_vec(vec![1.0f64, -2.0, 3.0], &[3]).unwrap());
+    let w1 = Var::leaf(Tensor::from_vec(vec![0.5f64, 1.5, -1.0], &[3]).unwrap());
+    let w2 = Var::leaf(Tensor::from_vec(vec![2.0f64, 0.0, 1.0], &[3]).unwrap());
+    let shared = Var::leaf(Tensor::scalar(3.0f64)); // used twice: its gradient sums two paths
+    let h = x.mul(&w1).mul(&shared).tanh();
+    let y = h.mul(&w2).mul(&shared).sum_all();
+    let mut seen: Vec<(sinew_autograd::VarId, Vec<f64>)> = Vec::new();
+    let grads = y.backward_pass().on_leaf_gradient(|id, g| seen.push((id, g.to_vec::<f64>()))).run();
+    assert_eq!(seen.len(), 3);
+    for (id, g) in &seen {
+        assert_eq!(&grads.get_id(*id).unwrap().to_vec::<f64>(), g);
+    }
+    let position = |v: &Var| seen.iter().position(|(id, _)| *id == v.id()).unwrap();
+    assert!(position(&w2) < position(&w1), "w2's gradient is final before w1's");
+}

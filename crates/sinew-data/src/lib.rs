@@ -2,7 +2,8 @@
 //!
 //! Data loading for the sinew deep-learning library, with PyTorch's and scikit-learn's
 //! names: a [`Dataset`] trait with [`TensorDataset`] and [`Subset`]; a [`DataLoader`] that
-//! batches with a seeded, per-epoch shuffle and can prepare batches on background threads;
+//! batches with a seeded, per-epoch shuffle (or the order of a [`Sampler`], such as one
+//! rank's shard from a [`DistributedSampler`]) and can prepare batches on background threads;
 //! seeded (optionally stratified) train/validation/test splits; [`StandardScaler`] and
 //! [`MinMaxScaler`] fitted on the training split; readers for CSV and IDX (MNIST) files;
 //! and two small real data sets bundled in the crate ([`datasets::digits`],
@@ -44,6 +45,7 @@ mod error;
 mod idx;
 mod loader;
 mod preprocess;
+mod sampler;
 mod split;
 
 pub use csv::{CsvData, CsvOptions, read_csv, read_csv_bytes, read_csv_str};
@@ -52,6 +54,7 @@ pub use error::{DataError, Result};
 pub use idx::{read_idx, read_idx_bytes};
 pub use loader::{Batches, DataLoader};
 pub use preprocess::{MinMaxScaler, StandardScaler, one_hot};
+pub use sampler::{DistributedSampler, Sampler};
 pub use split::{
     random_split, split_indices, split_sizes, stratified_split_indices, stratified_train_test_split,
     stratified_train_val_test_split, train_test_split, train_val_test_split,

@@ -7,9 +7,10 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
-use sinew_tensor::{Generator, GeneratorState, with_global_generator};
+use sinew_tensor::with_global_generator;
 
 use crate::dataset::{Dataset, Sample};
+use crate::sampler::{Sampler, seeded_permutation};
 
 /// A custom collate function: samples in, one batch out.
 type CollateFn = dyn Fn(&[Sample]) -> Sample + Send + Sync;
@@ -59,6 +60,7 @@ pub struct DataLoader<D> {
     num_workers: usize,
     prefetch: usize,
     collate: Option<Arc<CollateFn>>,
+    sampler: Option<Arc<dyn Sampler>>,
 }
 
 impl<D> fmt::Debug for DataLoader<D> {
@@ -72,6 +74,7 @@ impl<D> fmt::Debug for DataLoader<D> {
             .field("num_workers", &self.num_workers)
             .field("prefetch", &self.prefetch)
             .field("collate_fn", &self.collate.as_ref().map(|_| "custom"))
+            .field("sampler", &self.sampler.as_ref().map(|_| "custom"))
             .finish_non_exhaustive()
     }
 }
@@ -119,6 +122,7 @@ impl<D: Dataset + 'static> DataLoader<D> {
             num_workers: 0,
             prefetch: 2,
             collate: None,
+            sampler: None,
         }
     }
 
@@ -129,7 +133,15 @@ impl<D: Dataset + 'static> DataLoader<D> {
     /// let loader = DataLoader::new(datasets::iris(), 10).shuffle(true).seed(0);
     /// assert_ne!(loader.epoch_order(0), (0..150).collect::<Vec<_>>());
     /// ```
+    ///
+    /// # Panics
+    /// If the loader has a [`sampler`](DataLoader::sampler): the sampler decides the order.
+    #[track_caller]
     pub fn shuffle(mut self, shuffle: bool) -> DataLoader<D> {
+        assert!(
+            !(shuffle && self.sampler.is_some()),
+            "DataLoader: shuffle is mutually exclusive with a sampler (shuffle in the sampler)"
+        );
         self.shuffle = shuffle;
         self
     }
@@ -212,6 +224,33 @@ impl<D: Dataset + 'static> DataLoader<D> {
         self
     }
 
+    /// Visits the indices `sampler` chooses, epoch by epoch, instead of `0..len`
+    /// (`DataLoader(sampler=...)`): a [`DistributedSampler`](crate::DistributedSampler)
+    /// for one rank's shard, or any [`Sampler`]. The epoch number the sampler sees is the
+    /// loader's epoch counter.
+    ///
+    /// # Panics
+    /// If the loader shuffles: the sampler decides the order.
+    ///
+    /// ```
+    /// use sinew_data::{DataLoader, DistributedSampler, datasets};
+    /// let rank1 = DataLoader::new(datasets::iris(), 10)
+    ///     .sampler(DistributedSampler::new(3, 1).shuffle(false));
+    /// assert_eq!(rank1.len(), 5); // 50 samples
+    /// let (_, y) = rank1.iter().next().unwrap();
+    /// assert_eq!(y.dims(), &[10]);
+    /// assert_eq!(rank1.epoch_order(0)[..3], [1, 4, 7]);
+    /// ```
+    #[track_caller]
+    pub fn sampler(mut self, sampler: impl Sampler + 'static) -> DataLoader<D> {
+        assert!(
+            !self.shuffle,
+            "DataLoader: a sampler is mutually exclusive with shuffle (shuffle in the sampler)"
+        );
+        self.sampler = Some(Arc::new(sampler));
+        self
+    }
+
     /// The dataset.
     ///
     /// ```
@@ -250,7 +289,10 @@ impl<D: Dataset + 'static> DataLoader<D> {
     /// assert_eq!(DataLoader::new(datasets::iris(), 100).len(), 2);
     /// ```
     pub fn len(&self) -> usize {
-        let n = self.dataset.len();
+        let n = match &self.sampler {
+            Some(s) => s.num_samples(self.dataset.len()),
+            None => self.dataset.len(),
+        };
         if self.drop_last { n / self.batch_size } else { n.div_ceil(self.batch_size) }
     }
 
@@ -302,8 +344,9 @@ impl<D: Dataset + 'static> DataLoader<D> {
         *self.seed.get_or_init(|| with_global_generator(|g| g.int_in(i64::MIN, i64::MAX) as u64))
     }
 
-    /// The order in which epoch `epoch` visits the samples: `0..len` unshuffled, else a
-    /// permutation drawn from ChaCha stream `epoch` of the loader's seed.
+    /// The order in which epoch `epoch` visits the samples: the
+    /// [`sampler`](DataLoader::sampler)'s indices if it has one, else `0..len` unshuffled,
+    /// or a permutation drawn from ChaCha stream `epoch` of the loader's seed.
     ///
     /// ```
     /// use sinew_data::{DataLoader, datasets};
@@ -311,13 +354,12 @@ impl<D: Dataset + 'static> DataLoader<D> {
     /// assert_eq!(loader.epoch_order(3)[..3], [0, 1, 2]);
     /// ```
     pub fn epoch_order(&self, epoch: u64) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..self.dataset.len()).collect();
-        if self.shuffle {
-            let base = Generator::new(self.initial_seed()).state();
-            let mut g = Generator::from_state(GeneratorState { stream: epoch, word_pos: 0, ..base });
-            g.shuffle(&mut order);
+        let n = self.dataset.len();
+        match &self.sampler {
+            Some(s) => s.indices(n, epoch),
+            None if self.shuffle => seeded_permutation(n, self.initial_seed(), epoch),
+            None => (0..n).collect(),
         }
-        order
     }
 
     /// The batches of the current epoch; advances the epoch counter.
@@ -621,6 +663,33 @@ mod tests {
     fn a_worker_panic_reaches_the_caller() {
         let loader = DataLoader::new(Exploding, 1).num_workers(2);
         for _ in loader.iter() {}
+    }
+
+    #[test]
+    fn distributed_shards_batch_into_the_global_batches() {
+        // two ranks' k-th batches of 4 hold the samples of the one-process k-th batch of 8
+        let whole = DataLoader::new(numbered(30), 8).shuffle(true).seed(3);
+        let ranks: Vec<_> = (0..2)
+            .map(|r| DataLoader::new(numbered(30), 4).sampler(crate::DistributedSampler::new(2, r).seed(3)))
+            .collect();
+        for epoch in 0..2 {
+            let global = targets(whole.iter_epoch(epoch));
+            let shards: Vec<_> = ranks.iter().map(|l| targets(l.iter_epoch(epoch))).collect();
+            assert_eq!(shards[0].len(), 4);
+            for (k, batch) in global.iter().enumerate() {
+                let mut want = batch.clone();
+                let mut got = [shards[0][k].clone(), shards[1][k].clone()].concat();
+                want.sort_unstable();
+                got.sort_unstable();
+                assert_eq!(got, want, "epoch {epoch}, batch {k}");
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "mutually exclusive")]
+    fn shuffle_and_sampler_together_are_refused() {
+        let _ = DataLoader::new(numbered(4), 2).shuffle(true).sampler(crate::DistributedSampler::new(1, 0));
     }
 
     #[test]

@@ -1,0 +1,232 @@
+//! [`World`]: this process's place among the ranks of an MPI job, and the collectives
+//! sinew needs (all-reduce, broadcast, barrier), on tensors and slices.
+
+use std::sync::Arc;
+use std::thread::ThreadId;
+
+use mpi::Threading;
+use mpi::collective::SystemOperation;
+use mpi::datatype::Equivalence;
+use mpi::environment::Universe;
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::{Communicator, CommunicatorCollectives, Root};
+use sinew_autograd::Var;
+use sinew_tensor::{DType, Tensor};
+
+use crate::error::{DistributedError, Result};
+
+/// The MPI job this process is part of: its rank among `size` processes, and the
+/// collectives over all of them (`torch.distributed` with the MPI backend, over
+/// `MPI_COMM_WORLD`).
+///
+/// [`World::init`] starts MPI once per process; the last clone dropped finalises it. A
+/// collective must be called by every rank, in the same order: that is what keeps the
+/// ranks in step. `World` is cheap to clone and can be shared with threads when the MPI
+/// library runs with `MPI_THREAD_MULTIPLE` (Open MPI does); with a lower level, calling
+/// it from a thread other than the one that initialised MPI panics rather than corrupting
+/// MPI's state.
+///
+/// A panic on any rank after `init` aborts the whole job (`MPI_Abort`), so the other
+/// ranks exit with an error instead of waiting forever in their next collective.
+///
+/// ```no_run
+/// use sinew_distributed::World;
+/// use sinew_tensor::Tensor;
+///
+/// let world = World::init()?; // run under `mpirun -np N`
+/// let mine = Tensor::full(&[3], world.rank() as f64);
+/// let total = world.all_reduce_sum(&mine); // 0 + 1 + ... + (N - 1), on every rank
+/// assert_eq!(total.to_vec::<f64>()[0], (0..world.size()).sum::<usize>() as f64);
+/// # Ok::<(), sinew_distributed::DistributedError>(())
+/// ```
+#[derive(Clone)]
+pub struct World {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    comm: SimpleCommunicator,
+    rank: usize,
+    size: usize,
+    threading: Threading,
+    init_thread: ThreadId,
+    /// Dropped last: finalises MPI.
+    _universe: Universe,
+}
+
+// SAFETY: the MPI handles are plain values that MPI lets any thread use when it provides
+// MPI_THREAD_MULTIPLE; below that level every method first checks (`check_thread`) that it
+// runs on the thread that initialised MPI, so no MPI call is ever made from another
+// thread. Dropping (MPI_Finalize) is the one call that can happen elsewhere, and MPI
+// requires only that nothing else is in flight then, which holding the last handle gives.
+unsafe impl Send for Inner {}
+// SAFETY: as for Send: concurrent calls happen only with MPI_THREAD_MULTIPLE.
+unsafe impl Sync for Inner {}
+
+impl std::fmt::Debug for World {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("World")
+            .field("rank", &self.inner.rank)
+            .field("size", &self.inner.size)
+            .field("threading", &self.inner.threading)
+            .finish()
+    }
+}
+
+impl World {
+    /// Initialises MPI (asking for `MPI_THREAD_MULTIPLE`) and installs the panic hook that
+    /// aborts the job when this rank panics. Run the program under `mpirun -np N`; started
+    /// alone, it is a world of one.
+    ///
+    /// # Errors
+    /// [`DistributedError::AlreadyInitialized`] if MPI was initialised before.
+    pub fn init() -> Result<World> {
+        let (universe, threading) = mpi::initialize_with_threading(Threading::Multiple)
+            .ok_or(DistributedError::AlreadyInitialized)?;
+        let comm = universe.world();
+        let (rank, size) = (comm.rank() as usize, comm.size() as usize);
+        install_abort_on_panic(rank);
+        Ok(World {
+            inner: Arc::new(Inner {
+                comm,
+                rank,
+                size,
+                threading,
+                init_thread: std::thread::current().id(),
+                _universe: universe,
+            }),
+        })
+    }
+
+    /// This process's rank, `0..size`.
+    pub fn rank(&self) -> usize {
+        self.inner.rank
+    }
+
+    /// The number of ranks.
+    pub fn size(&self) -> usize {
+        self.inner.size
+    }
+
+    /// Whether this is rank 0, the one that logs and writes checkpoints.
+    pub fn is_root(&self) -> bool {
+        self.inner.rank == 0
+    }
+
+    /// The thread support MPI provides (`Multiple` lets any thread call collectives).
+    pub fn threading(&self) -> Threading {
+        self.inner.threading
+    }
+
+    /// The communicator, for collectives this type does not wrap.
+    pub fn communicator(&self) -> &SimpleCommunicator {
+        self.check_thread();
+        &self.inner.comm
+    }
+
+    /// Waits until every rank has called it.
+    pub fn barrier(&self) {
+        self.communicator().barrier();
+    }
+
+    /// Ends the whole job now with `code` (`MPI_Abort`): every rank exits.
+    pub fn abort(&self, code: i32) -> ! {
+        self.inner.comm.abort(code)
+    }
+
+    #[track_caller]
+    fn check_thread(&self) {
+        if self.inner.threading != Threading::Multiple {
+            assert_eq!(
+                std::thread::current().id(),
+                self.inner.init_thread,
+                "World: MPI provides {:?} thread support, so it is called only from the thread that ran World::init",
+                self.inner.threading
+            );
+        }
+    }
+
+    /// Sums `values` element by element over all ranks, in place (`MPI_Allreduce`).
+    pub fn all_reduce_sum_slice<T: Equivalence + Copy>(&self, values: &mut [T]) {
+        let send = values.to_vec();
+        self.communicator().all_reduce_into(&send[..], values, SystemOperation::sum());
+    }
+
+    /// The element-wise sum of `t` over all ranks (`dist.all_reduce(t, SUM)`); `t` must
+    /// have the same shape and dtype on every rank.
+    pub fn all_reduce_sum(&self, t: &Tensor) -> Tensor {
+        let mut out = t.contiguous();
+        match out.dtype() {
+            DType::F32 => self.all_reduce_sum_slice(out.as_mut_slice::<f32>()),
+            DType::F64 => self.all_reduce_sum_slice(out.as_mut_slice::<f64>()),
+            DType::I64 => self.all_reduce_sum_slice(out.as_mut_slice::<i64>()),
+        }
+        out
+    }
+
+    /// [`all_reduce_sum`](World::all_reduce_sum) as a differentiable op: the gradient of
+    /// each rank's input is the sum over ranks of the gradients of the output, so the
+    /// backward pass is an all-reduce too (run by every rank, as the forward was). This
+    /// is what makes [`SyncBatchNorm`](crate::SyncBatchNorm)'s statistics differentiable.
+    pub fn all_reduce_sum_var(&self, x: &Var) -> Var {
+        let world = self.clone();
+        Var::from_op("all_reduce_sum", self.all_reduce_sum(x.value()), &[x], move |ctx| {
+            vec![Some(world.all_reduce_sum_var(ctx.grad))]
+        })
+    }
+
+    /// The largest and smallest of `value` over all ranks.
+    pub fn all_reduce_min_max(&self, value: u64) -> (u64, u64) {
+        let (mut min, mut max) = (0u64, 0u64);
+        self.communicator().all_reduce_into(&value, &mut min, SystemOperation::min());
+        self.communicator().all_reduce_into(&value, &mut max, SystemOperation::max());
+        (min, max)
+    }
+
+    /// Overwrites `values` on every rank with rank `root`'s (`MPI_Bcast`).
+    pub fn broadcast_slice<T: Equivalence>(&self, values: &mut [T], root: usize) {
+        self.communicator().process_at_rank(root as i32).broadcast_into(values);
+    }
+
+    /// Overwrites `t` on every rank with rank `root`'s (`dist.broadcast(t, root)`); `t`
+    /// must have the same shape and dtype on every rank.
+    pub fn broadcast(&self, t: &mut Tensor, root: usize) {
+        match t.dtype() {
+            DType::F32 => self.broadcast_slice(t.as_mut_slice::<f32>(), root),
+            DType::F64 => self.broadcast_slice(t.as_mut_slice::<f64>(), root),
+            DType::I64 => self.broadcast_slice(t.as_mut_slice::<i64>(), root),
+        }
+    }
+
+    /// Checks that `value` is the same on every rank.
+    ///
+    /// # Errors
+    /// [`DistributedError::Mismatch`] naming `what` if it is not.
+    pub fn check_same(&self, what: &str, value: u64) -> Result<()> {
+        let (min, max) = self.all_reduce_min_max(value);
+        if min == max {
+            Ok(())
+        } else {
+            Err(DistributedError::Mismatch {
+                what: what.to_string(),
+                detail: format!(
+                    "rank {} has {value:#018x}; the ranks range over {min:#018x}..={max:#018x}",
+                    self.rank()
+                ),
+            })
+        }
+    }
+}
+
+/// After the default report of a panic, end the whole job: without this, the other ranks
+/// would wait forever in their next collective for a rank that is gone.
+fn install_abort_on_panic(rank: usize) {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        previous(info);
+        if mpi::environment::is_initialized() && !mpi::environment::is_finalized() {
+            eprintln!("sinew-distributed: rank {rank} panicked; aborting the MPI job");
+            SimpleCommunicator::world().abort(101);
+        }
+    }));
+}
