@@ -138,22 +138,22 @@ impl DistributedSampler {
         self.rank
     }
 
-    /// The length of the padded (or truncated) order all the ranks share.
-    fn total_size(&self, dataset_len: usize) -> usize {
-        self.num_samples(dataset_len) * self.num_replicas
-    }
-}
-
-impl Sampler for DistributedSampler {
-    fn indices(&self, dataset_len: usize, epoch: u64) -> Vec<usize> {
-        let mut order = if self.shuffle {
-            seeded_permutation(dataset_len, self.seed, epoch)
-        } else {
-            (0..dataset_len).collect()
-        };
-        let total = self.total_size(dataset_len);
+    /// This rank's shard of `order`, an order of the whole data set that every rank
+    /// shares: `order` padded by repeating it from its start (or truncated, with
+    /// `drop_last`) to a multiple of `num_replicas`, then every `num_replicas`-th entry
+    /// from position `rank`. [`indices`](Sampler::indices) is this applied to the
+    /// sampler's own order; a training loop with an order of its own uses it directly.
+    ///
+    /// ```
+    /// use sinew_data::DistributedSampler;
+    /// let order = vec![4, 2, 0, 1, 3];
+    /// assert_eq!(DistributedSampler::new(2, 1).shard(order.clone()), [2, 1, 4]); // padded with 4
+    /// assert_eq!(DistributedSampler::new(2, 1).drop_last(true).shard(order), [2, 1]);
+    /// ```
+    pub fn shard(&self, mut order: Vec<usize>) -> Vec<usize> {
+        let total = self.num_samples(order.len()) * self.num_replicas;
         if order.is_empty() {
-            return Vec::new();
+            return order;
         }
         // pad by cycling through the order from its start (PyTorch repeats the whole list
         // when the padding is longer than it), or truncate
@@ -164,6 +164,17 @@ impl Sampler for DistributedSampler {
         }
         order.truncate(total);
         order.into_iter().skip(self.rank).step_by(self.num_replicas).collect()
+    }
+}
+
+impl Sampler for DistributedSampler {
+    fn indices(&self, dataset_len: usize, epoch: u64) -> Vec<usize> {
+        let order = if self.shuffle {
+            seeded_permutation(dataset_len, self.seed, epoch)
+        } else {
+            (0..dataset_len).collect()
+        };
+        self.shard(order)
     }
 
     fn num_samples(&self, dataset_len: usize) -> usize {

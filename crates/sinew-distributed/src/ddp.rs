@@ -10,6 +10,7 @@ use mpi::traits::CommunicatorCollectives;
 use sinew_autograd::{Gradients, Param, Var, VarId, is_grad_enabled};
 use sinew_nn::{Forward, Module, Visitor};
 use sinew_tensor::{DType, Tensor};
+use sinew_train::DataParallel;
 
 use crate::bucket::{BucketPlan, DEFAULT_BUCKET_CAP_BYTES};
 use crate::digest::state_digest;
@@ -444,6 +445,22 @@ impl<M: Module> Module for DistributedDataParallel<M> {
     }
     fn type_name(&self) -> &'static str {
         self.module.type_name()
+    }
+}
+
+/// `Trainer::fit` on every rank: `Trainer::new(&ddp, ..).data_parallel(&ddp)`.
+impl<M: Module> DataParallel for DistributedDataParallel<M> {
+    fn rank(&self) -> usize {
+        self.world.rank()
+    }
+    fn world_size(&self) -> usize {
+        self.world.size()
+    }
+    fn backward(&self, loss: &Var) -> Gradients {
+        DistributedDataParallel::backward(self, loss)
+    }
+    fn all_reduce_sum(&self, values: &mut [f64]) {
+        self.world.all_reduce_sum_slice(values);
     }
 }
 

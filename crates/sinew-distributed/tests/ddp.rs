@@ -18,6 +18,8 @@ use sinew_nn::loss::{CrossEntropyOptions, cross_entropy};
 use sinew_nn::{BatchNorm2d, Conv2d, Flatten, Forward, Linear, MaxPool2d, Module, Relu, Sequential, Tanh};
 use sinew_optim::{Adam, Optimizer, Sgd};
 use sinew_tensor::{Conv2dOptions, DType, Generator, Tensor};
+use sinew_train::metrics::{Accuracy, F1};
+use sinew_train::{DataParallel, Loss, ModelCheckpoint, Trainer, Verbosity};
 
 /// The global batch: divisible by 2 and 3 ranks.
 const BATCH: usize = 60;
@@ -200,6 +202,72 @@ fn bucket_size_does_not_change_the_result(world: &World) {
     }
 }
 
+/// `Trainer::fit` on every rank (`data_parallel`) with batches of `60 / size` equals a
+/// one-process `fit` with batches of 60: parameters, training loss, accuracy and the
+/// validation metrics (computed from counts over the ranks' disjoint validation parts);
+/// only rank 0 writes checkpoints.
+fn configured<'a>(
+    model: &'a dyn Forward,
+    opt: &'a mut Sgd,
+    dp: Option<&'a dyn DataParallel>,
+    batch: usize,
+) -> Trainer<'a> {
+    let trainer = Trainer::new(model, opt, Loss::CrossEntropy)
+        .epochs(3)
+        .batch_size(batch)
+        .metric(Accuracy::default())
+        .metric(F1::new(10))
+        .validation_split(0.25) // 900 training samples: 15 batches of 60
+        .verbosity(Verbosity::Quiet);
+    match dp {
+        Some(dp) => trainer.data_parallel(dp),
+        None => trainer,
+    }
+}
+
+fn trainer_fit_equals_one_process(world: &World) {
+    let data = digits(false);
+    let (x, y) = (data.features().clone(), data.targets().clone());
+    let reference = mlp(6);
+    let mut ref_opt = Sgd::momentum(reference.parameters(), 0.05, 0.9);
+    let want = configured(&reference, &mut ref_opt, None, BATCH).fit(&x, &y);
+
+    let model = DistributedDataParallel::new(world, mlp(replica_seed(world, 6)));
+    let mut opt = Sgd::momentum(model.parameters(), 0.05, 0.9);
+    // every rank names the same folder: mpirun's process is their common parent
+    let dir = std::env::temp_dir().join(format!("sinew-ddp-fit-{}", std::os::unix::process::parent_id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut saver = ModelCheckpoint::new(dir.join("epoch-{epoch}.sinew"));
+    let got =
+        configured(&model, &mut opt, Some(&model), BATCH / world.size()).callback(&mut saver).fit(&x, &y);
+
+    let params = max_difference(&reference, &model);
+    assert!(params <= TOLERANCE, "fit: replica differs from one-process fit by {params:e}");
+    model.check_in_sync().unwrap();
+    for key in ["loss", "accuracy", "f1", "val_loss", "val_accuracy", "val_f1"] {
+        for (epoch, (a, b)) in want.get(key).iter().zip(got.get(key)).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-9,
+                "fit: {key} of epoch {epoch}: {a} one-process, {b} on {} ranks",
+                world.size()
+            );
+        }
+    }
+    assert_eq!(want.get("val_accuracy"), got.get("val_accuracy"), "counts give exactly the same accuracy");
+    assert_eq!(saver.saved.len(), if world.is_root() { 3 } else { 0 }, "rank 0 alone writes checkpoints");
+    world.barrier();
+    if world.is_root() {
+        println!(
+            "Trainer::fit on {} ranks: largest parameter difference from one process {params:.1e}, \
+             validation accuracy {:.4} after 3 epochs (one process: {:.4})",
+            world.size(),
+            got.get("val_accuracy")[2],
+            want.get("val_accuracy")[2]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
 fn collectives(world: &World) {
     let n = world.size();
     let mine = Tensor::full_dtype(&[2, 3], world.rank() as f64 + 1.0, DType::F32);
@@ -228,6 +296,7 @@ fn main() {
     per_rank_batch_norm_stays_in_sync(&world);
     no_sync_accumulates_then_reduces_once(&world);
     bucket_size_does_not_change_the_result(&world);
+    trainer_fit_equals_one_process(&world);
     world.barrier();
     if world.is_root() {
         println!("ddp: every check passed on {} ranks", world.size());

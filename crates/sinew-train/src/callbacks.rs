@@ -27,6 +27,17 @@ pub struct Context<'a> {
     pub stop_training: bool,
     /// Optimizer steps taken so far.
     pub global_step: usize,
+    /// This process's rank in a data-parallel job (0 otherwise): callbacks that write
+    /// files or print do so on rank 0 only.
+    pub rank: usize,
+}
+
+impl Context<'_> {
+    /// Whether this process is rank 0 of its job (or not part of one): the one that
+    /// writes files and prints.
+    pub fn is_root(&self) -> bool {
+        self.rank == 0
+    }
 }
 
 /// Hooks called by [`Trainer::fit`](crate::Trainer::fit). Every method has a default that
@@ -939,8 +950,8 @@ impl CsvLogger {
 }
 
 impl Callback for CsvLogger {
-    fn on_train_begin(&mut self, _: &mut Context<'_>) {
-        if std::mem::take(&mut self.restored) {
+    fn on_train_begin(&mut self, ctx: &mut Context<'_>) {
+        if std::mem::take(&mut self.restored) || !ctx.is_root() {
             return;
         }
         self.columns = None;
@@ -956,7 +967,10 @@ impl Callback for CsvLogger {
         self.restored = true;
         Ok(())
     }
-    fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, _: &mut Context<'_>) {
+    fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, ctx: &mut Context<'_>) {
+        if !ctx.is_root() {
+            return;
+        }
         let mut out = String::new();
         let columns = self.columns.get_or_insert_with(|| {
             let cols: Vec<String> = logs.keys().cloned().collect();

@@ -24,6 +24,7 @@
 //! ```
 
 mod callbacks;
+mod data_parallel;
 mod history;
 pub mod metrics;
 mod progress;
@@ -34,6 +35,7 @@ pub use callbacks::{
     Callback, Context, CsvLogger, EarlyStopping, Every, LrScheduleCallback, Mode, ModelCheckpoint,
     ReduceLrOnPlateauCallback, TerminateOnNaN,
 };
+pub use data_parallel::DataParallel;
 pub use history::{History, Logs};
 pub use progress::Verbosity;
 pub use state::{CallbackState, ResumeError};

@@ -27,6 +27,41 @@ pub trait Metric: Send {
     fn update(&mut self, predictions: &Tensor, targets: &Tensor);
     /// The value over everything added since the last reset.
     fn value(&self) -> f64;
+    /// The sums the value is computed from (counts of correct predictions and of
+    /// samples, a confusion matrix, a sum of errors), so that the ranks of a data-parallel
+    /// run can add theirs up and get the value over all their samples exactly, rather than
+    /// an average of averages. `None` (the default) if the value cannot be combined that
+    /// way; such a metric cannot be used by a data-parallel `fit`.
+    ///
+    /// ```
+    /// use sinew_tensor::Tensor;
+    /// use sinew_train::metrics::{Accuracy, Metric};
+    /// // two ranks' halves of one set of predictions
+    /// let (mut a, mut b) = (Accuracy::default(), Accuracy::default());
+    /// a.update(&Tensor::from([[1.0f32, 0.0]]), &Tensor::from(vec![0i64]));
+    /// b.update(&Tensor::from([[1.0f32, 0.0], [0.0, 1.0], [1.0, 0.0]]), &Tensor::from(vec![0i64, 0, 1]));
+    /// let sums: Vec<f64> = a.accumulators().unwrap().iter().zip(b.accumulators().unwrap()).map(|(x, y)| x + y).collect();
+    /// a.set_accumulators(&sums);
+    /// assert_eq!(a.value(), 0.5); // 2 of 4, not the mean of 1/1 and 1/3
+    /// ```
+    fn accumulators(&self) -> Option<Vec<f64>> {
+        None
+    }
+    /// Replaces the sums with `values`, as many as [`accumulators`](Metric::accumulators)
+    /// returns (the sums over all the ranks).
+    ///
+    /// # Panics
+    /// If `values` has the wrong length, or the metric has no accumulators.
+    fn set_accumulators(&mut self, values: &[f64]) {
+        let _ = values;
+        panic!("metric `{}` has no accumulators to set", self.name());
+    }
+}
+
+/// Reads `N` sums back into counters.
+#[track_caller]
+fn counts<const N: usize>(name: &str, values: &[f64]) -> [f64; N] {
+    values.try_into().unwrap_or_else(|_| panic!("{name}: expected {N} accumulators, got {}", values.len()))
 }
 
 /// `Metric` for a pointer to a metric (`&mut M`, `Box<M>`), forwarding every method.
@@ -45,6 +80,12 @@ macro_rules! forward_metric {
             }
             fn value(&self) -> f64 {
                 (**self).value()
+            }
+            fn accumulators(&self) -> Option<Vec<f64>> {
+                (**self).accumulators()
+            }
+            fn set_accumulators(&mut self, values: &[f64]) {
+                (**self).set_accumulators(values)
             }
         }
     };
@@ -211,6 +252,13 @@ impl Metric for Accuracy {
     fn value(&self) -> f64 {
         if self.total == 0 { 0.0 } else { self.correct as f64 / self.total as f64 }
     }
+    fn accumulators(&self) -> Option<Vec<f64>> {
+        Some(vec![self.correct as f64, self.total as f64])
+    }
+    fn set_accumulators(&mut self, values: &[f64]) {
+        let [correct, total] = counts(&self.name(), values);
+        (self.correct, self.total) = (correct as usize, total as usize);
+    }
 }
 
 /// Whether the target is among the `k` highest scores.
@@ -265,6 +313,13 @@ impl Metric for TopKAccuracy {
     }
     fn value(&self) -> f64 {
         if self.total == 0 { 0.0 } else { self.correct as f64 / self.total as f64 }
+    }
+    fn accumulators(&self) -> Option<Vec<f64>> {
+        Some(vec![self.correct as f64, self.total as f64])
+    }
+    fn set_accumulators(&mut self, values: &[f64]) {
+        let [correct, total] = counts(&self.name(), values);
+        (self.correct, self.total) = (correct as usize, total as usize);
     }
 }
 
@@ -515,6 +570,24 @@ impl Metric for ConfusionMatrix {
         let diag: u64 = (0..self.counts.len()).map(|i| self.counts[i][i]).sum();
         if total == 0 { 0.0 } else { diag as f64 / total as f64 }
     }
+    /// The matrix, row by row.
+    fn accumulators(&self) -> Option<Vec<f64>> {
+        Some(self.counts.iter().flatten().map(|&c| c as f64).collect())
+    }
+    fn set_accumulators(&mut self, values: &[f64]) {
+        let n = self.counts.len();
+        assert_eq!(
+            values.len(),
+            n * n,
+            "{}: expected {} accumulators, got {}",
+            self.name(),
+            n * n,
+            values.len()
+        );
+        for (c, &v) in self.counts.iter_mut().flatten().zip(values) {
+            *c = v as u64;
+        }
+    }
 }
 
 macro_rules! macro_metric {
@@ -551,6 +624,12 @@ macro_rules! macro_metric {
             }
             fn value(&self) -> f64 {
                 mean(&self.0.$per_class())
+            }
+            fn accumulators(&self) -> Option<Vec<f64>> {
+                self.0.accumulators()
+            }
+            fn set_accumulators(&mut self, values: &[f64]) {
+                self.0.set_accumulators(values)
             }
         }
     };
@@ -614,9 +693,18 @@ impl Metric for Mae {
     fn value(&self) -> f64 {
         if self.count == 0 { 0.0 } else { self.sum / self.count as f64 }
     }
+    fn accumulators(&self) -> Option<Vec<f64>> {
+        Some(vec![self.sum, self.count as f64])
+    }
+    fn set_accumulators(&mut self, values: &[f64]) {
+        let [sum, count] = counts("mae", values);
+        (self.sum, self.count) = (sum, count as usize);
+    }
 }
 
-/// Coefficient of determination `1 - SS_res / SS_tot` of regression outputs.
+/// Coefficient of determination `1 - SS_res / SS_tot` of regression outputs. It keeps
+/// every prediction (SS_tot needs the mean of all targets first), so it has no
+/// [`accumulators`](Metric::accumulators) and a data-parallel `fit` cannot use it.
 ///
 /// ```
 /// use sinew_train::metrics::{Metric, R2};

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use sinew_autograd::{Var, no_grad};
-use sinew_data::{DataLoader, Dataset, Sample, Subset, TensorDataset};
+use sinew_data::{DataLoader, Dataset, DistributedSampler, Sample, Sampler, Subset, TensorDataset};
 use sinew_nn::Forward;
 use sinew_nn::loss::{
     CrossEntropyOptions, Reduction, binary_cross_entropy_with_logits, cross_entropy, l1_loss, mse_loss,
@@ -16,6 +16,7 @@ use sinew_serialize::{Checkpoint, StateDict};
 use sinew_tensor::{Generator, GeneratorState, Tensor};
 
 use crate::callbacks::{Callback, Context};
+use crate::data_parallel::{DataParallel, combine};
 use crate::history::{History, Logs};
 use crate::metrics::Metric;
 use crate::progress::{Progress, Verbosity};
@@ -193,6 +194,7 @@ pub struct Trainer<'a> {
     validation: Val<'a>,
     verbosity: Verbosity,
     resume: Option<Resume>,
+    data_parallel: Option<&'a dyn DataParallel>,
 }
 
 impl<'a> Trainer<'a> {
@@ -230,6 +232,7 @@ impl<'a> Trainer<'a> {
             validation: Val::None,
             verbosity: Verbosity::Auto,
             resume: None,
+            data_parallel: None,
         }
     }
     /// Number of epochs to run up to (Keras' `epochs`).
@@ -578,6 +581,34 @@ impl<'a> Trainer<'a> {
         self
     }
 
+    /// Runs `fit` as one rank of a data-parallel job (`sinew-distributed`'s
+    /// `DistributedDataParallel`, given here and as the model): every rank calls `fit`
+    /// with the same data and settings, trains on its shard with `batch_size` samples a
+    /// batch, steps with gradients averaged over the ranks, and logs the loss and metrics
+    /// over all the ranks' samples; rank 0 alone shows progress and writes files. See
+    /// [`DataParallel`] for the rules.
+    ///
+    /// ```no_run
+    /// # fn doc(ddp: &(impl sinew_nn::Forward + sinew_train::DataParallel), x: &sinew_tensor::Tensor, y: &sinew_tensor::Tensor) {
+    /// use sinew_nn::Module;
+    /// use sinew_optim::Adam;
+    /// use sinew_train::{Loss, Trainer, metrics::Accuracy};
+    /// // ddp: a DistributedDataParallel wrapping the model, on every rank
+    /// let mut opt = Adam::new(ddp.parameters(), 1e-3);
+    /// let history = Trainer::new(ddp, &mut opt, Loss::CrossEntropy)
+    ///     .data_parallel(ddp)
+    ///     .epochs(10)
+    ///     .batch_size(32) // per rank
+    ///     .metric(Accuracy::default())
+    ///     .validation_split(0.2)
+    ///     .fit(x, y); // the same x and y on every rank
+    /// # }
+    /// ```
+    pub fn data_parallel(mut self, job: &'a dyn DataParallel) -> Self {
+        self.data_parallel = Some(job);
+        self
+    }
+
     /// Restores a run from a checkpoint file and continues it: see
     /// [`resume_from_checkpoint`](Trainer::resume_from_checkpoint).
     ///
@@ -900,22 +931,29 @@ impl<'a> Trainer<'a> {
             // the interrupted run had already been stopped by a callback
             return start.history;
         }
-        let n_batches = data.num_batches(self.batch_size);
+        let dp = self.data_parallel;
+        let shard = dp.map(|d| DistributedSampler::new(d.world_size(), d.rank()));
+        let n_batches = data.num_batches(self.batch_size, shard.as_ref());
+        let rank = dp.map_or(0, |d| d.rank());
+        let verbosity = if rank == 0 { self.verbosity } else { Verbosity::Quiet };
         let mut run = Run {
             ctx: Context {
                 model: self.model,
                 optimizer: &mut *self.optimizer,
                 stop_training: false,
                 global_step: start.step,
+                rank,
             },
             callbacks: std::mem::take(&mut self.callbacks),
-            progress: Progress::new(self.verbosity, self.epochs),
+            progress: Progress::new(verbosity, self.epochs),
             history: start.history,
+            dp,
         };
         run.begin_training();
         for epoch in start.epoch..self.epochs {
             run.begin_epoch(epoch, n_batches, &mut self.metrics);
-            let batches = data.epoch_batches(epoch, self.batch_size, self.shuffle.then_some(self.seed));
+            let batches =
+                data.epoch_batches(epoch, self.batch_size, self.shuffle.then_some(self.seed), shard.as_ref());
             let mut logs = run.train_epoch(&self.loss, &mut self.metrics, batches);
             data.finish_epoch(epoch);
             logs.extend(validation.validate(
@@ -924,6 +962,7 @@ impl<'a> Trainer<'a> {
                 &self.loss,
                 &mut self.metrics,
                 self.batch_size,
+                dp,
             ));
             run.end_epoch(epoch, logs, self.seed, loader_seed);
             if run.ctx.stop_training {
@@ -980,6 +1019,8 @@ struct Run<'t, 'c> {
     callbacks: Vec<Box<dyn Callback + 'c>>,
     progress: Progress,
     history: History,
+    /// The data-parallel job this run is one rank of.
+    dp: Option<&'t dyn DataParallel>,
 }
 
 impl Run<'_, '_> {
@@ -1020,7 +1061,10 @@ impl Run<'_, '_> {
             let len = xb.dims().first().copied().unwrap_or(1);
             let pred = ctx.model.forward(&Var::constant(xb));
             let loss = loss_fn.compute(&pred, &yb);
-            let grads = loss.backward();
+            let grads = match self.dp {
+                Some(dp) => dp.backward(&loss),
+                None => loss.backward(),
+            };
             let (l, pred) = (loss.item(), pred.value().clone());
             // drop the graph before the step: it holds the parameters' values, and the
             // optimizer updates them in place only when nothing else does
@@ -1040,6 +1084,9 @@ impl Run<'_, '_> {
                 break;
             }
         }
+        if let Some(dp) = self.dp {
+            (loss_sum, seen) = combine(dp, loss_sum, seen, metrics);
+        }
         let mut logs = Logs::new();
         logs.insert("loss".into(), loss_sum / seen.max(1) as f64);
         for m in metrics.iter() {
@@ -1058,7 +1105,8 @@ impl Run<'_, '_> {
         }
         self.progress.epoch_end(epoch, &logs);
         self.history.epochs.push(logs);
-        if self.callbacks.iter().any(|c| c.wants_checkpoint()) {
+        // files are written by rank 0 alone
+        if self.ctx.rank == 0 && self.callbacks.iter().any(|c| c.wants_checkpoint()) {
             let ckpt = snapshot(&self.ctx, epoch + 1, seed, loader_seed, &self.history, &self.callbacks);
             for c in self.callbacks.iter_mut().filter(|c| c.wants_checkpoint()) {
                 c.on_checkpoint(epoch, &ckpt);
@@ -1076,10 +1124,13 @@ impl Run<'_, '_> {
 }
 
 impl TrainData<'_> {
-    /// Batches per epoch.
-    fn num_batches(&self, batch_size: usize) -> usize {
+    /// Batches per epoch (of this rank's shard, if it is one of a data-parallel job).
+    fn num_batches(&self, batch_size: usize, shard: Option<&DistributedSampler>) -> usize {
         match self {
-            TrainData::Indexed(ds) => ds.len().div_ceil(batch_size),
+            TrainData::Indexed(ds) => match shard {
+                Some(s) => s.num_samples(ds.len()).div_ceil(batch_size),
+                None => ds.len().div_ceil(batch_size),
+            },
             TrainData::Loader(l) => l.num_batches(),
         }
     }
@@ -1095,12 +1146,14 @@ impl TrainData<'_> {
 
     /// The batches of `epoch`: a dataset's samples in chunks of `batch_size`, in a
     /// Fisher-Yates order drawn from `shuffle_seed` and the epoch number (in order without
-    /// one), or a loader's batches of that epoch.
+    /// one), or, for one rank of a data-parallel job, the chunks of this rank's `shard` of
+    /// that order; or a loader's batches of that epoch.
     fn epoch_batches(
         &self,
         epoch: usize,
         batch_size: usize,
         shuffle_seed: Option<u64>,
+        shard: Option<&DistributedSampler>,
     ) -> Box<dyn Iterator<Item = Sample> + '_> {
         match self {
             TrainData::Indexed(ds) => {
@@ -1108,6 +1161,9 @@ impl TrainData<'_> {
                 if let Some(seed) = shuffle_seed {
                     Generator::new(seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
                         .shuffle(&mut order);
+                }
+                if let Some(s) = shard {
+                    order = s.shard(order);
                 }
                 let bs = batch_size;
                 let ds = *ds;
@@ -1140,8 +1196,9 @@ impl Val<'_> {
         loss: &Loss,
         metrics: &mut [Box<dyn Metric + '_>],
         batch_size: usize,
+        dp: Option<&dyn DataParallel>,
     ) -> Logs {
-        let Some(logs) = self.evaluate(epoch, model, loss, metrics, batch_size) else {
+        let Some(logs) = self.evaluate(epoch, model, loss, metrics, batch_size, dp) else {
             return Logs::new();
         };
         model.train();
@@ -1149,7 +1206,9 @@ impl Val<'_> {
     }
 
     /// The loss and metrics on the validation data after `epoch`, in evaluation mode, or
-    /// `None` without validation data.
+    /// `None` without validation data. On a rank of a data-parallel job, each rank
+    /// evaluates every `world_size`-th sample from its rank (a loader: its batches, as
+    /// they are) and the sums are combined over the ranks.
     #[track_caller]
     fn evaluate(
         &self,
@@ -1158,20 +1217,39 @@ impl Val<'_> {
         loss: &Loss,
         metrics: &mut [Box<dyn Metric + '_>],
         batch_size: usize,
+        dp: Option<&dyn DataParallel>,
     ) -> Option<Logs> {
-        match self {
-            Val::None | Val::Split(_) => None,
-            Val::Tensors(vx, vy) => Some(evaluate(model, vx, vy, loss, metrics, batch_size)),
+        let bs = batch_size.max(1);
+        // this rank's samples of n: all of them, or every world_size-th (no padding here:
+        // a repeated sample would count twice)
+        let mine = |n: usize| -> Vec<usize> {
+            let (rank, size) = dp.map_or((0, 1), |d| (d.rank(), d.world_size()));
+            (rank..n).step_by(size).collect()
+        };
+        let (sum, seen) = match self {
+            Val::None | Val::Split(_) => return None,
+            Val::Tensors(vx, vy) => match dp {
+                None => evaluate_sums(model, tensor_batches(vx, vy, bs), loss, metrics),
+                Some(_) => {
+                    let idx = mine(vx.dims().first().copied().unwrap_or(0));
+                    let idx = Tensor::from_vec(idx.iter().map(|&i| i as i64).collect(), &[idx.len()])
+                        .expect("a vector of indices");
+                    let (vx, vy) = (vx.index_select(0, &idx), vy.index_select(0, &idx));
+                    evaluate_sums(model, tensor_batches(&vx, &vy, bs), loss, metrics)
+                }
+            },
             Val::Dataset(ds) => {
-                let (n, bs) = (ds.len(), batch_size);
-                let batches = (0..n.div_ceil(bs)).map(|b| {
-                    let idx: Vec<usize> = (b * bs..((b + 1) * bs).min(n)).collect();
-                    ds.get_batch(&idx)
-                });
-                Some(evaluate_batches(model, batches, loss, metrics))
+                let idx = mine(ds.len());
+                let batches = idx.chunks(bs).map(|chunk| ds.get_batch(chunk)).collect::<Vec<_>>();
+                evaluate_sums(model, batches, loss, metrics)
             }
-            Val::Loader(l) => Some(evaluate_batches(model, l.epoch_batches(epoch as u64), loss, metrics)),
-        }
+            Val::Loader(l) => evaluate_sums(model, l.epoch_batches(epoch as u64), loss, metrics),
+        };
+        let (sum, seen) = match dp {
+            Some(dp) => combine(dp, sum, seen, metrics),
+            None => (sum, seen),
+        };
+        Some(logs_of(sum, seen, metrics))
     }
 }
 
@@ -1278,13 +1356,16 @@ pub fn evaluate(
     metrics: &mut [Box<dyn Metric + '_>],
     batch_size: usize,
 ) -> Logs {
+    evaluate_batches(model, tensor_batches(x, y, batch_size.max(1)), loss, metrics)
+}
+
+/// `(x, y)` in batches of `batch_size` rows (narrowed views).
+fn tensor_batches<'t>(x: &'t Tensor, y: &'t Tensor, batch_size: usize) -> impl Iterator<Item = Sample> + 't {
     let n = x.dims().first().copied().unwrap_or(0);
-    let bs = batch_size.max(1);
-    let batches = (0..n).step_by(bs).map(|start| {
-        let len = bs.min(n - start);
+    (0..n).step_by(batch_size).map(move |start| {
+        let len = batch_size.min(n - start);
         (x.narrow(0, start, len), y.narrow(0, start, len))
-    });
-    evaluate_batches(model, batches, loss, metrics)
+    })
 }
 
 /// The loss and metrics of `model` over batches of `(features, targets)`, a
@@ -1312,6 +1393,18 @@ pub fn evaluate_batches(
     loss: &Loss,
     metrics: &mut [Box<dyn Metric + '_>],
 ) -> Logs {
+    let (sum, seen) = evaluate_sums(model, batches, loss, metrics);
+    logs_of(sum, seen, metrics)
+}
+
+/// [`evaluate_batches`]' pass: the metrics updated, and the loss summed over samples
+/// with the number of samples.
+fn evaluate_sums(
+    model: &dyn Forward,
+    batches: impl IntoIterator<Item = Sample>,
+    loss: &Loss,
+    metrics: &mut [Box<dyn Metric + '_>],
+) -> (f64, usize) {
     model.eval();
     for m in metrics.iter_mut() {
         m.reset();
@@ -1328,6 +1421,11 @@ pub fn evaluate_batches(
             }
         }
     });
+    (sum, seen)
+}
+
+/// The logs of an evaluation: the mean loss and each metric's value.
+fn logs_of(sum: f64, seen: usize, metrics: &[Box<dyn Metric + '_>]) -> Logs {
     let mut logs = Logs::new();
     logs.insert("loss".into(), sum / seen.max(1) as f64);
     for m in metrics.iter() {
