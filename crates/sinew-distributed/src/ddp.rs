@@ -4,9 +4,6 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use mpi::collective::SystemOperation;
-use mpi::request::{Request, Scope};
-use mpi::traits::CommunicatorCollectives;
 use sinew_autograd::{Gradients, Param, Var, VarId, is_grad_enabled};
 use sinew_nn::{Forward, Module, Visitor};
 use sinew_tensor::{DType, Tensor};
@@ -15,6 +12,7 @@ use sinew_train::DataParallel;
 use crate::bucket::{BucketPlan, DEFAULT_BUCKET_CAP_BYTES};
 use crate::digest::state_digest;
 use crate::error::Result;
+use crate::reducer::{Flat, Part, Reducer};
 use crate::world::World;
 
 /// A model trained data-parallel over the ranks of a [`World`]
@@ -69,8 +67,7 @@ pub struct DistributedDataParallel<M> {
     world: World,
     params: Vec<Param>,
     plan: BucketPlan,
-    /// The buckets' flat buffers, kept between steps.
-    flats: Mutex<Vec<Flat>>,
+    buckets: Mutex<Buckets>,
     broadcast_buffers: AtomicBool,
     no_sync: AtomicBool,
     /// Gradients accumulated inside `no_sync`.
@@ -102,107 +99,11 @@ impl<M: std::fmt::Debug> std::fmt::Debug for DistributedDataParallel<M> {
     }
 }
 
-/// A bucket's buffers: MPI reads `send` and writes the sum into `recv`.
-enum Flat {
-    F32 { send: Vec<f32>, recv: Vec<f32> },
-    F64 { send: Vec<f64>, recv: Vec<f64> },
-}
-
-/// A bucket's reduction in flight.
-enum InFlight<'a, S: Scope<'a>> {
-    F32(Request<'a, [f32], S>),
-    F64(Request<'a, [f64], S>),
-}
-
-impl<'a, S: Scope<'a>> InFlight<'a, S> {
-    /// Lets MPI progress the reduction (`MPI_Test`); `None` once it has finished.
-    fn test(self) -> Option<InFlight<'a, S>> {
-        match self {
-            InFlight::F32(r) => r.test().err().map(InFlight::F32),
-            InFlight::F64(r) => r.test().err().map(InFlight::F64),
-        }
-    }
-
-    fn wait(self) {
-        match self {
-            InFlight::F32(r) => r.wait_without_status(),
-            InFlight::F64(r) => r.wait_without_status(),
-        }
-    }
-}
-
-impl Flat {
-    fn new(dtype: DType, len: usize) -> Flat {
-        match dtype {
-            DType::F32 => Flat::F32 { send: vec![0.0; len], recv: vec![0.0; len] },
-            DType::F64 => Flat::F64 { send: vec![0.0; len], recv: vec![0.0; len] },
-            DType::I64 => panic!("DistributedDataParallel: an i64 parameter has no gradient to reduce"),
-        }
-    }
-
-    /// Writes `grad` (plus `extra`, a gradient accumulated before) at `offset`.
-    #[track_caller]
-    fn write(&mut self, offset: usize, grad: &Tensor, extra: Option<&Tensor>) {
-        fn put<T: sinew_tensor::StorageElement + Copy + std::ops::AddAssign>(
-            dst: &mut [T],
-            grad: &Tensor,
-            extra: Option<&Tensor>,
-        ) {
-            dst.copy_from_slice(&grad.contiguous_slice::<T>());
-            if let Some(e) = extra {
-                for (d, e) in dst.iter_mut().zip(e.contiguous_slice::<T>().iter()) {
-                    *d += *e;
-                }
-            }
-        }
-        let n = grad.numel();
-        match self {
-            Flat::F32 { send, .. } => put(&mut send[offset..offset + n], grad, extra),
-            Flat::F64 { send, .. } => put(&mut send[offset..offset + n], grad, extra),
-        }
-    }
-
-    fn zero(&mut self, offset: usize, len: usize) {
-        match self {
-            Flat::F32 { send, .. } => send[offset..offset + len].fill(0.0),
-            Flat::F64 { send, .. } => send[offset..offset + len].fill(0.0),
-        }
-    }
-
-    /// Starts the bucket's all-reduce.
-    fn start<'a, S: Scope<'a>>(&'a mut self, world: &World, scope: S) -> InFlight<'a, S> {
-        let comm = world.communicator();
-        match self {
-            Flat::F32 { send, recv } => InFlight::F32(comm.immediate_all_reduce_into(
-                scope,
-                &send[..],
-                &mut recv[..],
-                SystemOperation::sum(),
-            )),
-            Flat::F64 { send, recv } => InFlight::F64(comm.immediate_all_reduce_into(
-                scope,
-                &send[..],
-                &mut recv[..],
-                SystemOperation::sum(),
-            )),
-        }
-    }
-
-    /// The reduced sum at `offset`, divided by `ranks`, as a tensor of shape `dims`.
-    fn averaged(&self, offset: usize, dims: &[usize], ranks: usize) -> Tensor {
-        let n: usize = dims.iter().product();
-        let t = match self {
-            Flat::F32 { recv, .. } => {
-                let r = ranks as f32;
-                Tensor::from_vec(recv[offset..offset + n].iter().map(|v| v / r).collect(), dims)
-            }
-            Flat::F64 { recv, .. } => {
-                let r = ranks as f64;
-                Tensor::from_vec(recv[offset..offset + n].iter().map(|v| v / r).collect(), dims)
-            }
-        };
-        t.expect("a slot's length matches its shape")
-    }
+/// The buckets' buffers (`None` while a bucket is being reduced) and their reducer,
+/// kept between steps.
+struct Buckets {
+    flats: Vec<Option<Flat>>,
+    reducer: Reducer,
 }
 
 impl<M: Module> DistributedDataParallel<M> {
@@ -227,13 +128,14 @@ impl<M: Module> DistributedDataParallel<M> {
         }
         let params = module.parameters();
         let plan = BucketPlan::new(&params, cap_bytes.max(1));
-        let flats = plan.buckets.iter().map(|b| Flat::new(b.dtype, b.len)).collect();
+        let flats = plan.buckets.iter().map(|b| Some(Flat::new(b.dtype, b.len))).collect();
+        let buckets = Buckets { flats, reducer: Reducer::new(world) };
         DistributedDataParallel {
             module,
             world: world.clone(),
             params,
             plan,
-            flats: Mutex::new(flats),
+            buckets: Mutex::new(buckets),
             broadcast_buffers: AtomicBool::new(true),
             no_sync: AtomicBool::new(false),
             accumulated: Mutex::new(None),
@@ -329,85 +231,85 @@ impl<M: Module> DistributedDataParallel<M> {
             }
             return grads;
         }
-        let accumulated = self.accumulated.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let mut flats = self.flats.lock().unwrap_or_else(|e| e.into_inner());
-        let mut grads = self.reduce_during_backward(loss, &mut flats, accumulated.as_ref());
-        let ranks = self.world.size();
-        for (bucket, flat) in self.plan.buckets.iter().zip(flats.iter()) {
-            for slot in &bucket.slots {
-                grads.insert(slot.id, flat.averaged(slot.offset, &slot.dims, ranks));
-            }
-        }
-        grads
+        self.reduce(|hook| loss.backward_pass().on_leaf_gradient(hook).run())
     }
 
-    /// The local backward pass, starting each bucket's all-reduce from the leaf-gradient
-    /// hook as soon as the bucket is complete (and every earlier bucket started); returns
-    /// once all the reductions have finished, their sums in the buffers' `recv` halves.
-    fn reduce_during_backward(
-        &self,
-        loss: &Var,
-        flats: &mut [Flat],
-        accumulated: Option<&Gradients>,
-    ) -> Gradients {
+    /// Averages `grads` over the ranks through the same buckets as
+    /// [`backward`](DistributedDataParallel::backward), for gradients computed some other
+    /// way (a custom backward, `sinew_autograd::grad`); every rank must call it. Like
+    /// `backward`, it includes what [`no_sync`](DistributedDataParallel::no_sync)
+    /// accumulated, and a parameter without a gradient counts as zero.
+    pub fn all_reduce_gradients(&self, grads: &Gradients) -> Gradients {
+        self.reduce(|hook| {
+            for slot in self.plan.buckets.iter().flat_map(|b| &b.slots) {
+                if let Some(g) = grads.get_id(slot.id) {
+                    hook(slot.id, g);
+                }
+            }
+            grads.clone()
+        })
+    }
+
+    /// Runs `produce` (the local backward pass), which hands each parameter's final
+    /// gradient to the hook it is given and returns all the gradients. Each bucket is
+    /// handed to the reducer as soon as it is complete (and every earlier bucket has
+    /// been), while `produce` goes on; returns the gradients with the parameters'
+    /// replaced by their averages over the ranks, once every bucket is reduced.
+    fn reduce(&self, produce: impl FnOnce(&mut dyn FnMut(VarId, &Tensor)) -> Gradients) -> Gradients {
+        let accumulated = self.accumulated.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let accumulated = accumulated.as_ref();
+        let mut state = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let Buckets { flats, reducer } = &mut *state;
         let buckets = &self.plan.buckets;
         let mut missing: Vec<usize> = buckets.iter().map(|b| b.slots.len()).collect();
         let mut written: Vec<Vec<bool>> = buckets.iter().map(|b| vec![false; b.slots.len()]).collect();
-        mpi::request::scope(|scope| {
-            let mut ready: Vec<Option<&mut Flat>> = flats.iter_mut().map(Some).collect();
-            let mut in_flight: Vec<Option<InFlight<'_, _>>> = Vec::with_capacity(buckets.len());
-            let mut next = 0;
-            let grads = loss
-                .backward_pass()
-                .on_leaf_gradient(|id: VarId, grad: &Tensor| {
-                    let Some(&(b, s)) = self.plan.place.get(&id) else { return };
-                    let slot = &buckets[b].slots[s];
-                    assert!(
-                        grad.dtype() == buckets[b].dtype && grad.dims() == slot.dims.as_slice(),
-                        "DistributedDataParallel: a gradient of {} {:?} for a parameter registered as {} {:?} \
-                         (cast or reshape the model before wrapping it)",
-                        grad.dtype(),
-                        grad.dims(),
-                        buckets[b].dtype,
-                        slot.dims
-                    );
-                    let extra = accumulated.and_then(|a| a.get_id(id));
-                    ready[b].as_mut().expect("a bucket is written before it starts").write(slot.offset, grad, extra);
-                    written[b][s] = true;
-                    missing[b] -= 1;
-                    while next < buckets.len() && missing[next] == 0 {
-                        let flat = ready[next].take().expect("each bucket starts once");
-                        in_flight.push(Some(flat.start(&self.world, scope)));
-                        next += 1;
-                    }
-                    // Open MPI moves a non-blocking collective forward only inside MPI calls
-                    for r in in_flight.iter_mut() {
-                        *r = r.take().and_then(InFlight::test);
-                    }
-                })
-                .run();
-            let started_during_backward = next;
-            // parameters the pass did not reach: their accumulated gradient, or zeros
-            for b in next..buckets.len() {
-                let flat = ready[b].take().expect("each bucket starts once");
-                for (s, slot) in buckets[b].slots.iter().enumerate() {
-                    if !written[b][s] {
-                        match accumulated.and_then(|a| a.get_id(slot.id)) {
-                            Some(acc) => flat.write(slot.offset, acc, None),
-                            None => flat.zero(slot.offset, slot.len()),
-                        }
-                    }
+        let mut parts: Vec<Vec<Part>> = buckets.iter().map(|b| Vec::with_capacity(b.slots.len())).collect();
+        let mut next = 0;
+        let mut grads = produce(&mut |id: VarId, grad: &Tensor| {
+            let Some(&(b, s)) = self.plan.place.get(&id) else { return };
+            let slot = &buckets[b].slots[s];
+            assert!(
+                grad.dtype() == buckets[b].dtype && grad.dims() == slot.dims.as_slice(),
+                "DistributedDataParallel: a gradient of {} {:?} for a parameter registered as {} {:?} \
+                 (cast or reshape the model before wrapping it)",
+                grad.dtype(),
+                grad.dims(),
+                buckets[b].dtype,
+                slot.dims
+            );
+            let extra = accumulated.and_then(|a| a.get_id(id)).cloned();
+            parts[b].push(Part { offset: slot.offset, len: slot.len(), grad: Some(grad.clone()), extra });
+            written[b][s] = true;
+            missing[b] -= 1;
+            while next < buckets.len() && missing[next] == 0 {
+                let flat = flats[next].take().expect("each bucket is reduced once");
+                reducer.submit(next, flat, std::mem::take(&mut parts[next]), &mut flats[next]);
+                next += 1;
+            }
+        });
+        let started_during_backward = next;
+        // parameters the pass did not reach: their accumulated gradient, or zeros
+        for b in next..buckets.len() {
+            let flat = flats[b].take().expect("each bucket is reduced once");
+            for (s, slot) in buckets[b].slots.iter().enumerate() {
+                if !written[b][s] {
+                    let extra = accumulated.and_then(|a| a.get_id(slot.id)).cloned();
+                    parts[b].push(Part { offset: slot.offset, len: slot.len(), grad: None, extra });
                 }
-                in_flight.push(Some(flat.start(&self.world, scope)));
             }
-            for r in in_flight.into_iter().flatten() {
-                r.wait();
+            reducer.submit(b, flat, std::mem::take(&mut parts[b]), &mut flats[b]);
+        }
+        reducer.collect(flats);
+        for (bucket, flat) in buckets.iter().zip(flats.iter()) {
+            let reduced = flat.as_ref().expect("every bucket is back").reduced();
+            for slot in &bucket.slots {
+                grads.insert(slot.id, reduced.narrow(0, slot.offset, slot.len()).reshape(&slot.dims));
             }
-            let bytes = buckets.iter().map(|b| b.len * if b.dtype == DType::F32 { 4 } else { 8 }).sum();
-            *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
-                ReductionStats { buckets: buckets.len(), started_during_backward, bytes };
-            grads
-        })
+        }
+        let bytes = buckets.iter().map(|b| b.len * if b.dtype == DType::F32 { 4 } else { 8 }).sum();
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
+            ReductionStats { buckets: buckets.len(), started_during_backward, bytes };
+        grads
     }
 
     /// Checks that every rank holds bit-identical parameters and buffers, by comparing a

@@ -61,6 +61,8 @@ mod digest;
 #[cfg(feature = "mpi")]
 mod error;
 #[cfg(feature = "mpi")]
+mod reducer;
+#[cfg(feature = "mpi")]
 mod sync_batch_norm;
 #[cfg(feature = "mpi")]
 mod world;

@@ -44,31 +44,42 @@ pub struct World {
     inner: Arc<Inner>,
 }
 
+/// A communicator and this process's place in it.
 struct Inner {
+    /// Freed (for a duplicate) before `env` can finalise MPI.
     comm: SimpleCommunicator,
     rank: usize,
     size: usize,
+    env: Arc<Env>,
+}
+
+/// MPI itself: finalised when the last communicator that needs it is gone.
+struct Env {
     threading: Threading,
     init_thread: ThreadId,
-    /// Dropped last: finalises MPI.
     _universe: Universe,
 }
 
 // SAFETY: the MPI handles are plain values that MPI lets any thread use when it provides
 // MPI_THREAD_MULTIPLE; below that level every method first checks (`check_thread`) that it
 // runs on the thread that initialised MPI, so no MPI call is ever made from another
-// thread. Dropping (MPI_Finalize) is the one call that can happen elsewhere, and MPI
-// requires only that nothing else is in flight then, which holding the last handle gives.
+// thread. Dropping (MPI_Comm_free, MPI_Finalize) is the one call that can happen
+// elsewhere, and MPI requires only that nothing else is in flight on that communicator
+// then, which holding the last handle gives.
 unsafe impl Send for Inner {}
 // SAFETY: as for Send: concurrent calls happen only with MPI_THREAD_MULTIPLE.
 unsafe impl Sync for Inner {}
+// SAFETY: as for Inner.
+unsafe impl Send for Env {}
+// SAFETY: as for Inner.
+unsafe impl Sync for Env {}
 
 impl std::fmt::Debug for World {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("World")
             .field("rank", &self.inner.rank)
             .field("size", &self.inner.size)
-            .field("threading", &self.inner.threading)
+            .field("threading", &self.inner.env.threading)
             .finish()
     }
 }
@@ -86,16 +97,23 @@ impl World {
         let comm = universe.world();
         let (rank, size) = (comm.rank() as usize, comm.size() as usize);
         install_abort_on_panic(rank);
-        Ok(World {
+        let env = Arc::new(Env { threading, init_thread: std::thread::current().id(), _universe: universe });
+        Ok(World { inner: Arc::new(Inner { comm, rank, size, env }) })
+    }
+
+    /// A world over the same ranks with a communicator of its own (`MPI_Comm_dup`): its
+    /// collectives never match the original's, so two threads can each run collectives
+    /// on one of them at the same time without mixing them up. Every rank must call it.
+    pub fn duplicate(&self) -> World {
+        let comm = self.communicator().duplicate();
+        World {
             inner: Arc::new(Inner {
                 comm,
-                rank,
-                size,
-                threading,
-                init_thread: std::thread::current().id(),
-                _universe: universe,
+                rank: self.inner.rank,
+                size: self.inner.size,
+                env: self.inner.env.clone(),
             }),
-        })
+        }
     }
 
     /// This process's rank, `0..size`.
@@ -115,7 +133,7 @@ impl World {
 
     /// The thread support MPI provides (`Multiple` lets any thread call collectives).
     pub fn threading(&self) -> Threading {
-        self.inner.threading
+        self.inner.env.threading
     }
 
     /// The communicator, for collectives this type does not wrap.
@@ -136,12 +154,13 @@ impl World {
 
     #[track_caller]
     fn check_thread(&self) {
-        if self.inner.threading != Threading::Multiple {
+        let env = &self.inner.env;
+        if env.threading != Threading::Multiple {
             assert_eq!(
                 std::thread::current().id(),
-                self.inner.init_thread,
+                env.init_thread,
                 "World: MPI provides {:?} thread support, so it is called only from the thread that ran World::init",
-                self.inner.threading
+                env.threading
             );
         }
     }
