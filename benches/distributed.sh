@@ -3,7 +3,8 @@
 # (benches/distributed.rs says what is measured):
 #   - gradient all-reduce, bucketed vs raw MPI_Allreduce, on 2 ranks;
 #   - training throughput of the anchor MLP and the CIFAR-size CNN: 2 ranks x 1 thread
-#     against 1 process x 2 threads (and 1 x 1, the baseline of the scaling efficiency).
+#     against 1 process x 2 threads (and 1 x 1, the baseline of the scaling efficiency);
+#   - as root, the all-reduce again between two network namespaces over TCP.
 # Needs Open MPI (docs/distributed.md).
 #   benches/distributed.sh
 set -euo pipefail
@@ -18,3 +19,7 @@ echo "== 1 process x 2 threads"
 SINEW_THREADS=2 "$bench" --bench train
 echo "== 1 process x 1 thread"
 SINEW_THREADS=1 "$bench" --bench train
+if [ "$(id -u)" = 0 ]; then
+    echo "== 2 ranks on two hosts over TCP (network namespaces: scripts/two_hosts.sh)"
+    SINEW_THREADS=1 scripts/two_hosts.sh "$bench" --bench allreduce
+fi

@@ -245,9 +245,11 @@ fn trainer_fit_equals_one_process(world: &World) {
 
     let model = DistributedDataParallel::new(world, mlp(replica_seed(world, 6)));
     let mut opt = Sgd::momentum(model.parameters(), 0.05, 0.9);
-    // every rank names the same folder: mpirun's process is their common parent
-    let dir = std::env::temp_dir().join(format!("sinew-ddp-fit-{}", std::os::unix::process::parent_id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    // only rank 0 writes: only its folder exists
+    let dir = std::env::temp_dir().join(format!("sinew-ddp-fit-{}", std::process::id()));
+    if world.is_root() {
+        std::fs::create_dir_all(&dir).unwrap();
+    }
     let mut saver = ModelCheckpoint::new(dir.join("epoch-{epoch}.sinew"));
     let got =
         configured(&model, &mut opt, Some(&model), BATCH / world.size()).callback(&mut saver).fit(&x, &y);

@@ -14,6 +14,8 @@
 //! | [`data`] | `sinew-data` | datasets, `DataLoader`, splits, scalers, CSV/IDX readers, bundled digits and iris |
 //! | [`train`] | `sinew-train` | Keras-like `fit`/`evaluate`/`predict`, metrics, callbacks, progress |
 //! | [`explain`] | `sinew-explain` | attributions as Captum computes them: saliency, integrated gradients, SmoothGrad, occlusion, Grad-CAM |
+//! | `models` (feature `models`) | `sinew-models` | pretrained architectures from Hugging Face files: BERT, GPT-2, tokenizers |
+//! | `distributed` (feature `distributed`) | `sinew-distributed` | data-parallel training over MPI: `DistributedDataParallel`, `SyncBatchNorm` |
 //!
 //! The [`guide`] is the user guide: getting started, tensors, autograd, building models,
 //! training, saving and loading, a PyTorch cheat sheet and performance notes. Its pages
@@ -49,6 +51,9 @@
 pub use sinew_autograd as autograd;
 #[doc(inline)]
 pub use sinew_data as data;
+#[cfg(feature = "distributed")]
+#[doc(inline)]
+pub use sinew_distributed as distributed;
 #[doc(inline)]
 pub use sinew_explain as explain;
 #[cfg(feature = "models")]
@@ -78,6 +83,7 @@ pub use sinew_train as train;
 /// | [`pytorch_cheatsheet`](guide::pytorch_cheatsheet) | PyTorch expression → sinew expression, and the differences that matter |
 /// | [`performance`](guide::performance) | threads, determinism, views and contiguity, matmul parallelism, the benchmarks |
 /// | `pretrained` (feature `models`) | loading a Hugging Face model, tokenization, sentence embeddings, fine-tuning |
+/// | `distributed` (feature `distributed`) | data-parallel training on MPI: one machine, several, threads per rank, what to expect |
 pub mod guide {
     #[doc = include_str!("../docs/getting-started.md")]
     pub mod getting_started {}
@@ -106,6 +112,10 @@ pub mod guide {
     #[cfg(feature = "models")]
     #[doc = include_str!("../docs/pretrained.md")]
     pub mod pretrained {}
+
+    #[cfg(feature = "distributed")]
+    #[doc = include_str!("../docs/distributed.md")]
+    pub mod distributed {}
 }
 
 /// The names most programs need: `use sinew::prelude::*;`.
