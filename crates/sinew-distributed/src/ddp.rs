@@ -26,9 +26,11 @@ use crate::world::World;
 /// - **Backward.** [`backward`](DistributedDataParallel::backward) runs the local backward
 ///   pass and returns the gradients averaged over the ranks. The parameters are grouped in
 ///   buckets (25 MiB by default, in reverse order, the first one ≤ 1 MiB) flattened into
-///   contiguous buffers; a bucket's non-blocking all-reduce (`MPI_Iallreduce`) starts as
-///   soon as the backward pass has finished all its gradients, while the earlier layers'
-///   gradients are still being computed. Buckets start in the same order on every rank.
+///   contiguous buffers; a bucket is handed to a reduction thread (a blocking
+///   `MPI_Allreduce` on a communicator of its own) as soon as the backward pass has
+///   finished all its gradients, while the earlier layers' gradients are still being
+///   computed. Buckets are reduced in the same order on every rank. Without
+///   `MPI_THREAD_MULTIPLE` the reductions run inline, after each bucket completes.
 /// - **Gradient accumulation.** Inside [`no_sync`](DistributedDataParallel::no_sync),
 ///   `backward` only accumulates locally; the next `backward` outside it reduces the
 ///   accumulated sum with its own gradients, in one round of communication.

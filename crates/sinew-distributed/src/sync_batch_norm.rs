@@ -1,11 +1,9 @@
 //! [`SyncBatchNorm`]: batch normalisation whose training statistics are those of the
 //! global batch, all-reduced over the ranks, with the matching backward.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use sinew_autograd::{Param, Var, no_grad};
+use sinew_autograd::{Var, no_grad};
 use sinew_nn::functional::{self, BatchNormOptions};
-use sinew_nn::{BatchNorm1d, BatchNorm2d, Buffer, Forward, Module, Visitor};
+use sinew_nn::{BatchNorm2d, Buffer, Forward, Module, Visitor, hooks};
 use sinew_tensor::Tensor;
 
 use crate::world::World;
@@ -23,46 +21,14 @@ use crate::world::World;
 /// other ranks' samples. Running estimates, evaluation mode and state-dict names are
 /// [`BatchNorm2d`]'s, so a checkpoint moves between the two, and
 /// [`from_batch_norm_2d`](SyncBatchNorm::from_batch_norm_2d) converts a layer
-/// (`convert_sync_batchnorm`). In training, every rank must run the layer the same number
+/// (`convert_sync_batchnorm`) and [`into_batch_norm_2d`](SyncBatchNorm::into_batch_norm_2d)
+/// back. In training, every rank must run the layer the same number
 /// of times.
 #[derive(Debug)]
 pub struct SyncBatchNorm {
-    /// Scale `γ`, `(C)`.
-    pub weight: Param,
-    /// Shift `β`, `(C)`.
-    pub bias: Param,
-    /// Running mean, `(C)`.
-    pub running_mean: Buffer,
-    /// Running (unbiased) variance, `(C)`.
-    pub running_var: Buffer,
-    /// Number of training batches seen (`i64` scalar).
-    pub num_batches_tracked: Buffer,
-    /// Added to the variance (1e-5).
-    pub eps: f64,
-    /// Weight of the new batch in the running estimates (0.1).
-    pub momentum: f64,
-    training: AtomicBool,
+    /// The parameters, running estimates and settings, a `BatchNorm2d`'s.
+    bn: BatchNorm2d,
     world: World,
-}
-
-macro_rules! from_batch_norm {
-    ($fn:ident, $ty:ty) => {
-        #[doc = concat!("Takes over a [`", stringify!($ty), "`]'s parameters, running statistics and settings.")]
-        pub fn $fn(bn: $ty, world: &World) -> SyncBatchNorm {
-            let training = bn.is_training();
-            SyncBatchNorm {
-                weight: bn.weight,
-                bias: bn.bias,
-                running_mean: bn.running_mean,
-                running_var: bn.running_var,
-                num_batches_tracked: bn.num_batches_tracked,
-                eps: bn.eps,
-                momentum: bn.momentum,
-                training: AtomicBool::new(training),
-                world: world.clone(),
-            }
-        }
-    };
 }
 
 impl SyncBatchNorm {
@@ -71,39 +37,42 @@ impl SyncBatchNorm {
         SyncBatchNorm::from_batch_norm_2d(BatchNorm2d::new(channels), world)
     }
 
-    from_batch_norm!(from_batch_norm_2d, BatchNorm2d);
-    from_batch_norm!(from_batch_norm_1d, BatchNorm1d);
+    /// Takes over a [`BatchNorm2d`]: its parameters, running estimates, `eps`, `momentum`
+    /// and mode (`nn.SyncBatchNorm.convert_sync_batchnorm`).
+    pub fn from_batch_norm_2d(bn: BatchNorm2d, world: &World) -> SyncBatchNorm {
+        SyncBatchNorm { bn, world: world.clone() }
+    }
+
+    /// The parameters (`weight`, `bias`), running estimates and settings.
+    pub fn batch_norm(&self) -> &BatchNorm2d {
+        &self.bn
+    }
+
+    /// Back to a plain [`BatchNorm2d`] (for one process, or per-rank statistics).
+    pub fn into_batch_norm_2d(self) -> BatchNorm2d {
+        self.bn
+    }
 
     /// Whether the layer is in training mode.
     pub fn is_training(&self) -> bool {
-        self.training.load(Ordering::Relaxed)
+        self.bn.is_training()
     }
 
     /// The number of channels `C`.
     pub fn num_features(&self) -> usize {
-        self.weight.value().dims()[0]
+        self.bn.num_features()
     }
 }
 
 impl Module for SyncBatchNorm {
     fn visit(&self, v: &mut dyn Visitor) {
-        v.param("weight", &self.weight);
-        v.param("bias", &self.bias);
-        v.buffer("running_mean", &self.running_mean);
-        v.buffer("running_var", &self.running_var);
-        v.buffer("num_batches_tracked", &self.num_batches_tracked);
+        self.bn.visit(v);
     }
     fn set_own_training(&self, training: bool) {
-        self.training.store(training, Ordering::Relaxed);
+        self.bn.set_own_training(training);
     }
     fn extra_repr(&self) -> String {
-        format!(
-            "{}, eps={}, momentum={}, ranks={}",
-            self.num_features(),
-            self.eps,
-            self.momentum,
-            self.world.size()
-        )
+        format!("{}, ranks={}", self.bn.extra_repr(), self.world.size())
     }
 }
 
@@ -116,11 +85,12 @@ impl Forward for SyncBatchNorm {
             "SyncBatchNorm({c}): expected input of shape [N, {c}, ...], got {:?}",
             x.dims()
         );
-        let (w, b) = (self.weight.var(), self.bias.var());
+        let bn = &self.bn;
+        let (w, b) = (bn.weight.var(), bn.bias.var());
         if !self.is_training() {
-            let options = BatchNormOptions { training: false, momentum: self.momentum, eps: self.eps };
-            let running = Some((&self.running_mean, &self.running_var));
-            return functional::batch_norm(x, running, Some(&w), Some(&b), &options);
+            let options = BatchNormOptions { training: false, momentum: bn.momentum, eps: bn.eps };
+            let running = Some((&bn.running_mean, &bn.running_var));
+            return hooks::observed(self, functional::batch_norm(x, running, Some(&w), Some(&b), &options));
         }
         // local Σx, Σx² per channel and the sample count, summed over the ranks at once
         let others: Vec<isize> = (0..x.ndim() as isize).filter(|&d| d != 1).collect();
@@ -134,19 +104,19 @@ impl Forward for SyncBatchNorm {
         let var = &global.narrow(0, c, c).div_scalar(n) - &mean.square(); // biased
         let mut shape = vec![1; x.ndim()];
         shape[1] = c;
-        let inv_std = var.add_scalar(self.eps).rsqrt();
+        let inv_std = var.add_scalar(bn.eps).rsqrt();
         let y = &(&(x - &mean.reshape(&shape)) * &(&inv_std * &w).reshape(&shape)) + &b.reshape(&shape);
         no_grad(|| {
-            let m = self.momentum;
+            let m = bn.momentum;
             let unbiased = if n > 1.0 { var.value() * (n / (n - 1.0)) } else { var.value().clone() };
             let update = |buffer: &Buffer, batch: &Tensor| {
                 let old = buffer.value();
                 buffer.set(&(&old * (1.0 - m)) + &(batch.to_dtype(old.dtype()) * m));
             };
-            update(&self.running_mean, mean.value());
-            update(&self.running_var, &unbiased);
-            self.num_batches_tracked.set(self.num_batches_tracked.value().add_scalar(1.0));
+            update(&bn.running_mean, mean.value());
+            update(&bn.running_var, &unbiased);
+            bn.num_batches_tracked.set(bn.num_batches_tracked.value().add_scalar(1.0));
         });
-        y
+        hooks::observed(self, y)
     }
 }

@@ -281,6 +281,35 @@ fn trainer_fit_equals_one_process(world: &World) {
     }
 }
 
+/// gradcheck and gradgradcheck of `SyncBatchNorm` (training, f64) through the ranks: the
+/// checked function is the loss summed over the ranks (one number, on every rank) as a
+/// function of rank 0's input; the other ranks feed fixed data, so that perturbing rank
+/// 0's input alone moves it, and check a zero function (their input's influence times 0)
+/// that makes the same collective calls in the same order.
+fn sync_batch_norm_gradcheck(world: &World) {
+    let bn = SyncBatchNorm::new(3, world);
+    bn.cast(DType::F64);
+    let rank = world.rank() as u64;
+    let data = Tensor::randn_with(&[2, 3, 2, 2], DType::F64, &mut Generator::new(10 + rank));
+    let weights =
+        Var::constant(Tensor::randn_with(&[2, 3, 2, 2], DType::F64, &mut Generator::new(20 + rank)));
+    let f = |v: &[Var]| {
+        let x =
+            if world.is_root() { v[0].clone() } else { &Var::constant(data.clone()) + &v[0].mul_scalar(0.0) };
+        let local = bn.forward(&x).mul(&weights).sum_all().reshape(&[1]);
+        let total = world.all_reduce_sum_var(&local).sum_all();
+        if world.is_root() { total } else { total.mul_scalar(0.0) }
+    };
+    let opts = sinew_autograd::GradcheckOptions::default();
+    sinew_autograd::gradcheck(f, std::slice::from_ref(&data), opts)
+        .unwrap_or_else(|e| panic!("SyncBatchNorm gradcheck: {e}"));
+    sinew_autograd::gradgradcheck(f, std::slice::from_ref(&data), opts)
+        .unwrap_or_else(|e| panic!("SyncBatchNorm gradgradcheck: {e}"));
+    if world.is_root() {
+        println!("SyncBatchNorm: gradcheck and gradgradcheck through {} ranks pass", world.size());
+    }
+}
+
 fn collectives(world: &World) {
     let n = world.size();
     let mine = Tensor::full_dtype(&[2, 3], world.rank() as f64 + 1.0, DType::F32);
@@ -304,6 +333,7 @@ fn main() {
     }
     sinew_tensor::set_num_threads(1); // one core per rank, as the job is laid out
     collectives(&world);
+    sync_batch_norm_gradcheck(&world);
     digits_mlp_equals_one_process(&world);
     batch_norm_cnn_with_sync_batch_norm_equals_one_process(&world);
     per_rank_batch_norm_stays_in_sync(&world);

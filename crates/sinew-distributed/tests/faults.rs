@@ -7,6 +7,9 @@
 //! step 2; at step 4 rank 1 panics (drill `panic`) or is killed by SIGKILL (drill `kill`)
 //! while the others are waiting for it in an all-reduce.
 
+mod common;
+
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -65,15 +68,9 @@ fn drill(kind: &str, dir: &Path) {
 fn run_drill(kind: &str) {
     let dir: PathBuf = std::env::temp_dir().join(format!("sinew-faults-{kind}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let exe = std::env::current_exe().unwrap();
     let started = Instant::now();
-    let mut child = Command::new("mpirun")
-        .args(["--oversubscribe", "-np", &RANKS.to_string()])
-        .arg(&exe)
-        .env("SINEW_FAULT_DRILL", kind)
-        .env("SINEW_FAULT_DIR", &dir)
-        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    let env = [("SINEW_FAULT_DRILL", OsStr::new(kind)), ("SINEW_FAULT_DIR", dir.as_os_str())];
+    let mut child = common::mpirun_self(RANKS, env)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -121,10 +118,7 @@ fn main() {
         drill(&kind, &dir);
         return;
     }
-    assert!(
-        std::env::var_os("OMPI_COMM_WORLD_SIZE").is_none(),
-        "run the faults test without mpirun: it launches mpirun itself"
-    );
+    common::assert_not_under_mpirun("faults");
     for kind in ["panic", "kill"] {
         run_drill(kind);
     }

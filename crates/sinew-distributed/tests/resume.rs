@@ -7,8 +7,10 @@
 //! train two more, and compares the final checkpoint with a one-process `fit` of four
 //! epochs that it runs itself.
 
+mod common;
+
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use sinew_data::{TensorDataset, datasets};
 use sinew_distributed::{DistributedDataParallel, World};
@@ -69,13 +71,8 @@ fn rank_main(phase: &str, dir: &Path) {
 }
 
 fn launch(ranks: usize, phase: &str, dir: &Path) {
-    let status = Command::new("mpirun")
-        .args(["--oversubscribe", "-np", &ranks.to_string()])
-        .arg(std::env::current_exe().unwrap())
-        .env("SINEW_RESUME_PHASE", phase)
-        .env("SINEW_RESUME_DIR", dir)
-        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    let env = [("SINEW_RESUME_PHASE", OsStr::new(phase)), ("SINEW_RESUME_DIR", dir.as_os_str())];
+    let status = common::mpirun_self(ranks, env)
         .status()
         .expect("mpirun starts (is Open MPI installed? see docs/distributed.md)");
     assert!(status.success(), "phase {phase} on {ranks} ranks failed: {status}");
@@ -88,10 +85,7 @@ fn main() {
         rank_main(&phase, &dir);
         return;
     }
-    assert!(
-        std::env::var_os("OMPI_COMM_WORLD_SIZE").is_none(),
-        "run the resume test without mpirun: it launches mpirun itself"
-    );
+    common::assert_not_under_mpirun("resume");
     let dir = std::env::temp_dir().join(format!("sinew-resume-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     launch(3, "first", &dir);
