@@ -29,17 +29,21 @@ ip -n sinew-h1 addr add 10.77.0.2/24 dev sinew-v1
 ip -n sinew-h0 link set sinew-v0 up
 ip -n sinew-h1 link set sinew-v1 up
 
-# Open MPI calls its agent as `agent HOST COMMAND...`: run the command in HOST's namespace
-cat > "$tmp/agent" <<'AGENT'
+# Open MPI calls its agent as `agent HOST COMMAND...`: run the command in HOST's namespace.
+# Both "hosts" have this machine's hostname, so each daemon gets a temporary directory of
+# its own: Open MPI names its session directories by hostname, and two daemons creating
+# the same one race.
+mkdir -p "$tmp/h0" "$tmp/h1" "$tmp/launcher"
+cat > "$tmp/agent" <<AGENT
 #!/bin/sh
-host=$1
+host=\$1
 shift
-exec ip netns exec "sinew-$host" sh -c "$*"
+exec ip netns exec "sinew-\$host" env TMPDIR="$tmp/\$host" sh -c "\$*"
 AGENT
 chmod +x "$tmp/agent"
 printf 'h0 slots=1\nh1 slots=1\n' > "$tmp/hosts"
 
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 TMPDIR="$tmp/launcher"
 mpi=(mpirun --hostfile "$tmp/hosts" -np 2 --mca plm_rsh_agent "$tmp/agent"
     --mca btl tcp,self --mca btl_tcp_if_include 10.77.0.0/24 --mca oob_tcp_if_include 10.77.0.0/24
     --mca rtc_hwloc_vmhole none) # the daemons map no shared topology (it crashed orted once here)
