@@ -20,8 +20,9 @@ use crate::metrics::Metric;
 ///   each rank validates a disjoint part of the validation data;
 /// - progress is shown, files are written ([`Callback::on_checkpoint`](crate::Callback::on_checkpoint),
 ///   [`CsvLogger`](crate::CsvLogger)) and logs are printed on rank 0 only; every other
-///   callback runs on every rank with the same logs, so decisions such as early stopping
-///   agree.
+///   callback runs on every rank with the same logs, and a stop asked for on any rank
+///   (after a batch or an epoch) stops them all, so that no rank waits for the others in
+///   a step they will not take.
 ///
 /// A training [`DataLoader`](sinew_data::DataLoader) given to `fit_loader` is used as it
 /// is: give it a [`DistributedSampler`](sinew_data::DistributedSampler).
@@ -68,4 +69,11 @@ pub(crate) fn combine(
         at += len;
     }
     (values[0], values[1] as usize)
+}
+
+/// Whether `flag` is set on any rank (every rank gets the same answer).
+pub(crate) fn any_rank(dp: &dyn DataParallel, flag: bool) -> bool {
+    let mut v = [f64::from(u8::from(flag))];
+    dp.all_reduce_sum(&mut v);
+    v[0] > 0.0
 }

@@ -16,7 +16,7 @@ use sinew_serialize::{Checkpoint, StateDict};
 use sinew_tensor::{Generator, GeneratorState, Tensor};
 
 use crate::callbacks::{Callback, Context};
-use crate::data_parallel::{DataParallel, combine};
+use crate::data_parallel::{DataParallel, any_rank, combine};
 use crate::history::{History, Logs};
 use crate::metrics::Metric;
 use crate::progress::{Progress, Verbosity};
@@ -1080,6 +1080,11 @@ impl Run<'_, '_> {
             for c in self.callbacks.iter_mut() {
                 c.on_batch_end(ctx.global_step, l, ctx);
             }
+            if let Some(dp) = self.dp {
+                // a callback may stop on one rank only (a NaN loss there): all stop together,
+                // or the others would wait in the next step's reduction forever
+                ctx.stop_training = any_rank(dp, ctx.stop_training);
+            }
             if ctx.stop_training {
                 break;
             }
@@ -1102,6 +1107,9 @@ impl Run<'_, '_> {
     fn end_epoch(&mut self, epoch: usize, mut logs: Logs, seed: u64, loader_seed: Option<u64>) {
         for c in self.callbacks.iter_mut() {
             c.on_epoch_end(epoch, &mut logs, &mut self.ctx);
+        }
+        if let Some(dp) = self.dp {
+            self.ctx.stop_training = any_rank(dp, self.ctx.stop_training);
         }
         self.progress.epoch_end(epoch, &logs);
         self.history.epochs.push(logs);

@@ -143,3 +143,59 @@ fn two_thread_ranks_fit_like_one_process_with_the_global_batch() {
     assert!(!dir.join("rank1.csv").exists(), "rank 1 writes no file");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Stops training when it is told to, on one rank only.
+struct StopOn {
+    rank: usize,
+    me: usize,
+    step: usize,
+}
+
+impl sinew_train::Callback for StopOn {
+    fn on_batch_end(&mut self, step: usize, _loss: f64, ctx: &mut sinew_train::Context<'_>) {
+        if self.me == self.rank && step == self.step {
+            ctx.stop_training = true;
+        }
+    }
+}
+
+#[test]
+fn a_stop_on_one_rank_stops_every_rank() {
+    let threads = Threads::new(2);
+    let ds = datasets::digits().select(&(0..200).collect::<Vec<_>>());
+    let (x, y) = (ds.features().to_dtype(DType::F64), ds.targets().clone());
+    let steps: Vec<usize> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|rank| {
+                let (threads, x, y) = (&threads, &x, &y);
+                s.spawn(move || {
+                    let model = mlp();
+                    let dp = Rank { rank, threads, model: &model };
+                    let mut opt = Sgd::new(model.parameters(), 0.1);
+                    let mut seen = StepCounter(0);
+                    // rank 1 alone asks to stop after step 7 of the first epoch (of 10 per epoch)
+                    Trainer::new(&model, &mut opt, Loss::CrossEntropy)
+                        .epochs(3)
+                        .batch_size(10)
+                        .verbosity(Verbosity::Quiet)
+                        .callback(StopOn { rank: 1, me: rank, step: 7 })
+                        .callback(&mut seen)
+                        .data_parallel(&dp)
+                        .fit(x, y);
+                    seen.0
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(steps, [7, 7], "both ranks stop after the same step");
+}
+
+/// Counts the batches trained.
+struct StepCounter(usize);
+
+impl sinew_train::Callback for StepCounter {
+    fn on_batch_end(&mut self, _: usize, _: f64, _: &mut sinew_train::Context<'_>) {
+        self.0 += 1;
+    }
+}
