@@ -20,9 +20,11 @@ use crate::world::World;
 ///
 /// - **Start.** [`new`](DistributedDataParallel::new) overwrites every parameter and
 ///   buffer with rank 0's, so all the replicas start equal whatever their seeds.
-/// - **Forward.** The wrapped module's; in a forward that records a graph, the buffers
-///   (BatchNorm's running statistics) are first broadcast from rank 0
+/// - **Forward.** The wrapped module's; in a training-mode forward that records a graph,
+///   the buffers (BatchNorm's running statistics) are first broadcast from rank 0
 ///   ([`broadcast_buffers`](DistributedDataParallel::broadcast_buffers), on by default).
+///   An evaluation-mode forward, or one under `no_grad`, makes no collective call, so
+///   rank 0 may evaluate alone.
 /// - **Backward.** [`backward`](DistributedDataParallel::backward) runs the local backward
 ///   pass and returns the gradients averaged over the ranks. The parameters are grouped in
 ///   buckets (25 MiB by default, in reverse order, the first one ≤ 1 MiB) flattened into
@@ -71,6 +73,8 @@ pub struct DistributedDataParallel<M> {
     plan: BucketPlan,
     buckets: Mutex<Buckets>,
     broadcast_buffers: AtomicBool,
+    /// Set by `train()` / `eval()` on the wrapper.
+    training: AtomicBool,
     no_sync: AtomicBool,
     /// Gradients accumulated inside `no_sync`.
     accumulated: Mutex<Option<Gradients>>,
@@ -139,15 +143,16 @@ impl<M: Module> DistributedDataParallel<M> {
             plan,
             buckets: Mutex::new(buckets),
             broadcast_buffers: AtomicBool::new(true),
+            training: AtomicBool::new(true),
             no_sync: AtomicBool::new(false),
             accumulated: Mutex::new(None),
             last: Mutex::new(ReductionStats::default()),
         }
     }
 
-    /// Whether a forward that records a graph first broadcasts the buffers from rank 0
-    /// (default `true`, PyTorch's `broadcast_buffers`). Off, each rank keeps its own
-    /// running statistics.
+    /// Whether a training-mode forward that records a graph first broadcasts the buffers
+    /// from rank 0 (default `true`, PyTorch's `broadcast_buffers`). Off, each rank keeps
+    /// its own running statistics.
     pub fn broadcast_buffers(self, on: bool) -> DistributedDataParallel<M> {
         self.broadcast_buffers.store(on, Ordering::Relaxed);
         self
@@ -342,6 +347,7 @@ impl<M: Module> Module for DistributedDataParallel<M> {
         self.module.visit(v);
     }
     fn set_own_training(&self, training: bool) {
+        self.training.store(training, Ordering::Relaxed);
         self.module.set_own_training(training);
     }
     fn extra_repr(&self) -> String {
@@ -370,7 +376,8 @@ impl<M: Module> DataParallel for DistributedDataParallel<M> {
 
 impl<M: Forward> Forward for DistributedDataParallel<M> {
     fn forward(&self, x: &Var) -> Var {
-        if is_grad_enabled() && self.broadcast_buffers.load(Ordering::Relaxed) {
+        let training = self.training.load(Ordering::Relaxed);
+        if training && is_grad_enabled() && self.broadcast_buffers.load(Ordering::Relaxed) {
             for (_, b) in self.module.named_buffers() {
                 self.world.broadcast(&mut b.value_mut(), 0);
             }

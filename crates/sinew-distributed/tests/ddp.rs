@@ -154,11 +154,16 @@ fn per_rank_batch_norm_stays_in_sync(world: &World) {
     }
     // each rank's last forward moved its running statistics by its own shard: they differ
     assert!(model.check_in_sync().is_err() == (world.size() > 1));
-    // the next forward that records a graph starts from rank 0's (in evaluation mode it
-    // does not move them again)
-    model.eval();
-    let _ = model.forward(&Var::constant(digits(true).features().narrow(0, 0, 2)));
+    // the next training forward starts from rank 0's: fed the same batch everywhere, every
+    // rank then moves them alike
+    let _ = model.forward(&Var::constant(digits(true).features().narrow(0, 0, 8)));
     model.check_in_sync().unwrap();
+    // an evaluation-mode forward makes no collective call: rank 0 may run one alone
+    model.eval();
+    if world.is_root() {
+        let _ = model.forward(&Var::constant(digits(true).features().narrow(0, 0, 2)));
+    }
+    world.barrier();
 }
 
 /// `no_sync` over three micro-batches, then one synchronised backward, equals one
