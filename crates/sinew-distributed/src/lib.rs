@@ -4,15 +4,16 @@
 //! machines, on MPI (through the [`mpi`](https://docs.rs/mpi) crate, rsmpi), with
 //! PyTorch's `torch.distributed` semantics:
 //!
-//! - [`World`]: this process's rank in the MPI job and the collectives (all-reduce,
+//! - `World`: this process's rank in the MPI job and the collectives (all-reduce,
 //!   broadcast, barrier) on tensors; a panic on one rank aborts the job instead of
 //!   leaving the others waiting.
-//! - [`DistributedDataParallel`]: parameters and buffers broadcast from rank 0 at the
+//! - `DistributedDataParallel`: parameters and buffers broadcast from rank 0 at the
 //!   start; after backward, gradients averaged by bucketed all-reduce (25 MiB buckets
 //!   flattened into contiguous buffers, each started from the backward pass as soon as its
-//!   gradients are final); [`no_sync`](DistributedDataParallel::no_sync) for gradient
-//!   accumulation; a digest check that every replica is bit-identical.
-//! - [`SyncBatchNorm`]: batch statistics of the global batch, with their backward.
+//!   gradients are final); `no_sync` for gradient accumulation; a digest check that every
+//!   replica is bit-identical. `Trainer::data_parallel` (sinew-train) runs `fit` on every
+//!   rank through it.
+//! - `SyncBatchNorm`: batch statistics of the global batch, with their backward.
 //! - [`DistributedSampler`] (from `sinew-data`): each rank a disjoint shard of the data,
 //!   reshuffled identically on every rank each epoch.
 //!
