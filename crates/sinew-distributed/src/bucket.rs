@@ -58,13 +58,6 @@ pub struct BucketPlan {
     pub place: HashMap<VarId, (usize, usize)>,
 }
 
-fn dtype_size(dtype: DType) -> usize {
-    match dtype {
-        DType::F32 => 4,
-        DType::F64 | DType::I64 => 8,
-    }
-}
-
 impl BucketPlan {
     /// Assigns `params` to buckets of at most `cap_bytes` (a parameter larger than that
     /// gets a bucket of its own), walking them from the last to the first; the first
@@ -90,7 +83,7 @@ impl BucketPlan {
             bucket.slots.push(slot);
             plan.place.insert(p.id(), (b, bucket.slots.len() - 1));
             let cap = if b == 0 { cap_bytes.min(FIRST_BUCKET_CAP_BYTES) } else { cap_bytes };
-            if bucket.len * dtype_size(dtype) >= cap {
+            if bucket.len * dtype.size_in_bytes() >= cap {
                 open.remove(&dtype);
             }
         }

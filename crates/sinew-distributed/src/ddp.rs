@@ -4,9 +4,9 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use sinew_autograd::{Gradients, Param, Var, VarId, is_grad_enabled};
+use sinew_autograd::{Gradients, Var, VarId, is_grad_enabled};
 use sinew_nn::{Forward, Module, Visitor};
-use sinew_tensor::{DType, Tensor};
+use sinew_tensor::Tensor;
 use sinew_train::DataParallel;
 
 use crate::bucket::{BucketPlan, DEFAULT_BUCKET_CAP_BYTES};
@@ -69,7 +69,6 @@ use crate::world::World;
 pub struct DistributedDataParallel<M> {
     module: M,
     world: World,
-    params: Vec<Param>,
     plan: BucketPlan,
     buckets: Mutex<Buckets>,
     broadcast_buffers: AtomicBool,
@@ -132,14 +131,12 @@ impl<M: Module> DistributedDataParallel<M> {
         for (_, b) in module.named_buffers() {
             world.broadcast(&mut b.value_mut(), 0);
         }
-        let params = module.parameters();
-        let plan = BucketPlan::new(&params, cap_bytes.max(1));
+        let plan = BucketPlan::new(&module.parameters(), cap_bytes.max(1));
         let flats = plan.buckets.iter().map(|b| Some(Flat::new(b.dtype, b.len))).collect();
         let buckets = Buckets { flats, reducer: Reducer::new(world) };
         DistributedDataParallel {
             module,
             world: world.clone(),
-            params,
             plan,
             buckets: Mutex::new(buckets),
             broadcast_buffers: AtomicBool::new(true),
@@ -224,18 +221,7 @@ impl<M: Module> DistributedDataParallel<M> {
         if self.no_sync.load(Ordering::Relaxed) {
             let grads = loss.backward();
             let mut acc = self.accumulated.lock().unwrap_or_else(|e| e.into_inner());
-            let acc = acc.get_or_insert_with(Gradients::new);
-            for p in &self.params {
-                if let Some(g) = grads.get_id(p.id()) {
-                    match acc.get_id(p.id()) {
-                        Some(prev) => {
-                            let sum = prev + g;
-                            acc.insert(p.id(), sum);
-                        }
-                        None => acc.insert(p.id(), g.clone()),
-                    }
-                }
-            }
+            acc.get_or_insert_with(Gradients::new).accumulate(&grads);
             return grads;
         }
         self.reduce(|hook| loss.backward_pass().on_leaf_gradient(hook).run())
@@ -313,7 +299,7 @@ impl<M: Module> DistributedDataParallel<M> {
                 grads.insert(slot.id, reduced.narrow(0, slot.offset, slot.len()).reshape(&slot.dims));
             }
         }
-        let bytes = buckets.iter().map(|b| b.len * if b.dtype == DType::F32 { 4 } else { 8 }).sum();
+        let bytes = buckets.iter().map(|b| b.len * b.dtype.size_in_bytes()).sum();
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) =
             ReductionStats { buckets: buckets.len(), started_during_backward, bytes };
         grads

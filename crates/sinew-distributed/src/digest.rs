@@ -1,7 +1,7 @@
 //! A digest of a module's parameters and buffers, to check that replicas are bit-identical.
 
 use sinew_nn::Module;
-use sinew_tensor::{DType, Tensor};
+use sinew_tensor::Tensor;
 
 /// FNV-1a, 64 bits: enough to tell replicas apart, and needs no dependency.
 struct Fnv(u64);
@@ -19,11 +19,7 @@ fn tensor_bytes(h: &mut Fnv, t: &Tensor) {
     for &d in t.dims() {
         h.bytes(&(d as u64).to_le_bytes());
     }
-    match t.dtype() {
-        DType::F32 => t.contiguous_slice::<f32>().iter().for_each(|v| h.bytes(&v.to_bits().to_le_bytes())),
-        DType::F64 => t.contiguous_slice::<f64>().iter().for_each(|v| h.bytes(&v.to_bits().to_le_bytes())),
-        DType::I64 => t.contiguous_slice::<i64>().iter().for_each(|v| h.bytes(&v.to_le_bytes())),
-    }
+    h.bytes(&t.to_le_bytes());
 }
 
 /// A 64-bit digest of `module`'s state dict: names, shapes, dtypes and the exact bits of

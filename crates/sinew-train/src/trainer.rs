@@ -1228,28 +1228,20 @@ impl Val<'_> {
         dp: Option<&dyn DataParallel>,
     ) -> Option<Logs> {
         let bs = batch_size.max(1);
-        // this rank's samples of n: all of them, or every world_size-th (no padding here:
-        // a repeated sample would count twice)
-        let mine = |n: usize| -> Vec<usize> {
-            let (rank, size) = dp.map_or((0, 1), |d| (d.rank(), d.world_size()));
-            (rank..n).step_by(size).collect()
-        };
+        // this rank's samples: all of them, or every world_size-th from its rank (no
+        // padding here: a repeated sample would count twice)
+        let (rank, size) = dp.map_or((0, 1), |d| (d.rank(), d.world_size()));
         let (sum, seen) = match self {
             Val::None | Val::Split(_) => return None,
-            Val::Tensors(vx, vy) => match dp {
-                None => evaluate_sums(model, tensor_batches(vx, vy, bs), loss, metrics),
-                Some(_) => {
-                    let idx = mine(vx.dims().first().copied().unwrap_or(0));
-                    let idx = Tensor::from_vec(idx.iter().map(|&i| i as i64).collect(), &[idx.len()])
-                        .expect("a vector of indices");
-                    let (vx, vy) = (vx.index_select(0, &idx), vy.index_select(0, &idx));
-                    evaluate_sums(model, tensor_batches(&vx, &vy, bs), loss, metrics)
-                }
-            },
+            Val::Tensors(vx, vy) => {
+                let n = vx.dims().first().copied().unwrap_or(0);
+                let start = rank.min(n);
+                let (vx, vy) = (vx.slice(0, start, n, size), vy.slice(0, start, n, size)); // views
+                evaluate_sums(model, tensor_batches(&vx, &vy, bs), loss, metrics)
+            }
             Val::Dataset(ds) => {
-                let idx = mine(ds.len());
-                let batches = idx.chunks(bs).map(|chunk| ds.get_batch(chunk)).collect::<Vec<_>>();
-                evaluate_sums(model, batches, loss, metrics)
+                let idx: Vec<usize> = (rank..ds.len()).step_by(size).collect();
+                evaluate_sums(model, idx.chunks(bs).map(|chunk| ds.get_batch(chunk)), loss, metrics)
             }
             Val::Loader(l) => evaluate_sums(model, l.epoch_batches(epoch as u64), loss, metrics),
         };
