@@ -132,18 +132,20 @@ fn f32_hidden_states_and_embeddings_match_pytorch() {
     let e = embedder(&dir);
     let f = fixture();
     let hidden = no_grad(|| e.model.forward(&f.input)).unwrap().last_hidden_state;
-    // Real tokens within 1e-5. The states of padding positions (which nothing reads) are
-    // ill-conditioned: PyTorch's own float32 ones differ from its float64 ones by 5.5e-5
-    // there (2e-6 on real tokens), so they get a looser bound.
+    // Real tokens: within 1e-5 of PyTorch's float32 states.
     let real = f.input.attention_mask.as_ref().unwrap().to_dtype(DType::F64).unsqueeze(-1);
-    let diff = hidden.value().to_dtype(DType::F64).sub(&want("hidden.f32").to_dtype(DType::F64)).abs();
-    let (on_real, on_pad) =
-        (diff.mul(&real).max_all().item(), diff.mul(&real.rsub_scalar(1.0)).max_all().item());
-    println!("f32 last hidden states: {on_real:e} on tokens, {on_pad:e} on padding");
-    assert!(
-        on_real < 1e-5 && on_pad < 1e-3,
-        "last hidden states differ by {on_real:e} (tokens), {on_pad:e} (padding)"
-    );
+    let pad = real.rsub_scalar(1.0);
+    let got = hidden.value().to_dtype(DType::F64);
+    let on_real = got.sub(&want("hidden.f32").to_dtype(DType::F64)).abs().mul(&real).max_all().item();
+    // Padding positions (which nothing reads) amplify rounding about fourfold per layer, so
+    // no float32 run reproduces another there: PyTorch 2.15's own float32 states differ
+    // from the float64 ones by 1.9e-4 on an Intel Xeon and by 5.5e-5 on the AMD EPYC that
+    // wrote this fixture, and from each other by 2.1e-4. There sinew's float32 states are
+    // held to the float64 truth, within twice the larger of PyTorch's errors (sinew: 1.7e-4).
+    let on_pad = got.sub(want("hidden.f64")).abs().mul(&pad).max_all().item();
+    println!("f32 last hidden states: {on_real:e} from PyTorch's on tokens, {on_pad:e} from f64 on padding");
+    assert!(on_real < 1e-5, "last hidden states of real tokens differ by {on_real:e}");
+    assert!(on_pad < 4e-4, "last hidden states of padding positions are {on_pad:e} from the f64 ones");
     let emb = no_grad(|| e.embed_input(&f.input)).unwrap();
     let d = max_diff(emb.value(), want("embeddings.f32"));
     println!("f32 embeddings: {d:e}");
