@@ -5,27 +5,21 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
 use mpi::Threading;
-use mpi::collective::SystemOperation;
 use mpi::datatype::Equivalence;
-use mpi::traits::CommunicatorCollectives;
 use sinew_tensor::{DType, StorageElement, Tensor};
 
 use crate::world::World;
 
-/// A bucket's buffers: its gradients, divided by the number of ranks, are written into
-/// `send`; MPI sums them into `recv`, whose views become the averaged gradients.
-/// Both stay allocated from step to step (fresh memory costs MPI page faults and page
-/// pinning at every step); `recv` is written in place when the caller has dropped the
-/// last step's gradients, and copied on write when it still holds them.
+/// A bucket's flat buffer: its gradients, divided by the number of ranks, are written
+/// into it, MPI sums it over the ranks in place, and its views become the averaged
+/// gradients. It stays allocated from step to step (fresh memory costs MPI page faults
+/// and page pinning at every step); it is written in place when the caller has dropped
+/// the last step's gradients, and copied on write when it still holds them. One buffer,
+/// not a send and a receive buffer: the fill takes the place of the copy of the send
+/// buffer into the result that MPI makes otherwise, so the bucketed path moves no more
+/// bytes than one raw `MPI_Allreduce` does.
 pub(crate) struct Flat {
-    send: SendBuffer,
-    recv: Tensor,
-}
-
-/// The send buffer of a bucket of either float type.
-enum SendBuffer {
-    F32(Vec<f32>),
-    F64(Vec<f64>),
+    buffer: Tensor,
 }
 
 /// One parameter's part of a bucket: its gradient (and a gradient accumulated under
@@ -39,55 +33,79 @@ pub(crate) struct Part {
 
 impl Flat {
     pub(crate) fn new(dtype: DType, len: usize) -> Flat {
-        let send = match dtype {
-            DType::F32 => SendBuffer::F32(vec![0.0; len]),
-            DType::F64 => SendBuffer::F64(vec![0.0; len]),
-            DType::I64 => panic!("DistributedDataParallel: an i64 parameter has no gradient to reduce"),
-        };
-        Flat { send, recv: Tensor::zeros_dtype(&[len], dtype) }
+        assert!(dtype != DType::I64, "DistributedDataParallel: an i64 parameter has no gradient to reduce");
+        Flat { buffer: Tensor::zeros_dtype(&[len], dtype) }
     }
 
     /// Fills the bucket from `parts`, each gradient divided by `ranks` on the way in (as
     /// PyTorch divides before reducing, so that the reduced buffer is the average), and
-    /// sums it over the ranks (one `MPI_Allreduce`).
+    /// sums it over the ranks (one in-place `MPI_Allreduce`).
     fn fill_and_reduce(&mut self, parts: &[Part], ranks: usize, world: &World) {
-        match &mut self.send {
-            SendBuffer::F32(send) => {
-                fill_and_reduce(send, self.recv.as_mut_slice::<f32>(), parts, ranks as f32, world)
-            }
-            SendBuffer::F64(send) => {
-                fill_and_reduce(send, self.recv.as_mut_slice::<f64>(), parts, ranks as f64, world)
-            }
+        match self.buffer.dtype() {
+            DType::F32 => fill_and_reduce(self.buffer.as_mut_slice::<f32>(), parts, ranks, world),
+            DType::F64 => fill_and_reduce(self.buffer.as_mut_slice::<f64>(), parts, ranks, world),
+            DType::I64 => unreachable!("Flat::new refuses i64"),
         }
     }
 
     /// The reduced buffer, a flat tensor: the gradients are views of it.
     pub(crate) fn reduced(&self) -> &Tensor {
-        &self.recv
+        &self.buffer
     }
 }
 
-fn fill_and_reduce<T>(send: &mut [T], recv: &mut [T], parts: &[Part], ranks: T, world: &World)
-where
-    T: StorageElement + Equivalence + Copy + Default + std::ops::Add<Output = T> + std::ops::Div<Output = T>,
+/// A float that a gradient can be averaged in.
+trait GradFloat:
+    StorageElement
+    + Equivalence
+    + Copy
+    + Default
+    + std::ops::Add<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
 {
-    // the division stays a division (not a product with 1/ranks), so that each term is
-    // the correctly rounded quotient, as PyTorch's
+    fn from_usize(n: usize) -> Self;
+}
+
+impl GradFloat for f32 {
+    fn from_usize(n: usize) -> f32 {
+        n as f32
+    }
+}
+
+impl GradFloat for f64 {
+    fn from_usize(n: usize) -> f64 {
+        n as f64
+    }
+}
+
+fn fill_and_reduce<T: GradFloat>(buffer: &mut [T], parts: &[Part], ranks: usize, world: &World) {
+    // Each term is the correctly rounded quotient g / ranks, as PyTorch's. With a power of
+    // two ranks, 1 / ranks is exact, so the product with it is that same quotient (both
+    // round the same real number), and a product is cheaper than a division.
+    let (divisor, reciprocal) = (T::from_usize(ranks), T::from_usize(1) / T::from_usize(ranks));
+    let exact = ranks.is_power_of_two();
     for p in parts {
-        let dst = &mut send[p.offset..p.offset + p.len];
+        let dst = &mut buffer[p.offset..p.offset + p.len];
         let g = p.grad.as_ref().map(|g| g.contiguous_slice::<T>());
         let e = p.extra.as_ref().map(|e| e.contiguous_slice::<T>());
-        match (g, e) {
-            (Some(g), None) | (None, Some(g)) => {
-                dst.iter_mut().zip(g.iter()).for_each(|(d, &g)| *d = g / ranks)
+        sinew_tensor::simd::vectorized(|| match (g.as_deref(), e.as_deref(), exact) {
+            (Some(g), None, true) | (None, Some(g), true) => {
+                dst.iter_mut().zip(g).for_each(|(d, &g)| *d = g * reciprocal)
             }
-            (Some(g), Some(e)) => {
-                dst.iter_mut().zip(g.iter().zip(e.iter())).for_each(|(d, (&g, &e))| *d = (g + e) / ranks);
+            (Some(g), None, false) | (None, Some(g), false) => {
+                dst.iter_mut().zip(g).for_each(|(d, &g)| *d = g / divisor)
             }
-            (None, None) => dst.fill(T::default()),
-        }
+            (Some(g), Some(e), true) => {
+                dst.iter_mut().zip(g.iter().zip(e)).for_each(|(d, (&g, &e))| *d = (g + e) * reciprocal)
+            }
+            (Some(g), Some(e), false) => {
+                dst.iter_mut().zip(g.iter().zip(e)).for_each(|(d, (&g, &e))| *d = (g + e) / divisor)
+            }
+            (None, None, _) => dst.fill(T::default()),
+        });
     }
-    world.communicator().all_reduce_into(&send[..], recv, SystemOperation::sum());
+    world.all_reduce_sum_slice(buffer);
 }
 
 /// Where buckets are all-reduced.

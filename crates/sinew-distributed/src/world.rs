@@ -1,6 +1,7 @@
 //! [`World`]: this process's place among the ranks of an MPI job, and the collectives
 //! sinew needs (all-reduce, broadcast, barrier), on tensors and slices.
 
+use std::ffi::{c_int, c_void};
 use std::sync::Arc;
 use std::thread::ThreadId;
 
@@ -8,6 +9,8 @@ use mpi::Threading;
 use mpi::collective::SystemOperation;
 use mpi::datatype::Equivalence;
 use mpi::environment::Universe;
+use mpi::ffi;
+use mpi::raw::AsRaw;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::{Communicator, CommunicatorCollectives, Root};
 use sinew_autograd::Var;
@@ -57,6 +60,8 @@ struct Inner {
 struct Env {
     threading: Threading,
     init_thread: ThreadId,
+    /// The address that stands for `MPI_IN_PLACE` in this MPI library, if known.
+    in_place: Option<usize>,
     _universe: Universe,
 }
 
@@ -97,7 +102,13 @@ impl World {
         let comm = universe.world();
         let (rank, size) = (comm.rank() as usize, comm.size() as usize);
         install_abort_on_panic(rank);
-        let env = Arc::new(Env { threading, init_thread: std::thread::current().id(), _universe: universe });
+        let in_place = in_place_sentinel(&mpi::environment::library_version().unwrap_or_default());
+        let env = Arc::new(Env {
+            threading,
+            init_thread: std::thread::current().id(),
+            in_place,
+            _universe: universe,
+        });
         Ok(World { inner: Arc::new(Inner { comm, rank, size, env }) })
     }
 
@@ -165,10 +176,35 @@ impl World {
         }
     }
 
-    /// Sums `values` element by element over all ranks, in place (`MPI_Allreduce`).
+    /// Sums `values` element by element over all ranks, in place (`MPI_Allreduce` with
+    /// `MPI_IN_PLACE`, which spares MPI the copy of a separate send buffer into the
+    /// result; through a copy of `values` with an MPI library whose `MPI_IN_PLACE` is not
+    /// known).
+    ///
+    /// # Panics
+    /// If `values` has more than `i32::MAX` elements (MPI counts are C `int`s).
     pub fn all_reduce_sum_slice<T: Equivalence + Copy>(&self, values: &mut [T]) {
-        let send = values.to_vec();
-        self.communicator().all_reduce_into(&send[..], values, SystemOperation::sum());
+        let comm = self.communicator();
+        let Some(in_place) = self.inner.env.in_place else {
+            let send = values.to_vec();
+            comm.all_reduce_into(&send[..], values, SystemOperation::sum());
+            return;
+        };
+        let count =
+            c_int::try_from(values.len()).expect("World: an all-reduce of more than i32::MAX elements");
+        // SAFETY: `in_place` is this library's MPI_IN_PLACE (in_place_sentinel), with which
+        // MPI_Allreduce reads and writes `values` only: `count` elements of `T`'s datatype
+        // at a pointer valid for them, borrowed mutably for the whole (blocking) call.
+        unsafe {
+            ffi::MPI_Allreduce(
+                in_place as *const c_void,
+                values.as_mut_ptr().cast::<c_void>(),
+                count,
+                T::equivalent_datatype().as_raw(),
+                SystemOperation::sum().as_raw(),
+                comm.as_raw(),
+            );
+        }
     }
 
     /// The element-wise sum of `t` over all ranks (`dist.all_reduce(t, SUM)`); `t` must
@@ -237,6 +273,20 @@ impl World {
     }
 }
 
+/// The address of `MPI_IN_PLACE` in the MPI library that `library_version` describes.
+/// It is a C macro, not a symbol, so rsmpi cannot export it; the libraries' ABIs fix it:
+/// `(void *) 1` in Open MPI, `(void *) -1` in MPICH and the libraries built on it (Intel
+/// MPI, MVAPICH, Cray MPICH). Unknown libraries get `None` (no in-place collectives).
+fn in_place_sentinel(library_version: &str) -> Option<usize> {
+    if library_version.starts_with("Open MPI") {
+        Some(1)
+    } else if ["MPICH", "Intel(R) MPI", "MVAPICH"].iter().any(|name| library_version.contains(name)) {
+        Some(usize::MAX)
+    } else {
+        None
+    }
+}
+
 /// After the default report of a panic, end the whole job: without this, the other ranks
 /// would wait forever in their next collective for a rank that is gone.
 fn install_abort_on_panic(rank: usize) {
@@ -248,4 +298,20 @@ fn install_abort_on_panic(rank: usize) {
             SimpleCommunicator::world().abort(101);
         }
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_place_sentinel;
+
+    #[test]
+    fn mpi_in_place_is_known_for_open_mpi_and_mpich_only() {
+        let open_mpi =
+            "Open MPI v4.1.4, package: Debian OpenMPI, ident: 4.1.4, repo rev: v4.1.4, May 26, 2022";
+        assert_eq!(in_place_sentinel(open_mpi), Some(1));
+        assert_eq!(in_place_sentinel("MPICH Version:\t4.0.2\nMPICH Release date: ..."), Some(usize::MAX));
+        assert_eq!(in_place_sentinel("Intel(R) MPI Library 2021.6 for Linux* OS"), Some(usize::MAX));
+        assert_eq!(in_place_sentinel("Some Other MPI 1.0"), None);
+        assert_eq!(in_place_sentinel(""), None);
+    }
 }
