@@ -116,8 +116,8 @@ impl Forward for Linear {
         if !sinew_autograd::is_grad_enabled() && (2..THIN_ROWS).contains(&rows) {
             // inference on a few rows: x·Wᵀ on the cached row-major Wᵀ, which faer
             // multiplies without repacking the weight (a MiniLM forward on 16 tokens: 36%
-            // faster); one row stays on W (a matrix-vector product gains nothing), and from
-            // 32 rows the product is split over threads instead
+            // faster); one row stays on W (a matrix-vector product gains nothing); from 32
+            // rows the product is no longer thin and W is packed anyway
             let y = x.matmul(&Var::constant(self.weight.transposed()));
             let y = match &self.bias {
                 Some(b) => &y + &b.var(),
@@ -130,8 +130,9 @@ impl Forward for Linear {
     }
 }
 
-/// Below this many rows (where the GEMM is not split over threads), an inference-mode
-/// [`Linear`] multiplies by its weight's cached transpose ([`Param::transposed`]).
+/// Below this many rows (a thin product, which faer runs without packing the weight), an
+/// inference-mode [`Linear`] multiplies by its weight's cached transpose
+/// ([`Param::transposed`]).
 const THIN_ROWS: usize = 32;
 
 /// Flattens dimensions `start..=end` (`nn.Flatten`, default `1..=-1`).

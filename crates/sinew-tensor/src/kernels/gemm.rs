@@ -94,15 +94,33 @@ pub(crate) fn split_for(m: usize, n: usize, k: usize) -> Par {
     if blocks_for(m, n, k) > 1 { Par::rayon(0) } else { Par::Seq }
 }
 
+/// Elements of the wide operand of a thin product (fewer than 32 rows or columns in C)
+/// from which the product is split: 1 MiB of `f32`, half of one core's L2 here. A thin
+/// product (one-row inference, a generation step's logits) reads that operand once for
+/// little arithmetic, so it is bound by memory, and two cores each streaming half of it
+/// finish in about half the time.
+const THIN_SPLIT: usize = 256 * 1024;
+
+/// The least elements of the wide operand per block of a split thin product.
+const THIN_BLOCK: usize = 128 * 1024;
+
 /// Into how many blocks (a power of two) the product `m×k · k×n` is split: the longer
-/// side of C is halved while each block keeps [`BLOCK_WORK`] and 32 rows or columns.
+/// side of C is halved while each block keeps [`BLOCK_WORK`] (for a thin product,
+/// [`THIN_BLOCK`] elements of the wide operand) and 32 rows or columns.
 fn blocks_for(m: usize, n: usize, k: usize) -> usize {
-    let work = m.saturating_mul(n).saturating_mul(k);
-    if work < PARALLEL_GEMM_WORK || m.min(n) < 32 || k < 16 {
+    if k < 16 {
+        return 1;
+    }
+    let (amount, threshold, per_block) = if m.min(n) < 32 {
+        (m.max(n).saturating_mul(k), THIN_SPLIT, THIN_BLOCK)
+    } else {
+        (m.saturating_mul(n).saturating_mul(k), PARALLEL_GEMM_WORK, BLOCK_WORK)
+    };
+    if amount < threshold {
         return 1;
     }
     let mut blocks = 1;
-    while blocks < MAX_BLOCKS && work / (2 * blocks) >= BLOCK_WORK && m.max(n) / (2 * blocks) >= 32 {
+    while blocks < MAX_BLOCKS && amount / (2 * blocks) >= per_block && m.max(n) / (2 * blocks) >= 32 {
         blocks *= 2;
     }
     blocks
@@ -295,6 +313,42 @@ mod tests {
             let b = vec![1.0f64; 64];
             gemm(&mut c, c_view, &a, a_view, &b, Strided::row_major(2, 2), false, Par::Seq);
         })
+    }
+
+    #[test]
+    fn thin_products_split_along_their_long_side_by_the_size_of_the_wide_operand() {
+        assert_eq!(blocks_for(1, 512, 784), 2); // one-row inference, 784 -> 512: 401K elements
+        assert_eq!(blocks_for(1, 256, 512), 1); // 131K elements: stays whole
+        assert_eq!(blocks_for(1, 50257, 384), MAX_BLOCKS); // a generation step's logits
+        assert_eq!(blocks_for(16, 1536, 384), 4);
+        assert_eq!(blocks_for(16, 8, 100_000), 1); // no side long enough to halve
+        assert_eq!(blocks_for(64, 64, 64), 1); // not thin: by work, below PARALLEL_GEMM_WORK
+    }
+
+    #[test]
+    fn a_split_thin_product_is_exact_and_the_same_at_any_thread_count() {
+        use crate::{DType, Tensor};
+        let (k, n) = (384, 1000);
+        let x = Tensor::arange_dtype(0.0, (3 * k) as f64, 1.0, DType::F64).mul_scalar(0.37).sin();
+        let w = Tensor::arange_dtype(0.0, (n * k) as f64, 1.0, DType::F64).mul_scalar(0.11).cos();
+        let (x, w) = (x.reshape(&[3, k]), w.reshape(&[n, k]));
+        assert!(blocks_for(1, n, k) > 1 && blocks_for(3, n, k) > 1);
+        let run = |threads: usize, rows: usize, dtype: DType| {
+            crate::set_num_threads(threads);
+            let y = x.narrow(0, 0, rows).to_dtype(dtype).matmul(&w.to_dtype(dtype).t());
+            crate::set_num_threads(0);
+            y
+        };
+        for rows in [1, 3] {
+            let (x, w) = (x.narrow(0, 0, rows).to_vec::<f64>(), w.to_vec::<f64>());
+            let naive: Vec<f64> = (0..rows * n)
+                .map(|i| (0..k).map(|p| x[(i / n) * k + p] * w[(i % n) * k + p]).sum())
+                .collect();
+            let got = run(2, rows, DType::F64).to_vec::<f64>();
+            assert!(got.iter().zip(&naive).all(|(g, e)| (g - e).abs() < 1e-10), "{rows} rows");
+            let bits = |t: Tensor| t.to_vec::<f32>().iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+            assert_eq!(bits(run(1, rows, DType::F32)), bits(run(2, rows, DType::F32)), "{rows} rows");
+        }
     }
 
     #[test]
