@@ -83,6 +83,9 @@ impl Tensor {
             };
             return Ok(Tensor::from_parts(out, &out_shape));
         }
+        if let Some(out) = self.zip_row_broadcast(other, &out_shape, f) {
+            return Ok(Tensor::from_parts(out, &out_shape));
+        }
         let sa = shape::broadcast_strides(self.dims(), self.strides(), &out_shape);
         let sb = shape::broadcast_strides(other.dims(), other.strides(), &out_shape);
         let (da, db) = (self.storage_slice::<T>(), other.storage_slice::<T>());
@@ -107,6 +110,53 @@ impl Tensor {
             },
         );
         Ok(Tensor::from_parts(out, &out_shape))
+    }
+
+    /// The fast path of `x + bias`: one operand contiguous with the output's shape, the
+    /// other contiguous and equal to the output's last dimensions (leading ones aside), so
+    /// that it repeats every `rep.len()` elements. Runs the vectorised zip over each
+    /// stretch of a repeat, in parallel when worth it. `None` for other layouts, and for
+    /// repeats too short to gain (the strided walk handles a scalar operand well).
+    fn zip_row_broadcast<T: StorageElement, U: StorageElement>(
+        &self,
+        other: &Tensor,
+        out_shape: &[usize],
+        f: &impl BinaryFn<T, U>,
+    ) -> Option<Vec<U>> {
+        /// Whether `small`, without its leading ones, is the end of `out`.
+        fn repeats_in(small: &[usize], out: &[usize]) -> bool {
+            let first = small.iter().position(|&d| d != 1).unwrap_or(small.len());
+            let small = &small[first..];
+            small.len() <= out.len() && out[out.len() - small.len()..] == *small
+        }
+        let (full_is_a, full, rep) = if self.dims() == out_shape && repeats_in(other.dims(), out_shape) {
+            (true, self.as_slice::<T>()?, other.as_slice::<T>()?)
+        } else if other.dims() == out_shape && repeats_in(self.dims(), out_shape) {
+            (false, other.as_slice::<T>()?, self.as_slice::<T>()?)
+        } else {
+            return None;
+        };
+        let (n, inner) = (full.len(), rep.len());
+        if inner < 16 || n % inner != 0 {
+            return None;
+        }
+        // SAFETY: the stretches `done..done + len` tile the whole chunk (each ends at the
+        // chunk's end or at a multiple of `inner`), `full` has `n` elements and `rep`
+        // `inner`, so each zip runs over its whole stretch and writes every element once.
+        let out = unsafe {
+            parallel::build_vec(n, |start, chunk| {
+                let mut done = 0;
+                while done < chunk.len() {
+                    let (pos, r) = (start + done, (start + done) % inner);
+                    let len = (inner - r).min(chunk.len() - done);
+                    let (x, y, out) = (&full[pos..pos + len], &rep[r..r + len], &mut chunk[done..done + len]);
+                    let (a, b) = if full_is_a { (x, y) } else { (y, x) };
+                    crate::simd::vectorized(ZipKernel { a, b, out, f });
+                    done += len;
+                }
+            })
+        };
+        Some(out)
     }
 
     /// Both operands converted to their common dtype.
@@ -768,6 +818,27 @@ pub(crate) fn check_float_mix(op: &'static str, a: &Tensor, b: &Tensor) -> Resul
 mod tests {
     use crate::{DType, Tensor};
     use proptest::prelude::*;
+
+    #[test]
+    fn a_repeated_operand_gives_what_its_expanded_copy_gives_in_either_place() {
+        // 400 x 384 elements: parallel chunks of 2^15 start inside a repeat of 384
+        let full = Tensor::arange_dtype(0.0, 400.0 * 384.0, 1.0, DType::F32).mul_scalar(0.01).sin();
+        let full = full.reshape(&[4, 100, 384]);
+        for rep_shape in [&[384][..], &[1, 1, 384], &[100, 384], &[1, 100, 384]] {
+            let n: usize = rep_shape.iter().product();
+            let rep =
+                Tensor::arange_dtype(0.0, n as f64, 1.0, DType::F32).mul_scalar(0.3).cos().reshape(rep_shape);
+            let copy = rep.expand(&[4, 100, 384]).contiguous();
+            let bits = |t: Tensor| t.to_vec::<f32>().iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+            for threads in [1, 2] {
+                crate::set_num_threads(threads);
+                assert_eq!(bits(full.sub(&rep)), bits(full.sub(&copy)), "{rep_shape:?}");
+                assert_eq!(bits(rep.sub(&full)), bits(copy.sub(&full)), "{rep_shape:?}");
+                assert_eq!(bits(rep.div(&full)), bits(copy.div(&full)), "{rep_shape:?}");
+                crate::set_num_threads(0);
+            }
+        }
+    }
 
     /// Reference broadcasting: index each operand by the output multi-index directly.
     fn reference_add(a: &[f64], sa: &[usize], b: &[f64], sb: &[usize]) -> (Vec<f64>, Vec<usize>) {
