@@ -6,7 +6,7 @@ use std::thread::JoinHandle;
 
 use mpi::Threading;
 use mpi::datatype::Equivalence;
-use sinew_tensor::{DType, StorageElement, Tensor};
+use sinew_tensor::{DType, Float, StorageElement, Tensor};
 
 use crate::world::World;
 
@@ -54,58 +54,38 @@ impl Flat {
     }
 }
 
-/// A float that a gradient can be averaged in.
-trait GradFloat:
-    StorageElement
-    + Equivalence
-    + Copy
-    + Default
-    + std::ops::Add<Output = Self>
-    + std::ops::Mul<Output = Self>
-    + std::ops::Div<Output = Self>
-{
-    fn from_usize(n: usize) -> Self;
-}
-
-impl GradFloat for f32 {
-    fn from_usize(n: usize) -> f32 {
-        n as f32
-    }
-}
-
-impl GradFloat for f64 {
-    fn from_usize(n: usize) -> f64 {
-        n as f64
-    }
-}
-
-fn fill_and_reduce<T: GradFloat>(buffer: &mut [T], parts: &[Part], ranks: usize, world: &World) {
+fn fill_and_reduce<T: Float + StorageElement + Equivalence>(
+    buffer: &mut [T],
+    parts: &[Part],
+    ranks: usize,
+    world: &World,
+) {
     // Each term is the correctly rounded quotient g / ranks, as PyTorch's. With a power of
     // two ranks, 1 / ranks is exact, so the product with it is that same quotient (both
     // round the same real number), and a product is cheaper than a division.
-    let (divisor, reciprocal) = (T::from_usize(ranks), T::from_usize(1) / T::from_usize(ranks));
-    let exact = ranks.is_power_of_two();
+    let divisor = T::from_f64(ranks as f64);
+    let reciprocal = ranks.is_power_of_two().then(|| T::ONE / divisor);
     for p in parts {
         let dst = &mut buffer[p.offset..p.offset + p.len];
         let g = p.grad.as_ref().map(|g| g.contiguous_slice::<T>());
         let e = p.extra.as_ref().map(|e| e.contiguous_slice::<T>());
-        sinew_tensor::simd::vectorized(|| match (g.as_deref(), e.as_deref(), exact) {
-            (Some(g), None, true) | (None, Some(g), true) => {
-                dst.iter_mut().zip(g).for_each(|(d, &g)| *d = g * reciprocal)
-            }
-            (Some(g), None, false) | (None, Some(g), false) => {
-                dst.iter_mut().zip(g).for_each(|(d, &g)| *d = g / divisor)
-            }
-            (Some(g), Some(e), true) => {
-                dst.iter_mut().zip(g.iter().zip(e)).for_each(|(d, (&g, &e))| *d = (g + e) * reciprocal)
-            }
-            (Some(g), Some(e), false) => {
-                dst.iter_mut().zip(g.iter().zip(e)).for_each(|(d, (&g, &e))| *d = (g + e) / divisor)
-            }
-            (None, None, _) => dst.fill(T::default()),
-        });
+        let (g, e) = (g.as_deref(), e.as_deref());
+        match reciprocal {
+            Some(r) => average_into(dst, g, e, |x| x * r),
+            None => average_into(dst, g, e, |x| x / divisor),
+        }
     }
     world.all_reduce_sum_slice(buffer);
+}
+
+/// `dst = scale(g + e)` of whichever of the two gradients there are, zeros for neither.
+#[inline(always)]
+fn average_into<T: Float>(dst: &mut [T], g: Option<&[T]>, e: Option<&[T]>, scale: impl Fn(T) -> T) {
+    sinew_tensor::simd::vectorized(|| match (g, e) {
+        (Some(g), None) | (None, Some(g)) => dst.iter_mut().zip(g).for_each(|(d, &g)| *d = scale(g)),
+        (Some(g), Some(e)) => dst.iter_mut().zip(g.iter().zip(e)).for_each(|(d, (&g, &e))| *d = scale(g + e)),
+        (None, None) => dst.fill(T::ZERO),
+    });
 }
 
 /// Where buckets are all-reduced.

@@ -68,21 +68,7 @@ impl Tensor {
             shape::broadcast_shapes(op, self.dims(), other.dims())?
         };
         let n = shape::numel(&out_shape);
-        // Fast path: equal shapes, both contiguous.
-        if let (Some(a), Some(b)) = (self.as_slice::<T>(), other.as_slice::<T>())
-            && self.dims() == other.dims()
-        {
-            assert!(a.len() == n && b.len() == n, "{op}: contiguous slices of the wrong length");
-            // SAFETY: `a` and `b` have `n` elements (asserted), so for a chunk of `start..start
-            // + chunk.len()` within `0..n` the kernel's zip runs over the whole chunk and
-            // writes each element once.
-            let out = unsafe {
-                parallel::build_vec(n, |start, chunk| {
-                    crate::simd::vectorized(ZipKernel { a: &a[start..], b: &b[start..], out: chunk, f })
-                })
-            };
-            return Ok(Tensor::from_parts(out, &out_shape));
-        }
+        // Fast path: both contiguous, equal shapes or one repeated along leading dimensions.
         if let Some(out) = self.zip_row_broadcast(other, &out_shape, f) {
             return Ok(Tensor::from_parts(out, &out_shape));
         }
@@ -112,11 +98,12 @@ impl Tensor {
         Ok(Tensor::from_parts(out, &out_shape))
     }
 
-    /// The fast path of `x + bias`: one operand contiguous with the output's shape, the
-    /// other contiguous and equal to the output's last dimensions (leading ones aside), so
-    /// that it repeats every `rep.len()` elements. Runs the vectorised zip over each
-    /// stretch of a repeat, in parallel when worth it. `None` for other layouts, and for
-    /// repeats too short to gain (the strided walk handles a scalar operand well).
+    /// The contiguous fast path: one operand contiguous with the output's shape, the other
+    /// contiguous and equal to the output's last dimensions (leading ones aside; all of
+    /// them for equal shapes, a bias for `x + bias`), so that it repeats every `rep.len()`
+    /// elements. Runs the vectorised zip over each stretch of a repeat, in parallel when
+    /// worth it. `None` for other layouts, and for a repeat too short to gain (the strided
+    /// walk handles a scalar operand well).
     fn zip_row_broadcast<T: StorageElement, U: StorageElement>(
         &self,
         other: &Tensor,
@@ -137,7 +124,10 @@ impl Tensor {
             return None;
         };
         let (n, inner) = (full.len(), rep.len());
-        if inner < 16 || n % inner != 0 {
+        if n == 0 {
+            return Some(Vec::new());
+        }
+        if (inner < 16 && inner != n) || n % inner != 0 {
             return None;
         }
         // SAFETY: the stretches `done..done + len` tile the whole chunk (each ends at the
