@@ -92,7 +92,8 @@ pub(crate) fn normalize<T: Float>(
     weight: Option<&[T]>,
     bias: Option<&[T]>,
 ) -> Vec<T> {
-    let mut y = crate::buffer::filled(x.len(), T::ZERO);
+    // `per_row` hands out every row of the output, and each is written whole.
+    let mut y = crate::buffer::scratch(x.len());
     per_row(dims, &mut y, |i, ch, out| {
         let scale = rstd[ch] * weight.map_or(T::ONE, |w| w[ch]);
         let shift = bias.map_or(T::ZERO, |b| b[ch]) - mean[ch] * scale;
@@ -121,7 +122,7 @@ pub(crate) fn backward<T: Float>(
     let count = T::from_f64((dims.n * dims.s).max(1) as f64);
     // Σ g·x̂ = rstd·Σ g·(x - mean)
     let (db, dw): (Vec<T>, Vec<T>) = sums.iter().enumerate().map(|(ch, &(g, gx))| (g, gx * rstd[ch])).unzip();
-    let mut dx = crate::buffer::filled(x.len(), T::ZERO);
+    let mut dx = crate::buffer::scratch(x.len()); // every row written, as in `normalize`
     per_row(dims, &mut dx, |i, ch, out| {
         let k = rstd[ch] * weight.map_or(T::ONE, |w| w[ch]);
         let (mean_g, mean_gx) = (db[ch] / count, dw[ch] / count);

@@ -333,6 +333,14 @@ impl Plan {
         self.o * self.ckk * self.ohw
     }
 
+    /// Stride 1 along both axes and output rows as wide as the input's (a "same"
+    /// convolution, or any whose padding makes up for the kernel's width): then one
+    /// kernel offset's column-matrix row is a shifted copy of the input plane, fixed up at
+    /// the edges (see [`unfold_shifted`]).
+    fn same_rows(&self) -> bool {
+        self.sh == 1 && self.sw == 1 && self.ow == self.w
+    }
+
     /// Whether to spread the batch over threads.
     fn parallel(&self) -> bool {
         self.batch > 1
@@ -363,6 +371,10 @@ fn im2col<T: Float>(p: &Plan, xg: &[T], col: &mut Vec<T>) {
                 let off_w = (kj * p.dw) as isize - p.pw as isize;
                 let (lo_w, hi_w) = valid_range(off_w, p.sw, p.w, p.ow);
                 let row = rows.next().expect("im2col: column matrix too small");
+                if p.same_rows() {
+                    unfold_shifted(p, plane, row, (off_h, lo_h, hi_h), (off_w, lo_w, hi_w));
+                    continue;
+                }
                 for (oy, dst) in row.chunks_exact_mut(p.ow).enumerate() {
                     if oy < lo_h || oy >= hi_h {
                         dst.fill(T::ZERO);
@@ -386,10 +398,61 @@ fn im2col<T: Float>(p: &Plan, xg: &[T], col: &mut Vec<T>) {
     }
 }
 
+/// The valid output positions of one kernel offset when [`Plan::same_rows`] holds: the
+/// element `(oy, ox)` of a column-matrix row reads the input at `(oy + off_h, ox + off_w)`,
+/// so the rows `lo_h..hi_h` read one contiguous stretch of the input plane, shifted by
+/// `off_h·W + off_w`, as one copy; its start and end in the row, and the row's positions
+/// outside `lo_w..hi_w` (which read padding, or wrap to a neighbouring input row).
+/// `None` when the kernel offset reads only padding.
+fn shifted_stretch(
+    p: &Plan,
+    (off_h, lo_h, hi_h): (isize, usize, usize),
+    (off_w, lo_w, hi_w): (isize, usize, usize),
+) -> Option<(std::ops::Range<usize>, usize)> {
+    if lo_h >= hi_h || lo_w >= hi_w {
+        return None;
+    }
+    let start = lo_h * p.ow + lo_w;
+    let end = (hi_h - 1) * p.ow + hi_w;
+    let src_start = (start as isize + off_h * p.w as isize + off_w) as usize;
+    Some((start..end, src_start))
+}
+
+/// [`im2col`] of one kernel offset for a stride-1 convolution whose output rows are as
+/// wide as the input's: one copy of the shifted plane, then zeros at the padding and at
+/// the positions that wrapped to a neighbouring input row (a few per output row), instead
+/// of a copy per output row.
+fn unfold_shifted<T: Float>(
+    p: &Plan,
+    plane: &[T],
+    row: &mut [T],
+    rows: (isize, usize, usize),
+    cols: (isize, usize, usize),
+) {
+    let Some((stretch, src_start)) = shifted_stretch(p, rows, cols) else {
+        row.fill(T::ZERO);
+        return;
+    };
+    let (lo_w, hi_w) = (cols.1, cols.2);
+    row[..stretch.start].fill(T::ZERO);
+    row[stretch.end..].fill(T::ZERO);
+    row[stretch.clone()].copy_from_slice(&plane[src_start..src_start + stretch.len()]);
+    for dst in row[stretch].chunks_mut(p.ow) {
+        // Each chunk starts at lo_w of its output row (`stretch` starts there), so its
+        // first `hi_w − lo_w` elements are valid and the rest, up to the next row's lo_w,
+        // wrapped.
+        let valid = hi_w - lo_w;
+        if dst.len() > valid {
+            dst[valid..].fill(T::ZERO);
+        }
+    }
+}
+
 /// Folds a column matrix back onto one group's input planes, adding (the adjoint of
-/// [`im2col`]).
-fn col2im<T: Float>(p: &Plan, col: &[T], dxg: &mut [T]) {
-    let mut rows = col.chunks_exact(p.ohw);
+/// [`im2col`]). With [`Plan::same_rows`] each kernel offset's rows are added as one
+/// shifted stretch (see [`fold_shifted`], which clobbers `col`).
+fn col2im<T: Float>(p: &Plan, col: &mut [T], dxg: &mut [T]) {
+    let mut rows = col.chunks_exact_mut(p.ohw);
     for plane in dxg.chunks_exact_mut(p.hw).take(p.cg) {
         for ki in 0..p.kh {
             let off_h = (ki * p.dh) as isize - p.ph as isize;
@@ -398,6 +461,10 @@ fn col2im<T: Float>(p: &Plan, col: &[T], dxg: &mut [T]) {
                 let off_w = (kj * p.dw) as isize - p.pw as isize;
                 let (lo_w, hi_w) = valid_range(off_w, p.sw, p.w, p.ow);
                 let row = rows.next().expect("col2im: column matrix too small");
+                if p.same_rows() {
+                    fold_shifted(p, plane, row, (off_h, lo_h, hi_h), (off_w, lo_w, hi_w));
+                    continue;
+                }
                 for oy in lo_h..hi_h {
                     let iy = ((oy * p.sh) as isize + off_h) as usize;
                     let dst = &mut plane[iy * p.w..(iy + 1) * p.w];
@@ -416,6 +483,34 @@ fn col2im<T: Float>(p: &Plan, col: &[T], dxg: &mut [T]) {
             }
         }
     }
+}
+
+/// [`col2im`] of one kernel offset when [`Plan::same_rows`] holds, the adjoint of
+/// [`unfold_shifted`]: zeroes the row's positions that wrapped to a neighbouring input
+/// row, then adds the shifted stretch onto the plane in one vectorised pass.
+fn fold_shifted<T: Float>(
+    p: &Plan,
+    plane: &mut [T],
+    row: &mut [T],
+    rows: (isize, usize, usize),
+    cols: (isize, usize, usize),
+) {
+    let Some((stretch, dst_start)) = shifted_stretch(p, rows, cols) else {
+        return;
+    };
+    let valid = cols.2 - cols.1;
+    let src = &mut row[stretch];
+    for chunk in src.chunks_mut(p.ow) {
+        if chunk.len() > valid {
+            chunk[valid..].fill(T::ZERO);
+        }
+    }
+    let dst = &mut plane[dst_start..dst_start + src.len()];
+    crate::simd::vectorized(|| {
+        for (d, s) in dst.iter_mut().zip(src.iter()) {
+            *d += *s;
+        }
+    });
 }
 
 /// Runs `f(item, out_chunk, column_buffer)` for every batch item, `out` being split into
@@ -446,7 +541,13 @@ where
 /// Forward convolution with an explicit output size (≤ the natural one).
 fn forward_impl<T: Float>(x: &[T], w: &[T], bias: Option<&[T]>, p: &Plan, allow_parallel: bool) -> Vec<T> {
     let (x_item, y_item) = (p.x_item(), p.y_item());
-    let mut y = crate::buffer::filled(p.batch * y_item, T::ZERO);
+    // Every element is written below: a bias row fill then an accumulating product, or a
+    // product that replaces its output (unless there is nothing to multiply).
+    let mut y = if bias.is_some() || p.ckk > 0 {
+        crate::buffer::scratch(p.batch * y_item)
+    } else {
+        crate::buffer::filled(p.batch * y_item, T::ZERO)
+    };
     let parallel = allow_parallel && p.parallel();
     let par = if parallel { Par::Seq } else { split_for(p.og, p.ohw, p.ckk) };
     for_each_item(&mut y, y_item, parallel, |i, yi, col| {
@@ -1102,6 +1203,29 @@ pub(crate) mod tests {
 
         #[test]
         fn forward_and_grads_match_naive(g in conv_geometry(3, 3, 3, 9), with_bias in any::<bool>(), seed in any::<u64>()) {
+            let x = rand_vec(seed, g.input_len());
+            let w = rand_vec(seed ^ 1, g.weight_len());
+            let b = rand_vec(seed ^ 2, g.out_channels);
+            let dy = rand_vec(seed ^ 3, g.output_len());
+            let bias = with_bias.then_some(&b[..]);
+            assert_close(&conv2d_forward(&x, &w, bias, &g), &naive_conv(&x, &w, bias, &g), 1e-10, "forward");
+            assert_close(&conv2d_input_grad(&dy, &w, &g), &naive_conv_input_grad(&dy, &w, &g), 1e-10, "input grad");
+            assert_close(&conv2d_weight_grad(&x, &dy, &g), &naive_conv_weight_grad(&x, &dy, &g), 1e-10, "weight grad");
+        }
+
+        #[test]
+        fn same_width_fast_path_matches_naive(
+            g in conv_geometry(2, 3, 2, 8)
+                .prop_map(|g| {
+                    let kw = if g.kernel[1] == 2 { 3 } else { g.kernel[1] };
+                    let pw = g.dilation[1] * (kw - 1) / 2;
+                    Conv2dGeometry { kernel: [g.kernel[0], kw], stride: [1, 1], padding: [g.padding[0], pw], ..g }
+                })
+                .prop_filter("valid convolution", |g| g.check().is_ok()),
+            with_bias in any::<bool>(),
+            seed in any::<u64>(),
+        ) {
+            prop_assert!(Plan::new(&g, g.out_h(), g.out_w()).same_rows(), "{g:?} takes the per-row path");
             let x = rand_vec(seed, g.input_len());
             let w = rand_vec(seed ^ 1, g.weight_len());
             let b = rand_vec(seed ^ 2, g.out_channels);
