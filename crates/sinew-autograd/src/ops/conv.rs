@@ -29,23 +29,22 @@ impl Var {
     /// ```
     #[track_caller]
     pub fn conv2d(&self, weight: &Var, bias: Option<&Var>, opts: Conv2dOptions) -> Var {
-        let y = Var::from_op(
-            "conv2d",
-            self.value().conv2d(weight.value(), None, opts),
-            &[self, weight],
-            move |ctx| {
-                let (x, w, g) = (&ctx.inputs[0], &ctx.inputs[1], ctx.grad);
-                let hw = [x.dims()[2], x.dims()[3]];
-                let kernel = [w.dims()[2], w.dims()[3]];
-                let gx = x.requires_grad().then(|| conv2d_input_grad(g, w, hw, opts));
-                let gw = w.requires_grad().then(|| conv2d_weight_grad(x, g, kernel, opts));
-                vec![gx, gw]
-            },
-        );
-        match bias {
-            Some(b) => &y + &b.reshape(&[1, b.numel(), 1, 1]),
-            None => y,
-        }
+        // The bias goes into the kernel (each output row starts from it, and the product
+        // accumulates onto it) rather than through a broadcast add over the whole output.
+        let value = self.value().conv2d(weight.value(), bias.map(Var::value), opts);
+        let inputs: Vec<&Var> = [Some(self), Some(weight), bias].into_iter().flatten().collect();
+        Var::from_op("conv2d", value, &inputs, move |ctx| {
+            let (x, w, g) = (&ctx.inputs[0], &ctx.inputs[1], ctx.grad);
+            let hw = [x.dims()[2], x.dims()[3]];
+            let kernel = [w.dims()[2], w.dims()[3]];
+            let gx = x.requires_grad().then(|| conv2d_input_grad(g, w, hw, opts));
+            let gw = w.requires_grad().then(|| conv2d_weight_grad(x, g, kernel, opts));
+            let mut grads = vec![gx, gw];
+            if let Some(b) = ctx.inputs.get(2) {
+                grads.push(b.requires_grad().then(|| g.sum(&[0, 2, 3], false)));
+            }
+            grads
+        })
     }
 
     /// 1-D convolution: input `(N, C, L)`, weight `(O, C/groups, k)`.

@@ -437,14 +437,27 @@ fn unfold_shifted<T: Float>(
     row[..stretch.start].fill(T::ZERO);
     row[stretch.end..].fill(T::ZERO);
     row[stretch.clone()].copy_from_slice(&plane[src_start..src_start + stretch.len()]);
-    for dst in row[stretch].chunks_mut(p.ow) {
-        // Each chunk starts at lo_w of its output row (`stretch` starts there), so its
-        // first `hi_w − lo_w` elements are valid and the rest, up to the next row's lo_w,
-        // wrapped.
-        let valid = hi_w - lo_w;
-        if dst.len() > valid {
-            dst[valid..].fill(T::ZERO);
+    zero_wrapped(p, row, stretch, hi_w - lo_w);
+}
+
+/// Zeroes the positions of `row[stretch]` that wrapped to a neighbouring input row: the
+/// stretch starts at `lo_w` of an output row, so of each `Wo` elements the first `valid`
+/// (`hi_w − lo_w`) are that row's and the rest, up to the next row's `lo_w`, wrapped. They
+/// are one or two per row for a 3×3 or 5×5 kernel, written directly (a `fill` of that
+/// length is a `memset` call per row).
+fn zero_wrapped<T: Float>(p: &Plan, row: &mut [T], stretch: std::ops::Range<usize>, valid: usize) {
+    let wrap = p.ow - valid;
+    if wrap == 0 {
+        return;
+    }
+    let mut q = stretch.start + valid;
+    while q < stretch.end {
+        match &mut row[q..q + wrap] {
+            [a] => *a = T::ZERO,
+            [a, b] => (*a, *b) = (T::ZERO, T::ZERO),
+            few => few.fill(T::ZERO),
         }
+        q += p.ow;
     }
 }
 
@@ -498,13 +511,8 @@ fn fold_shifted<T: Float>(
     let Some((stretch, dst_start)) = shifted_stretch(p, rows, cols) else {
         return;
     };
-    let valid = cols.2 - cols.1;
-    let src = &mut row[stretch];
-    for chunk in src.chunks_mut(p.ow) {
-        if chunk.len() > valid {
-            chunk[valid..].fill(T::ZERO);
-        }
-    }
+    zero_wrapped(p, row, stretch.clone(), cols.2 - cols.1);
+    let src = &row[stretch];
     let dst = &mut plane[dst_start..dst_start + src.len()];
     crate::simd::vectorized(|| {
         for (d, s) in dst.iter_mut().zip(src.iter()) {
