@@ -1206,19 +1206,29 @@ pub(crate) mod tests {
             .prop_filter("valid transposed convolution", |g| g.check().is_ok())
     }
 
+    /// The three kernels on random data against the naive loops.
+    fn forward_and_grads_match_naive_loops(g: &Conv2dGeometry, with_bias: bool, seed: u64) {
+        let x = rand_vec(seed, g.input_len());
+        let w = rand_vec(seed ^ 1, g.weight_len());
+        let b = rand_vec(seed ^ 2, g.out_channels);
+        let dy = rand_vec(seed ^ 3, g.output_len());
+        let bias = with_bias.then_some(&b[..]);
+        assert_close(&conv2d_forward(&x, &w, bias, g), &naive_conv(&x, &w, bias, g), 1e-10, "forward");
+        assert_close(&conv2d_input_grad(&dy, &w, g), &naive_conv_input_grad(&dy, &w, g), 1e-10, "input grad");
+        assert_close(
+            &conv2d_weight_grad(&x, &dy, g),
+            &naive_conv_weight_grad(&x, &dy, g),
+            1e-10,
+            "weight grad",
+        );
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(32))]
 
         #[test]
         fn forward_and_grads_match_naive(g in conv_geometry(3, 3, 3, 9), with_bias in any::<bool>(), seed in any::<u64>()) {
-            let x = rand_vec(seed, g.input_len());
-            let w = rand_vec(seed ^ 1, g.weight_len());
-            let b = rand_vec(seed ^ 2, g.out_channels);
-            let dy = rand_vec(seed ^ 3, g.output_len());
-            let bias = with_bias.then_some(&b[..]);
-            assert_close(&conv2d_forward(&x, &w, bias, &g), &naive_conv(&x, &w, bias, &g), 1e-10, "forward");
-            assert_close(&conv2d_input_grad(&dy, &w, &g), &naive_conv_input_grad(&dy, &w, &g), 1e-10, "input grad");
-            assert_close(&conv2d_weight_grad(&x, &dy, &g), &naive_conv_weight_grad(&x, &dy, &g), 1e-10, "weight grad");
+            forward_and_grads_match_naive_loops(&g, with_bias, seed);
         }
 
         #[test]
@@ -1234,14 +1244,7 @@ pub(crate) mod tests {
             seed in any::<u64>(),
         ) {
             prop_assert!(Plan::new(&g, g.out_h(), g.out_w()).same_rows(), "{g:?} takes the per-row path");
-            let x = rand_vec(seed, g.input_len());
-            let w = rand_vec(seed ^ 1, g.weight_len());
-            let b = rand_vec(seed ^ 2, g.out_channels);
-            let dy = rand_vec(seed ^ 3, g.output_len());
-            let bias = with_bias.then_some(&b[..]);
-            assert_close(&conv2d_forward(&x, &w, bias, &g), &naive_conv(&x, &w, bias, &g), 1e-10, "forward");
-            assert_close(&conv2d_input_grad(&dy, &w, &g), &naive_conv_input_grad(&dy, &w, &g), 1e-10, "input grad");
-            assert_close(&conv2d_weight_grad(&x, &dy, &g), &naive_conv_weight_grad(&x, &dy, &g), 1e-10, "weight grad");
+            forward_and_grads_match_naive_loops(&g, with_bias, seed);
         }
 
         #[test]
