@@ -288,7 +288,12 @@ proptest! {
         topts.output_padding = [if stride > 1 { 1 } else { 0 }; 2];
         let xt = normal(&[n, o, h, w], seed + 3);
         let wt2 = normal(&[o, cg, k, k], seed + 4);
-        check2(move |a, b| a.conv_transpose2d(b, None, topts), xt, wt2, true)?;
+        check2(move |a, b| a.conv_transpose2d(b, None, topts), xt.clone(), wt2.clone(), true)?;
+        // and with a bias, which the kernel adds (its gradient a sum over batch and space)
+        let ft = move |v: &[Var]| v[0].conv_transpose2d(&v[1], Some(&v[2]), topts);
+        let inputs_t = [xt, wt2, normal(&[c], seed + 7)];
+        gradcheck(ft, &inputs_t, opts_gc()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        gradgradcheck(ft, &inputs_t, opts_gc()).map_err(|e| TestCaseError::fail(e.to_string()))?;
         // conv1d over the width
         let o1 = Conv1dOptions { stride, padding: pad, dilation: dil, groups };
         let x1 = normal(&[n, c, w], seed + 5);

@@ -32,18 +32,13 @@ impl Var {
         // The bias goes into the kernel (each output row starts from it, and the product
         // accumulates onto it) rather than through a broadcast add over the whole output.
         let value = self.value().conv2d(weight.value(), bias.map(Var::value), opts);
-        let inputs: Vec<&Var> = [Some(self), Some(weight), bias].into_iter().flatten().collect();
-        Var::from_op("conv2d", value, &inputs, move |ctx| {
+        Var::from_op("conv2d", value, &with_bias(self, weight, bias), move |ctx| {
             let (x, w, g) = (&ctx.inputs[0], &ctx.inputs[1], ctx.grad);
             let hw = [x.dims()[2], x.dims()[3]];
             let kernel = [w.dims()[2], w.dims()[3]];
             let gx = x.requires_grad().then(|| conv2d_input_grad(g, w, hw, opts));
             let gw = w.requires_grad().then(|| conv2d_weight_grad(x, g, kernel, opts));
-            let mut grads = vec![gx, gw];
-            if let Some(b) = ctx.inputs.get(2) {
-                grads.push(b.requires_grad().then(|| g.sum(&[0, 2, 3], false)));
-            }
-            grads
+            push_bias_grad(vec![gx, gw], ctx.inputs.get(2), g)
         })
     }
 
@@ -104,7 +99,7 @@ impl Var {
         // conv_transpose2d(x, w) is the input gradient of a conv2d whose output is x: the
         // tensor op computes it (its geometry checked once, its kernel run once) and it is
         // recorded as that gradient op, whose backward rules are convolutions
-        let value = self.value().conv_transpose2d(weight.value(), None, opts);
+        let value = self.value().conv_transpose2d(weight.value(), bias.map(Var::value), opts);
         // that conv2d maps the output back onto x only when nothing is cropped
         assert!(
             (0..2).all(|a| opts.output_padding[a] < opts.stride[a]),
@@ -116,11 +111,7 @@ impl Var {
             weight.dims(),
             value.dims()
         );
-        let y = record_conv2d_input_grad(value, self, weight, opts);
-        match bias {
-            Some(b) => &y + &b.reshape(&[1, b.numel(), 1, 1]),
-            None => y,
-        }
+        record_conv2d_input_grad(value, self, weight, bias, opts)
     }
 
     /// 2-D max pooling; returns the pooled values and the (constant) argmax indices.
@@ -208,13 +199,19 @@ fn linear_op(
 /// The input gradient of `conv2d` as a differentiable op of `(dy, w)`.
 fn conv2d_input_grad(dy: &Var, w: &Var, hw: [usize; 2], opts: Conv2dOptions) -> Var {
     let value = Tensor::conv2d_input_grad(dy.value(), w.value(), hw, opts);
-    record_conv2d_input_grad(value, dy, w, opts)
+    record_conv2d_input_grad(value, dy, w, None, opts)
 }
 
-/// Records `value`, the input gradient of `conv2d` computed from `(dy, w)`, as a
-/// differentiable op of them.
-fn record_conv2d_input_grad(value: Tensor, dy: &Var, w: &Var, opts: Conv2dOptions) -> Var {
-    Var::from_op("conv2d_input_grad", value, &[dy, w], move |ctx| {
+/// Records `value`, the input gradient of `conv2d` computed from `(dy, w)` (plus a bias,
+/// for `conv_transpose2d`), as a differentiable op of them.
+fn record_conv2d_input_grad(
+    value: Tensor,
+    dy: &Var,
+    w: &Var,
+    bias: Option<&Var>,
+    opts: Conv2dOptions,
+) -> Var {
+    Var::from_op("conv2d_input_grad", value, &with_bias(dy, w, bias), move |ctx| {
         let (dy, w, g) = (&ctx.inputs[0], &ctx.inputs[1], ctx.grad);
         // <I(dy, w), G> = <conv(G, w), dy> = <w, W(G, dy)>
         let kernel = [w.dims()[2], w.dims()[3]];
@@ -222,8 +219,23 @@ fn record_conv2d_input_grad(value: Tensor, dy: &Var, w: &Var, opts: Conv2dOption
         conv_opts.output_padding = [0, 0];
         let g_dy = dy.requires_grad().then(|| g.conv2d(w, None, conv_opts));
         let g_w = w.requires_grad().then(|| conv2d_weight_grad(g, dy, kernel, conv_opts));
-        vec![g_dy, g_w]
+        push_bias_grad(vec![g_dy, g_w], ctx.inputs.get(2), g)
     })
+}
+
+/// The inputs of a convolution op: its two operands and the bias, if any (the kernels
+/// start each output channel from it).
+fn with_bias<'a>(a: &'a Var, b: &'a Var, bias: Option<&'a Var>) -> Vec<&'a Var> {
+    [Some(a), Some(b), bias].into_iter().flatten().collect()
+}
+
+/// `grads` and, when the op has a bias, its gradient: the output gradient summed over
+/// batch and space (a `Var` op, so higher-order gradients flow through it).
+fn push_bias_grad(mut grads: Vec<Option<Var>>, bias: Option<&Var>, g: &Var) -> Vec<Option<Var>> {
+    if let Some(b) = bias {
+        grads.push(b.requires_grad().then(|| g.sum(&[0, 2, 3], false)));
+    }
+    grads
 }
 
 /// The weight gradient of `conv2d` as a differentiable op of `(x, dy)`.

@@ -398,12 +398,13 @@ fn im2col<T: Float>(p: &Plan, xg: &[T], col: &mut Vec<T>) {
     }
 }
 
-/// The valid output positions of one kernel offset when [`Plan::same_rows`] holds: the
-/// element `(oy, ox)` of a column-matrix row reads the input at `(oy + off_h, ox + off_w)`,
-/// so the rows `lo_h..hi_h` read one contiguous stretch of the input plane, shifted by
-/// `off_h·W + off_w`, as one copy; its start and end in the row, and the row's positions
-/// outside `lo_w..hi_w` (which read padding, or wrap to a neighbouring input row).
-/// `None` when the kernel offset reads only padding.
+/// The stretch of one kernel offset's column-matrix row that reads the input, when
+/// [`Plan::same_rows`] holds: element `(oy, ox)` reads the input at
+/// `(oy + off_h, ox + off_w)`, so the valid rows `lo_h..hi_h` read one contiguous stretch
+/// of the input plane, shifted by `off_h·W + off_w`. Returns the stretch's range in the
+/// row (from `(lo_h, lo_w)` to `(hi_h − 1, hi_w)`) and where it starts in the plane; its
+/// positions outside `lo_w..hi_w` wrapped to a neighbouring input row (see
+/// [`zero_wrapped`]). `None` when the kernel offset reads only padding.
 fn shifted_stretch(
     p: &Plan,
     (off_h, lo_h, hi_h): (isize, usize, usize),
@@ -550,12 +551,8 @@ where
 fn forward_impl<T: Float>(x: &[T], w: &[T], bias: Option<&[T]>, p: &Plan, allow_parallel: bool) -> Vec<T> {
     let (x_item, y_item) = (p.x_item(), p.y_item());
     // Every element is written below: a bias row fill then an accumulating product, or a
-    // product that replaces its output (unless there is nothing to multiply).
-    let mut y = if bias.is_some() || p.ckk > 0 {
-        crate::buffer::scratch(p.batch * y_item)
-    } else {
-        crate::buffer::filled(p.batch * y_item, T::ZERO)
-    };
+    // product that replaces its output (the geometry check makes `ckk` at least 1).
+    let mut y = crate::buffer::scratch(p.batch * y_item);
     let parallel = allow_parallel && p.parallel();
     let par = if parallel { Par::Seq } else { split_for(p.og, p.ohw, p.ckk) };
     for_each_item(&mut y, y_item, parallel, |i, yi, col| {
